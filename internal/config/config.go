@@ -1,0 +1,566 @@
+package config
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the portal's effective configuration.
+type Config struct {
+	Listen string // clearnet HTTP listen address
+
+	Site struct {
+		Name          string   // shown in titles
+		Contact       string   // operator contact address (xmpp: or mailto:)
+		StorageNote   string   // "what this server stores and for how long"
+		UploadExpiry  string   // e.g. "30 days"; shown on the delete page
+		DefaultLang   string   // fallback language
+		ReservedNames []string // extra reserved usernames
+	}
+
+	XMPP struct {
+		Domain        string
+		Addr          string // host:port of the c2s STARTTLS listener
+		Mode          string // "admin" or "ibr"
+		AdminJID      string
+		AdminPassword string
+		CAFile        string // extra CA certificates (PEM) for the server's TLS certificate
+		TLSServerName string
+		Timeout       time.Duration
+	}
+
+	Store struct {
+		Driver  string // "memory" or "redis"
+		URL     string
+		Prefix  string
+		MaxKeys int
+	}
+
+	Captcha struct {
+		Length int
+		TTL    time.Duration
+	}
+
+	Password struct {
+		MinLength int
+	}
+	Username struct {
+		MinLength int
+		MaxLength int
+	}
+
+	HTTP struct {
+		ReadHeaderTimeout time.Duration
+		ReadTimeout       time.Duration
+		WriteTimeout      time.Duration
+		IdleTimeout       time.Duration
+		BodyLimit         int64
+		TrustedProxies    []string
+	}
+
+	Onion struct {
+		Address string // the onion address to advertise (Onion-Location, home page)
+	}
+
+	Log struct {
+		Level  string
+		Format string
+	}
+}
+
+// option describes one configuration key. The same table drives the config
+// file, the environment, the flags, validation hints, -config-dump and the docs.
+type option struct {
+	key    string // dotted key in files and flags, e.g. "xmpp.domain"
+	help   string
+	secret bool
+	def    string
+	get    func(c *Config) string
+	set    func(c *Config, v string) error
+}
+
+// EnvName returns the environment variable for a key: PORTAL_XMPP_ADMIN_PASSWORD.
+func EnvName(key string) string {
+	r := strings.NewReplacer(".", "_", "-", "_")
+	return "PORTAL_" + strings.ToUpper(r.Replace(key))
+}
+
+func str(p func(c *Config) *string) (func(*Config) string, func(*Config, string) error) {
+	return func(c *Config) string { return *p(c) },
+		func(c *Config, v string) error { *p(c) = v; return nil }
+}
+
+func dur(p func(c *Config) *time.Duration) (func(*Config) string, func(*Config, string) error) {
+	return func(c *Config) string { return p(c).String() },
+		func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("not a duration (use e.g. 10s, 5m): %q", v)
+			}
+			*p(c) = d
+			return nil
+		}
+}
+
+func integer(p func(c *Config) *int) (func(*Config) string, func(*Config, string) error) {
+	return func(c *Config) string { return strconv.Itoa(*p(c)) },
+		func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("not an integer: %q", v)
+			}
+			*p(c) = n
+			return nil
+		}
+}
+
+func int64opt(p func(c *Config) *int64) (func(*Config) string, func(*Config, string) error) {
+	return func(c *Config) string { return strconv.FormatInt(*p(c), 10) },
+		func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("not an integer: %q", v)
+			}
+			*p(c) = n
+			return nil
+		}
+}
+
+func list(p func(c *Config) *[]string) (func(*Config) string, func(*Config, string) error) {
+	return func(c *Config) string { return strings.Join(*p(c), ",") },
+		func(c *Config, v string) error {
+			var out []string
+			for _, s := range strings.Split(v, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					out = append(out, s)
+				}
+			}
+			*p(c) = out
+			return nil
+		}
+}
+
+func opt(key, def, help string, secret bool, gs func() (func(*Config) string, func(*Config, string) error)) option {
+	g, s := gs()
+	return option{key: key, def: def, help: help, secret: secret, get: g, set: s}
+}
+
+var options = []option{
+	opt("listen", "127.0.0.1:8080", "clearnet HTTP listen address (host:port)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Listen })
+	}),
+	opt("site.name", "", "name of the service shown on every page (default: the XMPP domain)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Site.Name })
+	}),
+	opt("site.contact", "", "operator contact address shown on the home page (xmpp:… or mailto:…)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Site.Contact })
+	}),
+	opt("site.storage_note", "", "short text: what this server stores and for how long (shown after sign-up)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Site.StorageNote })
+	}),
+	opt("site.upload_expiry", "30 days", "how long uploaded files are kept (shown on the delete page)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Site.UploadExpiry })
+	}),
+	opt("site.default_lang", "en", "language used when the browser asks for none we have (en, de)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Site.DefaultLang })
+	}),
+	opt("site.reserved_names", "", "comma-separated extra usernames nobody may register", false, func() (func(*Config) string, func(*Config, string) error) {
+		return list(func(c *Config) *[]string { return &c.Site.ReservedNames })
+	}),
+	opt("xmpp.domain", "", "XMPP domain accounts are created on (required), e.g. example.org", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.XMPP.Domain })
+	}),
+	opt("xmpp.addr", "", "host:port of the server's client (c2s) listener with STARTTLS (default: <domain>:5222, no SRV lookup)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.XMPP.Addr })
+	}),
+	opt("xmpp.mode", "admin", "how accounts are created: admin (XEP-0133 add-user, public IBR closed) or ibr (XEP-0077)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.XMPP.Mode })
+	}),
+	opt("xmpp.admin_jid", "", "admin account used in admin mode, e.g. portal@example.org", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.XMPP.AdminJID })
+	}),
+	opt("xmpp.admin_password", "", "password of the admin account (use PORTAL_XMPP_ADMIN_PASSWORD or PORTAL_XMPP_ADMIN_PASSWORD_FILE; never a flag)", true, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.XMPP.AdminPassword })
+	}),
+	opt("xmpp.ca_file", "", "PEM file with extra CA certificates trusted for the server's TLS certificate", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.XMPP.CAFile })
+	}),
+	opt("xmpp.tls_server_name", "", "name expected in the server's certificate (default: the domain)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.XMPP.TLSServerName })
+	}),
+	opt("xmpp.timeout", "10s", "time limit of one XMPP operation", false, func() (func(*Config) string, func(*Config, string) error) {
+		return dur(func(c *Config) *time.Duration { return &c.XMPP.Timeout })
+	}),
+	opt("store.driver", "memory", "where short-lived state lives: memory (one instance) or redis (several)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Store.Driver })
+	}),
+	opt("store.url", "", "Redis URL, e.g. redis://127.0.0.1:6379/0 (may hold a password: secret)", true, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Store.URL })
+	}),
+	opt("store.prefix", "portal:", "prefix of every key in the store", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Store.Prefix })
+	}),
+	opt("store.max_keys", "100000", "memory store: most keys held at once (new rate-limit keys are refused beyond)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Store.MaxKeys })
+	}),
+	opt("captcha.length", "6", "digits in a captcha", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Captcha.Length })
+	}),
+	opt("captcha.ttl", "10m", "how long a captcha can be solved", false, func() (func(*Config) string, func(*Config, string) error) {
+		return dur(func(c *Config) *time.Duration { return &c.Captcha.TTL })
+	}),
+	opt("password.min_length", "10", "shortest password accepted", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Password.MinLength })
+	}),
+	opt("username.min_length", "2", "shortest username accepted", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Username.MinLength })
+	}),
+	opt("username.max_length", "32", "longest username accepted", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Username.MaxLength })
+	}),
+	opt("http.read_header_timeout", "5s", "time to read request headers", false, func() (func(*Config) string, func(*Config, string) error) {
+		return dur(func(c *Config) *time.Duration { return &c.HTTP.ReadHeaderTimeout })
+	}),
+	opt("http.read_timeout", "15s", "time to read a whole request", false, func() (func(*Config) string, func(*Config, string) error) {
+		return dur(func(c *Config) *time.Duration { return &c.HTTP.ReadTimeout })
+	}),
+	opt("http.write_timeout", "30s", "time to write a response", false, func() (func(*Config) string, func(*Config, string) error) {
+		return dur(func(c *Config) *time.Duration { return &c.HTTP.WriteTimeout })
+	}),
+	opt("http.idle_timeout", "60s", "keep-alive idle time", false, func() (func(*Config) string, func(*Config, string) error) {
+		return dur(func(c *Config) *time.Duration { return &c.HTTP.IdleTimeout })
+	}),
+	opt("http.body_limit", "65536", "largest request body in bytes for forms", false, func() (func(*Config) string, func(*Config, string) error) {
+		return int64opt(func(c *Config) *int64 { return &c.HTTP.BodyLimit })
+	}),
+	opt("http.trusted_proxies", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is honoured on the clearnet listener", false, func() (func(*Config) string, func(*Config, string) error) {
+		return list(func(c *Config) *[]string { return &c.HTTP.TrustedProxies })
+	}),
+	opt("onion.address", "", "onion address (56 base32 characters + .onion) to advertise with Onion-Location and on the home page", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Onion.Address })
+	}),
+	opt("log.level", "info", "debug, info, warn or error (usernames appear only at debug)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Log.Level })
+	}),
+	opt("log.format", "text", "text or json", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Log.Format })
+	}),
+}
+
+func lookup(key string) (option, bool) {
+	for _, o := range options {
+		if o.key == key {
+			return o, true
+		}
+	}
+	return option{}, false
+}
+
+// Defaults returns a Config with every default applied.
+func Defaults() *Config {
+	c := &Config{}
+	for _, o := range options {
+		if err := o.set(c, o.def); err != nil {
+			panic("config: bad default for " + o.key + ": " + err.Error())
+		}
+	}
+	return c
+}
+
+// Flags are the command-line switches that are not configuration keys.
+type Flags struct {
+	ConfigFile  string
+	ConfigDump  bool
+	Version     bool
+	Healthcheck string
+	Check       bool
+}
+
+// Load builds the configuration: defaults, then the optional file (-config or
+// PORTAL_CONFIG), then PORTAL_* environment variables (and PORTAL_*_FILE for
+// every key), then flags. Secrets cannot be given as flags. Every problem is
+// reported at once.
+func Load(args []string, getenv func(string) string) (*Config, Flags, error) {
+	c := Defaults()
+	var fl Flags
+	var errs []error
+
+	fs := flag.NewFlagSet("portal", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&fl.ConfigFile, "config", getenv("PORTAL_CONFIG"), "configuration file (key = value lines)")
+	fs.BoolVar(&fl.ConfigDump, "config-dump", false, "print the effective configuration with secrets masked and exit")
+	fs.BoolVar(&fl.Version, "version", false, "print the version and exit")
+	fs.StringVar(&fl.Healthcheck, "healthcheck", "", "GET this URL, exit 0 when it answers 200 (for container health checks)")
+	fs.BoolVar(&fl.Check, "check", false, "check the XMPP server and the store, then exit")
+	flagVals := map[string]*string{}
+	for _, o := range options {
+		if o.secret {
+			continue
+		}
+		v := new(string)
+		flagVals[o.key] = v
+		fs.StringVar(v, o.key, "", o.help)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, fl, fmt.Errorf("flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
+	}
+
+	if fl.ConfigFile != "" {
+		if err := loadFile(c, fl.ConfigFile); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	for _, o := range options {
+		name := EnvName(o.key)
+		v, fv := getenv(name), getenv(name+"_FILE")
+		switch {
+		case v != "" && fv != "":
+			errs = append(errs, fmt.Errorf("%s and %s_FILE are both set; use one", name, name))
+		case fv != "":
+			b, err := os.ReadFile(fv)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s_FILE: %w", name, err))
+				continue
+			}
+			if err := o.set(c, strings.TrimRight(string(b), "\r\n")); err != nil {
+				errs = append(errs, fmt.Errorf("%s_FILE: %w", name, err))
+			}
+		case v != "":
+			if err := o.set(c, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
+		}
+	}
+
+	fs.Visit(func(f *flag.Flag) {
+		o, ok := lookup(f.Name)
+		if !ok {
+			return
+		}
+		if err := o.set(c, *flagVals[o.key]); err != nil {
+			errs = append(errs, fmt.Errorf("-%s: %w", o.key, err))
+		}
+	})
+
+	if len(errs) > 0 {
+		return nil, fl, errors.Join(errs...)
+	}
+	c.fillDerived()
+	if fl.Version || fl.Healthcheck != "" {
+		return c, fl, nil
+	}
+	if err := c.Validate(); err != nil {
+		return c, fl, err
+	}
+	return c, fl, nil
+}
+
+func loadFile(c *Config, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	defer f.Close()
+	var errs []error
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s:%d: expected key = value", path, n))
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if uq, err := strconv.Unquote(v); err == nil {
+			v = uq
+		}
+		o, ok := lookup(k)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q", path, n, k))
+			continue
+		}
+		if err := o.set(c, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: %s: %w", path, n, k, err))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", path, err))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) fillDerived() {
+	if c.XMPP.Addr == "" && c.XMPP.Domain != "" {
+		c.XMPP.Addr = net.JoinHostPort(c.XMPP.Domain, "5222")
+	}
+	if c.XMPP.TLSServerName == "" {
+		c.XMPP.TLSServerName = c.XMPP.Domain
+	}
+	if c.Site.Name == "" {
+		c.Site.Name = c.XMPP.Domain
+	}
+}
+
+// Validate reports every problem of c at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s (%s): %s", key, EnvName(key), fmt.Sprintf(format, a...)))
+	}
+	hostport := func(key, v string) {
+		if _, p, err := net.SplitHostPort(v); err != nil {
+			bad(key, "not host:port: %q", v)
+		} else if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
+			bad(key, "bad port in %q", v)
+		}
+	}
+	hostport("listen", c.Listen)
+	if c.XMPP.Domain == "" {
+		bad("xmpp.domain", "required")
+	} else if strings.ContainsAny(c.XMPP.Domain, "@/ :") || strings.HasPrefix(c.XMPP.Domain, ".") {
+		bad("xmpp.domain", "not a domain: %q", c.XMPP.Domain)
+	}
+	if c.XMPP.Addr != "" {
+		hostport("xmpp.addr", c.XMPP.Addr)
+	}
+	switch c.XMPP.Mode {
+	case "admin":
+		if c.XMPP.AdminJID == "" {
+			bad("xmpp.admin_jid", "required in admin mode")
+		} else if l, d, ok := strings.Cut(c.XMPP.AdminJID, "@"); !ok || l == "" || d != c.XMPP.Domain {
+			bad("xmpp.admin_jid", "must be user@%s, got %q", c.XMPP.Domain, c.XMPP.AdminJID)
+		}
+		if c.XMPP.AdminPassword == "" {
+			bad("xmpp.admin_password", "required in admin mode")
+		}
+	case "ibr":
+	default:
+		bad("xmpp.mode", "must be admin or ibr, got %q", c.XMPP.Mode)
+	}
+	if c.XMPP.CAFile != "" {
+		if _, err := os.Stat(c.XMPP.CAFile); err != nil {
+			bad("xmpp.ca_file", "%v", err)
+		}
+	}
+	if c.XMPP.Timeout < 100*time.Millisecond || c.XMPP.Timeout > 5*time.Minute {
+		bad("xmpp.timeout", "must be between 100ms and 5m, got %s", c.XMPP.Timeout)
+	}
+	switch c.Store.Driver {
+	case "memory":
+		if c.Store.MaxKeys < 1000 {
+			bad("store.max_keys", "must be at least 1000, got %d", c.Store.MaxKeys)
+		}
+	case "redis":
+		if c.Store.URL == "" {
+			bad("store.url", "required when store.driver is redis")
+		} else if u, err := url.Parse(c.Store.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			bad("store.url", "must be a redis://, rediss:// or unix:// URL")
+		}
+	default:
+		bad("store.driver", "must be memory or redis, got %q", c.Store.Driver)
+	}
+	if c.Captcha.Length < 4 || c.Captcha.Length > 10 {
+		bad("captcha.length", "must be between 4 and 10, got %d", c.Captcha.Length)
+	}
+	if c.Captcha.TTL < 30*time.Second || c.Captcha.TTL > 24*time.Hour {
+		bad("captcha.ttl", "must be between 30s and 24h, got %s", c.Captcha.TTL)
+	}
+	if c.Password.MinLength < 8 || c.Password.MinLength > 128 {
+		bad("password.min_length", "must be between 8 and 128, got %d", c.Password.MinLength)
+	}
+	if c.Username.MinLength < 1 || c.Username.MaxLength > 256 || c.Username.MinLength > c.Username.MaxLength {
+		bad("username.min_length", "need 1 <= min (%d) <= max (%d) <= 256", c.Username.MinLength, c.Username.MaxLength)
+	}
+	for key, d := range map[string]time.Duration{
+		"http.read_header_timeout": c.HTTP.ReadHeaderTimeout, "http.read_timeout": c.HTTP.ReadTimeout,
+		"http.write_timeout": c.HTTP.WriteTimeout, "http.idle_timeout": c.HTTP.IdleTimeout,
+	} {
+		if d <= 0 || d > 10*time.Minute {
+			bad(key, "must be between 0 and 10m, got %s", d)
+		}
+	}
+	if c.HTTP.BodyLimit < 1024 || c.HTTP.BodyLimit > 1<<30 {
+		bad("http.body_limit", "must be between 1024 and 1073741824, got %d", c.HTTP.BodyLimit)
+	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				bad("http.trusted_proxies", "not an IP or CIDR: %q", p)
+			}
+		}
+	}
+	if a := c.Onion.Address; a != "" {
+		h := strings.TrimSuffix(a, ".onion")
+		if len(h) != 56 || strings.Trim(h, "abcdefghijklmnopqrstuvwxyz234567") != "" {
+			bad("onion.address", "not a v3 onion address: %q", a)
+		}
+	}
+	switch c.Site.DefaultLang {
+	case "en", "de":
+	default:
+		bad("site.default_lang", "must be en or de, got %q", c.Site.DefaultLang)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+// Dump writes the effective configuration as a config file, secrets masked.
+func (c *Config) Dump(w io.Writer) error {
+	for _, o := range options {
+		v := o.get(c)
+		if o.secret && v != "" {
+			v = "********"
+		}
+		if _, err := fmt.Fprintf(w, "%s = %s\n", o.key, strconv.Quote(v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Reference writes one line per key (key, environment variable, default, help)
+// as a Markdown table, for the README.
+func Reference(w io.Writer) {
+	fmt.Fprintln(w, "| key | environment | default | meaning |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, o := range options {
+		env := "`" + EnvName(o.key) + "`"
+		if o.secret {
+			env += " or `" + EnvName(o.key) + "_FILE`"
+		}
+		def := o.def
+		if def != "" {
+			def = "`" + def + "`"
+		}
+		fmt.Fprintf(w, "| `%s` | %s | %s | %s |\n", o.key, env, def, o.help)
+	}
+}

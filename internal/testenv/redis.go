@@ -1,0 +1,230 @@
+package testenv
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// redisReadyTimeout bounds the wait for a started redis-server to answer PING.
+const redisReadyTimeout = 10 * time.Second
+
+// Redis is a redis-server started for one test: loopback only, a free port,
+// its own temporary directory, no persistence. It is stopped (by PID) when the
+// test ends, whether it passed or not.
+type Redis struct {
+	t    testing.TB
+	bin  string
+	dir  string
+	port int
+
+	mu     sync.Mutex
+	proc   *os.Process
+	exited chan struct{} // closed when proc has been reaped
+	starts int
+}
+
+// StartRedis starts a redis-server for t and returns when it answers PING.
+//
+// The binary is "redis-server" from PATH, or the file named by the environment
+// variable PORTAL_REDIS_SERVER. When it is missing the test is skipped, or
+// fails when the environment variable CI is set (CI must not silently skip).
+func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	bin := os.Getenv("PORTAL_REDIS_SERVER")
+	if bin == "" {
+		bin = "redis-server"
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		msg := fmt.Sprintf("testenv: %s not found (install it with `apt-get install redis-server` or set PORTAL_REDIS_SERVER): %v", bin, err)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg + " [CI is set: failing instead of skipping]")
+		}
+		t.Skip(msg)
+	}
+	r := &Redis{t: t, bin: path, dir: t.TempDir()}
+	t.Cleanup(r.Kill)
+
+	// A free port can be taken between our probe and redis' bind: retry.
+	var lastErr error
+	for range 5 {
+		port, err := redisFreePort()
+		if err != nil {
+			t.Fatalf("testenv: free port: %v", err)
+		}
+		r.port = port
+		if lastErr = r.start(); lastErr == nil {
+			return r
+		}
+	}
+	t.Fatalf("testenv: starting redis-server: %v", lastErr)
+	return nil
+}
+
+func redisFreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Addr returns "127.0.0.1:port".
+func (r *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) }
+
+// Port returns the TCP port; it stays the same across Restart.
+func (r *Redis) Port() int { return r.port }
+
+// URL returns "redis://127.0.0.1:port/0", suitable for store.Open("redis", ...).
+func (r *Redis) URL() string { return "redis://" + r.Addr() + "/0" }
+
+// PID returns the process id of the running server, or 0 after Kill.
+func (r *Redis) PID() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc == nil {
+		return 0
+	}
+	return r.proc.Pid
+}
+
+// Kill stops the server at once (SIGKILL) and waits for it to exit, for
+// fault tests. All data is lost. Killing a stopped server does nothing.
+func (r *Redis) Kill() {
+	r.mu.Lock()
+	p, exited := r.proc, r.exited
+	r.proc = nil
+	r.mu.Unlock()
+	if p == nil {
+		return
+	}
+	_ = p.Kill()
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		r.t.Errorf("testenv: redis-server pid %d did not exit after SIGKILL", p.Pid)
+	}
+}
+
+// Restart kills the server if it runs and starts a new, empty one on the same
+// port. It fails the test if the server does not come back. Call it from the
+// test's goroutine.
+func (r *Redis) Restart() {
+	r.t.Helper()
+	r.Kill()
+	var err error
+	// The port was just freed; give a slow kernel a few tries.
+	for range 20 {
+		if err = r.start(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.t.Fatalf("testenv: restarting redis-server on port %d: %v", r.port, err)
+}
+
+// start runs redis-server on r.port and waits until it answers PING.
+func (r *Redis) start() error {
+	r.mu.Lock()
+	r.starts++
+	logPath := filepath.Join(r.dir, fmt.Sprintf("redis-%d.log", r.starts))
+	r.mu.Unlock()
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(r.bin,
+		"--port", strconv.Itoa(r.port),
+		"--bind", "127.0.0.1",
+		"--protected-mode", "yes",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", r.dir,
+		"--daemonize", "no",
+		"--logfile", "",
+		"--loglevel", "warning",
+	)
+	cmd.Dir = r.dir
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.SysProcAttr = redisSysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	r.mu.Lock()
+	r.proc, r.exited = cmd.Process, exited
+	r.mu.Unlock()
+
+	deadline := time.Now().Add(redisReadyTimeout)
+	for {
+		select {
+		case <-exited:
+			r.mu.Lock()
+			r.proc = nil
+			r.mu.Unlock()
+			return fmt.Errorf("redis-server exited at start: %s", redisLogTail(logPath))
+		default:
+		}
+		if err = r.ping(); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			r.Kill()
+			return fmt.Errorf("redis-server not answering PING after %v (%v): %s", redisReadyTimeout, err, redisLogTail(logPath))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// ping sends PING over a fresh connection and expects +PONG.
+func (r *Redis) ping() error {
+	c, err := net.DialTimeout("tcp", r.Addr(), time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(line) != "+PONG" {
+		return errors.New("unexpected PING reply " + strconv.Quote(line))
+	}
+	return nil
+}
+
+func redisLogTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "(empty log)"
+	}
+	return s
+}

@@ -1,0 +1,165 @@
+-- Prosody 0.12 configuration for a server used with the XMPP account portal.
+--
+-- This file is shipped for operators AND is the file the portal's integration
+-- tests start Prosody with (internal/testenv copies it unchanged and sets the
+-- environment variables below). Every value an operator usually changes is
+-- read with os.getenv() and has a production default, so you can either set
+-- the variables in the service environment (systemd: Environment=...) or
+-- edit the defaults here.
+--
+--   PROSODY_DOMAIN          XMPP domain (VirtualHost)          example.org
+--   PROSODY_PORTAL_MODE     "admin" or "ibr" (see below)       admin
+--   PROSODY_PORTAL_ADMIN    JID of the portal's admin account   portal-admin@<domain>
+--   PROSODY_PORTAL_IP       address the portal connects from   127.0.0.1   (ibr mode)
+--   PROSODY_INTERFACE       address c2s/s2s listen on          *
+--   PROSODY_C2S_PORT        client port (STARTTLS)             5222
+--   PROSODY_S2S             "0" disables federation            1
+--   PROSODY_S2S_PORT        server-to-server port              5269
+--   PROSODY_HTTP_INTERFACE  HTTP listener (behind a proxy)     127.0.0.1
+--   PROSODY_HTTP_PORT       HTTP port (file uploads)           5280
+--   PROSODY_UPLOAD_DOMAIN   HTTP upload component              upload.<domain>
+--   PROSODY_UPLOAD_URL      public base URL of uploads         (unset: Prosody's default)
+--   PROSODY_DATA_DIR        data directory                     /var/lib/prosody
+--   PROSODY_PIDFILE         pid file                           /run/prosody/prosody.pid
+--   PROSODY_LOG_FILE        log file                           /var/log/prosody/prosody.log
+--   PROSODY_LOG_LEVEL       minimum log level                  info
+--   PROSODY_CERT, PROSODY_KEY  certificate and key files      (unset: look in /etc/prosody/certs)
+--
+-- Provisioning modes (must match the portal's configuration):
+--   admin  The portal creates accounts with XEP-0133 "add-user" as the
+--          PROSODY_PORTAL_ADMIN account. Public in-band registration stays
+--          CLOSED, so bots cannot skip the portal's captcha by talking XMPP
+--          directly. Create the admin account once:
+--            prosodyctl register portal-admin example.org '<long random password>'
+--          and give the portal that password through a file or environment
+--          variable (never on the command line).
+--   ibr    The portal creates accounts with XEP-0077 in-band registration.
+--          Registration is open ONLY to PROSODY_PORTAL_IP (the address the
+--          portal connects from); everybody else is refused.
+
+local function env(name, default)
+	local v = os.getenv(name)
+	if v == nil or v == "" then return default end
+	return v
+end
+
+local domain      = env("PROSODY_DOMAIN", "example.org")
+local portal_mode = env("PROSODY_PORTAL_MODE", "admin")
+local portal_admin = env("PROSODY_PORTAL_ADMIN", "portal-admin@" .. domain)
+local portal_ip   = env("PROSODY_PORTAL_IP", "127.0.0.1")
+local s2s_enabled = env("PROSODY_S2S", "1") ~= "0"
+local upload_domain = env("PROSODY_UPLOAD_DOMAIN", "upload." .. domain)
+
+if portal_mode ~= "admin" and portal_mode ~= "ibr" then
+	error("PROSODY_PORTAL_MODE must be \"admin\" or \"ibr\", not " .. tostring(portal_mode))
+end
+
+-- The portal's admin account. It is the only admin: keep it dedicated to the
+-- portal, with a long random password, and use another account for people.
+admins = { portal_admin }
+
+---------- Files --------------------------------------------------------------
+data_path = env("PROSODY_DATA_DIR", "/var/lib/prosody")
+pidfile   = env("PROSODY_PIDFILE", "/run/prosody/prosody.pid")
+-- "info" logs account names on creation/deletion but no IP addresses (those
+-- appear only at "debug"; do not run "debug" in production).
+log = {
+	{ levels = { min = env("PROSODY_LOG_LEVEL", "info") }, to = "file", filename = env("PROSODY_LOG_FILE", "/var/log/prosody/prosody.log") };
+}
+
+---------- Network ------------------------------------------------------------
+local iface = env("PROSODY_INTERFACE", "*")
+interfaces       = { iface }
+c2s_interfaces   = { iface }
+c2s_ports        = { tonumber(env("PROSODY_C2S_PORT", "5222")) }
+c2s_direct_tls_ports = { }
+s2s_interfaces   = { iface }
+s2s_ports        = s2s_enabled and { tonumber(env("PROSODY_S2S_PORT", "5269")) } or { }
+-- HTTP only serves file uploads; put it behind your TLS reverse proxy.
+http_interfaces  = { env("PROSODY_HTTP_INTERFACE", "127.0.0.1") }
+http_ports       = { tonumber(env("PROSODY_HTTP_PORT", "5280")) }
+https_ports      = { }
+component_ports  = { }
+proxy65_ports    = { }
+
+network_settings = {
+	-- Without this every TLS 1.3 handshake from the portal stalls ~40 ms
+	-- (small writes + delayed ACK).
+	nagle = false;
+	-- Bursts of sign-ups must not overflow the listen queue.
+	tcp_backlog = 512;
+}
+
+---------- Modules ------------------------------------------------------------
+local enabled = {
+	"roster"; "saslauth"; "tls"; "disco"; "ping"; "time"; "uptime"; "version";
+	"carbons"; "pep"; "private"; "blocklist"; "vcard4"; "vcard_legacy"; "bookmarks";
+	"csi_simple"; "limits";
+	-- XEP-0077: password change and account removal by the user; new accounts
+	-- only if allow_registration below is true.
+	"register";
+	-- XEP-0050 / XEP-0133: the portal's admin mode uses "add-user".
+	"adhoc"; "admin_adhoc";
+	-- XEP-0313 message archive, expiring (archive_expires_after).
+	"mam";
+	"offline";
+	"posix";
+	"http";
+}
+if s2s_enabled then
+	table.insert(enabled, "dialback")
+end
+-- (Options cannot be read back in this file, so lists are built in locals.)
+modules_enabled = enabled
+
+local disabled = { }
+if not s2s_enabled then
+	table.insert(disabled, "s2s")
+	table.insert(disabled, "dialback")
+	table.insert(disabled, "s2s_auth_certs")
+end
+modules_disabled = disabled
+
+---------- Accounts and registration -------------------------------------------
+authentication = "internal_hashed"  -- salted SCRAM hashes, never plain passwords
+storage = "internal"
+
+-- Only the portal creates accounts. admin mode: no IBR at all (XEP-0133 is
+-- used). ibr mode: IBR is on, but only from the portal's address.
+allow_registration = (portal_mode == "ibr")
+registration_allowlist = { portal_ip }
+allowlist_registration_only = true
+-- No registration notices to anyone. mod_register loads mod_watchregistrations
+-- when allow_registration is true (it cannot be disabled); by default it
+-- sends "User x just registered on h from <IP>" to every admin: a privacy
+-- leak, and it fills the admin's message archive until Prosody stalls.
+registration_watchers = { }
+registration_notification = "New account on $host"
+-- The portal does its own abuse control; its address is allowlisted, which
+-- also exempts it from mod_register_limits' throttle.
+
+---------- Encryption ---------------------------------------------------------
+c2s_require_encryption = true
+s2s_require_encryption = true
+s2s_secure_auth = true
+if env("PROSODY_CERT", nil) and env("PROSODY_KEY", nil) then
+	ssl = { certificate = env("PROSODY_CERT", nil); key = env("PROSODY_KEY", nil) }
+else
+	certificates = "/etc/prosody/certs"
+end
+
+---------- Retention ----------------------------------------------------------
+-- Archive all one-to-one messages (clients rely on it), keep them one week.
+default_archive_policy = true
+archive_expires_after = "1w"
+-- Uploaded files are deleted after 30 days.
+http_file_share_expires_after = 30 * 86400
+http_file_share_size_limit = 10 * 1024 * 1024
+
+---------- Hosts --------------------------------------------------------------
+VirtualHost (domain)
+
+Component (upload_domain) "http_file_share"
+	if env("PROSODY_UPLOAD_URL", nil) then
+		http_external_url = env("PROSODY_UPLOAD_URL", nil)
+	end

@@ -1,0 +1,229 @@
+package xmppconn
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"reflect"
+	"strings"
+
+	"mellium.im/sasl"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+)
+
+const nsStartTLS = "urn:ietf:params:xml:ns:xmpp-tls"
+
+// startTLS is mellium's StartTLS client side with one change: the TLS
+// connection is wrapped in a limitConn, so that decrypted XML is size checked,
+// and the check on the raw (now encrypted) connection is switched off.
+func startTLS(cfg *tls.Config, raw *limitConn, maxToken int) xmpp.StreamFeature {
+	return xmpp.StreamFeature{
+		Name:       xml.Name{Space: nsStartTLS, Local: "starttls"},
+		Prohibited: xmpp.Secure,
+		Parse: func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, interface{}, error) {
+			// STARTTLS is always required by this client, whatever the server says.
+			return true, nil, d.Skip()
+		},
+		Negotiate: func(ctx context.Context, s *xmpp.Session, data interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+			conn := s.Conn()
+			if _, err := io.WriteString(conn, `<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`); err != nil {
+				return 0, nil, err
+			}
+			r := s.TokenReader()
+			defer r.Close()
+			d := xml.NewTokenDecoder(r)
+			for {
+				t, err := d.Token()
+				if err != nil {
+					return 0, nil, err
+				}
+				switch tok := t.(type) {
+				case xml.CharData:
+					continue // whitespace
+				case xml.StartElement:
+					if tok.Name.Space != nsStartTLS {
+						return 0, nil, protoErr("unexpected element during STARTTLS", nil)
+					}
+					if err := d.Skip(); err != nil {
+						return 0, nil, err
+					}
+					switch tok.Name.Local {
+					case "proceed":
+						tc := tls.Client(conn, cfg)
+						if err := tc.HandshakeContext(ctx); err != nil {
+							return 0, nil, &ConnError{Op: "tls handshake", Err: err}
+						}
+						raw.active.Store(false)
+						return xmpp.Secure, newLimitConn(tc, maxToken), nil
+					case "failure":
+						return 0, nil, &ConnError{Op: "starttls", Err: errors.New("server refused STARTTLS")}
+					default:
+						return 0, nil, protoErr("unexpected element during STARTTLS", nil)
+					}
+				default:
+					return 0, nil, protoErr("unexpected token during STARTTLS", nil)
+				}
+			}
+		},
+	}
+}
+
+// infoFeature is a stream feature that is recognised but never negotiated.
+// Offering it lets mellium's negotiator finish (Ready) after STARTTLS on an
+// unauthenticated stream, instead of failing with "features advertised out
+// of order" because it knows nothing else on the list.
+func infoFeature(space, local string) xmpp.StreamFeature {
+	return xmpp.StreamFeature{
+		Name:       xml.Name{Space: space, Local: local},
+		Necessary:  xmpp.Secure,
+		Prohibited: xmpp.Authn,
+		Parse: func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, interface{}, error) {
+			return false, nil, d.Skip()
+		},
+	}
+}
+
+// saslFeature is mellium's SASL feature (SCRAM-SHA-256, SCRAM-SHA-1, PLAIN;
+// never -PLUS) with its failures turned into *AuthError.
+func saslFeature(password string) xmpp.StreamFeature {
+	f := xmpp.SASL("", password, sasl.ScramSha256, sasl.ScramSha1, sasl.Plain)
+	negotiate := f.Negotiate
+	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+		mask, rw, err := negotiate(ctx, s, data)
+		if err != nil {
+			err = saslError(err)
+		}
+		return mask, rw, err
+	}
+	return f
+}
+
+// saslError recognises mellium's SASL <failure/> error. mellium keeps its type
+// in an internal package, so it is read by reflection: exported fields
+// Condition (a fmt.Stringer) and Text.
+func saslError(err error) error {
+	v := reflect.ValueOf(err)
+	t := v.Type()
+	if t.Kind() != reflect.Struct || !strings.HasSuffix(t.PkgPath(), "internal/saslerr") {
+		if strings.Contains(err.Error(), "no matching SASL mechanisms") {
+			return &AuthError{Condition: "no-common-mechanism", Text: err.Error()}
+		}
+		return err
+	}
+	ae := &AuthError{Condition: "not-authorized"}
+	if f := v.FieldByName("Condition"); f.IsValid() && f.CanInterface() {
+		if s, ok := f.Interface().(fmt.Stringer); ok {
+			c := s.String()
+			if c != "" && c != "none" && !strings.HasPrefix(c, "Condition(") {
+				ae.Condition = c
+			}
+		}
+	}
+	if f := v.FieldByName("Text"); f.IsValid() && f.Kind() == reflect.String {
+		ae.Text = truncate(f.String(), maxTextLen)
+	}
+	return ae
+}
+
+// Login connects to cfg.Addr, secures the stream with STARTTLS, authenticates
+// localpart@Domain with SASL, binds a resource and starts serving the session
+// with h (nil: ignore incoming stanzas; IQ requests get service-unavailable).
+//
+// Errors match ErrAuth when the server refused the credentials (or the
+// localpart cannot form an address; nothing is sent then), ErrUnavailable
+// when the server could not be reached or the stream failed (including TLS
+// errors and timeouts), ErrProtocol otherwise.
+func Login(ctx context.Context, cfg Config, localpart, password string, h xmpp.Handler) (*xmpp.Session, error) {
+	cfg, domain, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	origin, err := jid.New(localpart, domain.Domainpart(), "")
+	if err != nil || localpart == "" {
+		return nil, &AuthError{Condition: conditionBadUsername}
+	}
+	return open(ctx, cfg, domain, origin, h, func(raw *limitConn) []xmpp.StreamFeature {
+		return []xmpp.StreamFeature{
+			startTLS(cfg.tlsConfig(), raw, cfg.MaxTokenBytes),
+			saslFeature(password),
+			xmpp.BindResource(),
+		}
+	})
+}
+
+// Unauth opens an unauthenticated stream secured with STARTTLS, as needed for
+// XEP-0077 in-band registration, and starts serving it (incoming stanzas are
+// ignored). The session is Secure and Ready but not Authn.
+// Errors match ErrUnavailable or ErrProtocol.
+func Unauth(ctx context.Context, cfg Config) (*xmpp.Session, error) {
+	cfg, domain, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx, cfg, domain, jid.JID{}, nil, func(raw *limitConn) []xmpp.StreamFeature {
+		return []xmpp.StreamFeature{
+			startTLS(cfg.tlsConfig(), raw, cfg.MaxTokenBytes),
+			// Parsed, never negotiated: they end negotiation after TLS.
+			infoFeature("http://jabber.org/features/iq-register", "register"),
+			infoFeature("urn:ietf:params:xml:ns:xmpp-sasl", "mechanisms"),
+		}
+	})
+}
+
+func open(ctx context.Context, cfg Config, domain, origin jid.JID, h xmpp.Handler, features func(*limitConn) []xmpp.StreamFeature) (s *xmpp.Session, err error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	raw, err := dial(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	lc := newLimitConn(raw, cfg.MaxTokenBytes)
+	defer func() {
+		if r := recover(); r != nil {
+			_ = raw.Close()
+			s, err = nil, protoErr(fmt.Sprintf("stream negotiation panicked: %v", r), nil)
+		}
+	}()
+	feats := features(lc)
+	neg := xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+		return xmpp.StreamConfig{Lang: "en", Features: feats}
+	})
+	s, err = xmpp.NewSession(ctx, domain, origin, lc, 0, neg)
+	if err != nil {
+		_ = raw.Close()
+		return nil, negotiationError(ctx, err)
+	}
+	serve(s, raw, cfg, h)
+	return s, nil
+}
+
+// negotiationError classifies an error from stream negotiation.
+func negotiationError(ctx context.Context, err error) error {
+	var ae *AuthError
+	var ce *ConnError
+	var pe *ProtocolError
+	switch {
+	case errors.As(err, &ae), errors.As(err, &ce):
+		return err
+	case errors.As(err, &pe):
+		return err
+	case ctx.Err() != nil:
+		return &ConnError{Op: "negotiate", Err: fmt.Errorf("%w (%v)", ctx.Err(), err)}
+	}
+	var ne net.Error
+	var sep *xml.SyntaxError
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.As(err, &ne):
+		return &ConnError{Op: "negotiate", Err: err}
+	case errors.As(err, &sep):
+		return protoErr("malformed XML during negotiation", err)
+	}
+	// Stream errors, unknown features, mismatched stream headers...: the server
+	// could not give us a usable stream.
+	return &ConnError{Op: "negotiate", Err: err}
+}

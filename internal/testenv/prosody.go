@@ -1,0 +1,113 @@
+package testenv
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// StartProsody starts Prosody for t from deploy/prosody/prosody.cfg.lua and
+// returns when its c2s port accepts connections. The portal admin account
+// (Server.AdminJID) is created with prosodyctl before the start, in both
+// modes. Federation is off; the file is copied unchanged into the server's
+// directory (Prosody runs as user prosody and may not read the checkout) and
+// configured through PROSODY_* environment variables.
+func StartProsody(t testing.TB, opt Options) *Server {
+	t.Helper()
+	opt, err := opt.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := xmppNeedBinary(t, "prosody", "prosody", "/usr/bin/prosody")
+	ctl := xmppNeedBinary(t, "prosodyctl", "prosodyctl", "/usr/bin/prosodyctl")
+	u := xmppServerUser(t, "prosody")
+	src, err := DeployFile("prosody", "prosody.cfg.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgData, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := certsFor(opt.Domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s := newServer(t, "prosody", opt, certs)
+	s.ConfigSource = src
+	s.tempRoot, s.Dir = xmppTempDir(t, "prosody")
+	t.Cleanup(s.cleanup)
+	c2s, httpPort := xmppFreePort(t), xmppFreePort(t)
+	s.Addr = "127.0.0.1:" + strconv.Itoa(c2s)
+	s.HTTPAddr = "127.0.0.1:" + strconv.Itoa(httpPort)
+	s.logFile = filepath.Join(s.Dir, "prosody.log")
+	s.readyTimeout = 15 * time.Second
+	s.errorMarker = "\terror\t"
+
+	cfgPath := filepath.Join(s.Dir, "prosody.cfg.lua")
+	certFile := filepath.Join(s.Dir, "certs", "server.crt")
+	keyFile := filepath.Join(s.Dir, "certs", "server.key")
+	for _, f := range []struct {
+		path string
+		data []byte
+		mode os.FileMode
+	}{
+		{cfgPath, cfgData, 0o644},
+		{certFile, certs.CertPEM, 0o644},
+		{keyFile, certs.KeyPEM, 0o600},
+	} {
+		if err := writeFile(f.path, f.data, f.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(s.Dir, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := chownTree(s.Dir, u); err != nil {
+		t.Fatal(err)
+	}
+	// The copy must be the shipped file, byte for byte.
+	if got, err := os.ReadFile(cfgPath); err != nil || !bytes.Equal(got, cfgData) {
+		t.Fatalf("testenv: copy of %s differs from the original", src)
+	}
+
+	env := append(baseEnv(s.Dir),
+		"PROSODY_DOMAIN="+opt.Domain,
+		"PROSODY_PORTAL_MODE="+opt.Mode,
+		"PROSODY_PORTAL_ADMIN="+s.AdminJID.String(),
+		"PROSODY_PORTAL_IP=127.0.0.1",
+		"PROSODY_INTERFACE=127.0.0.1",
+		"PROSODY_C2S_PORT="+strconv.Itoa(c2s),
+		"PROSODY_S2S=0",
+		"PROSODY_HTTP_INTERFACE=127.0.0.1",
+		"PROSODY_HTTP_PORT="+strconv.Itoa(httpPort),
+		"PROSODY_UPLOAD_URL=http://"+s.HTTPAddr+"/",
+		"PROSODY_DATA_DIR="+filepath.Join(s.Dir, "data"),
+		"PROSODY_PIDFILE="+filepath.Join(s.Dir, "prosody.pid"),
+		"PROSODY_LOG_FILE="+s.logFile,
+		"PROSODY_LOG_LEVEL="+opt.LogLevel,
+		"PROSODY_CERT="+certFile,
+		"PROSODY_KEY="+keyFile,
+	)
+
+	// The admin account, created offline before the start.
+	out, err := runCtl(u, env, 30*time.Second, ctl, "--config", cfgPath,
+		"register", s.AdminJID.Localpart(), opt.Domain, s.AdminPassword)
+	if err != nil {
+		t.Fatalf("testenv: prosodyctl register: %v\n%s\n%s", err, out, s.logTail())
+	}
+
+	s.newCmd = func() *exec.Cmd {
+		// setpriv execs prosody: the launcher's pid is Prosody's.
+		return u.command(nil, env, bin, "-F", "--config", cfgPath)
+	}
+	if err := s.start(); err != nil {
+		t.Fatalf("testenv: starting prosody: %v\n%s", err, s.logTail())
+	}
+	return s
+}

@@ -154,3 +154,15 @@ func TestReferenceListsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+func TestReadmeDocumentsEveryKey(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range options {
+		if !strings.Contains(string(b), "| `"+o.key+"` |") {
+			t.Errorf("README.md does not document %s (regenerate the table with config.Reference)", o.key)
+		}
+	}
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what the tests need, then
+# runs vet, a gofmt check and every test (unit and integration, against real
+# Prosody, ejabberd, Redis and headless Chromium started by the tests
+# themselves on loopback). A missing server is a failure, not a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+export PATH="$PATH:/usr/local/go/bin"
+export CI="${CI:-1}"
+go mod download
+go vet ./...
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+go test -race -count=1 -timeout 20m "$@" ./...

@@ -62,17 +62,17 @@ type Browser struct {
 
 	dataDir string // the fresh --user-data-dir
 	pgid    int    // the process group of chromium and its children
-	output  *lockedBuffer
+	output  *browserOutput
 
 	mu          sync.Mutex
 	requests    []string
-	downloads   []*download
+	downloads   []*browserDownload
 	downloadDir string
 	status      int
 }
 
-// download is what the browser reported about one download.
-type download struct {
+// browserDownload is what the browser reported about one download.
+type browserDownload struct {
 	guid      string
 	name      string // the suggested file name
 	url       string
@@ -124,7 +124,7 @@ func startBrowser(t testing.TB, cfg browserConfig) *Browser {
 	if err != nil {
 		t.Fatalf("browser: profile directory: %v", err)
 	}
-	b := &Browser{t: t, dataDir: dataDir, output: new(lockedBuffer)}
+	b := &Browser{t: t, dataDir: dataDir, output: new(browserOutput)}
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
@@ -230,7 +230,8 @@ func (b *Browser) close() {
 	done := make(chan struct{})
 	go func() {
 		// The browser process runs under the tab context, so the
-		// cancellation kills it and waits until it is gone.
+		// cancellation kills it and waits until it is gone. Its
+		// children go to init, which reaps them.
 		b.cancel()
 		close(done)
 	}()
@@ -336,7 +337,7 @@ func (b *Browser) onBrowserEvent(ev any) {
 	defer b.mu.Unlock()
 	switch ev := ev.(type) {
 	case *browser.EventDownloadWillBegin:
-		b.downloads = append(b.downloads, &download{guid: ev.GUID, name: ev.SuggestedFilename, url: ev.URL})
+		b.downloads = append(b.downloads, &browserDownload{guid: ev.GUID, name: ev.SuggestedFilename, url: ev.URL})
 	case *browser.EventDownloadProgress:
 		for _, d := range b.downloads {
 			if d.guid == ev.GUID {
@@ -397,7 +398,7 @@ func (b *Browser) navigate(what string, steps ...chromedp.Action[chromedp.Void])
 	// from the tab, so it can arrive a moment later.
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		b.mu.Lock()
-		var d *download
+		var d *browserDownload
 		if len(b.downloads) > before {
 			d = b.downloads[len(b.downloads)-1]
 		}
@@ -431,10 +432,10 @@ func (b *Browser) find(selector string) *chromedp.Node {
 	return nodes[0]
 }
 
-// callOn calls the JavaScript function fn with the element as this, through
+// callOnNode calls the JavaScript function fn with the element as this, through
 // DevTools, and returns its result. Page scripts are off, but DevTools calls
 // still run; the harness uses them only to read state.
-func callOn[T any](ctx context.Context, n *chromedp.Node, fn string) (T, error) {
+func callOnNode[T any](ctx context.Context, n *chromedp.Node, fn string) (T, error) {
 	return chromedp.Run(ctx, func(ctx context.Context, t *chromedp.Target) (T, error) {
 		var zero T
 		obj, err := cdp.Call(ctx, t, dom.ResolveNode, dom.ResolveNodeParams{NodeID: n.NodeID})
@@ -463,11 +464,11 @@ func (b *Browser) Fill(selector, value string) {
 		chromedp.Focus(chromedp.NodeIDs{n.NodeID}),
 		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 			// Ctrl+A selects the old text, so the new text replaces it.
-			if err := key(ctx, t, "a", "KeyA", 65, 2, "selectAll"); err != nil {
+			if err := pressKey(ctx, t, "a", "KeyA", 65, 2, "selectAll"); err != nil {
 				return err
 			}
 			if value == "" {
-				return key(ctx, t, "Backspace", "Backspace", 8, 0, "deleteBackward")
+				return pressKey(ctx, t, "Backspace", "Backspace", 8, 0, "deleteBackward")
 			}
 			_, err := cdp.Call(ctx, t, input.InsertText, input.InsertTextParams{Text: value})
 			return err
@@ -476,7 +477,7 @@ func (b *Browser) Fill(selector, value string) {
 	if err != nil {
 		b.t.Fatalf("browser: fill %q: %v", selector, err)
 	}
-	got, err := callOn[string](ctx, n, `function() { return this.value; }`)
+	got, err := callOnNode[string](ctx, n, `function() { return this.value; }`)
 	if err != nil {
 		b.t.Fatalf("browser: fill %q: read the value back: %v", selector, err)
 	}
@@ -485,9 +486,9 @@ func (b *Browser) Fill(selector, value string) {
 	}
 }
 
-// key presses and releases one key, with the editing command that the key
+// pressKey presses and releases one key, with the editing command that the key
 // does in the browser UI.
-func key(ctx context.Context, t *chromedp.Target, key, code string, vk, modifiers int64, command string) error {
+func pressKey(ctx context.Context, t *chromedp.Target, key, code string, vk, modifiers int64, command string) error {
 	if _, err := cdp.Call(ctx, t, input.DispatchKeyEvent, input.DispatchKeyEventParams{
 		Type: input.DispatchKeyEventTypeRawKeyDown, Key: key, Code: code,
 		WindowsVirtualKeyCode: vk, NativeVirtualKeyCode: vk, Modifiers: modifiers,
@@ -516,7 +517,7 @@ func (b *Browser) setChecked(selector string, want bool) {
 	ctx, cancel := b.action()
 	defer cancel()
 	const checked = `function() { return !!this.checked; }`
-	got, err := callOn[bool](ctx, n, checked)
+	got, err := callOnNode[bool](ctx, n, checked)
 	if err != nil {
 		b.t.Fatalf("browser: check %q: %v", selector, err)
 	}
@@ -526,7 +527,7 @@ func (b *Browser) setChecked(selector string, want bool) {
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.NodeIDs{n.NodeID})); err != nil {
 		b.t.Fatalf("browser: click %q: %v", selector, err)
 	}
-	if got, err = callOn[bool](ctx, n, checked); err != nil || got != want {
+	if got, err = callOnNode[bool](ctx, n, checked); err != nil || got != want {
 		b.t.Fatalf("browser: %q is checked=%v after the click, want %v (err %v)", selector, got, want, err)
 	}
 }
@@ -549,6 +550,12 @@ const clickKindJS = `function() {
 	return {kind: 'submit', invalid: invalid};
 }`
 
+// clickKind is the result of clickKindJS.
+type clickKind struct {
+	Kind    string `json:"kind"`
+	Invalid string `json:"invalid"`
+}
+
 // Click clicks the element that matches the CSS selector with the mouse, at
 // the center of its box. When the element is a submit button of a form or a
 // link, Click waits until the next page has loaded, or until the download
@@ -559,10 +566,7 @@ func (b *Browser) Click(selector string) {
 	n := b.find(selector)
 	ctx, cancel := b.action()
 	defer cancel()
-	what, err := callOn[struct {
-		Kind    string `json:"kind"`
-		Invalid string `json:"invalid"`
-	}](ctx, n, clickKindJS)
+	what, err := callOnNode[clickKind](ctx, n, clickKindJS)
 	if err != nil {
 		b.t.Fatalf("browser: click %q: %v", selector, err)
 	}
@@ -586,7 +590,7 @@ func (b *Browser) Value(selector string) string {
 	n := b.find(selector)
 	ctx, cancel := b.action()
 	defer cancel()
-	v, err := callOn[string](ctx, n, `function() { return String(this.value ?? ''); }`)
+	v, err := callOnNode[string](ctx, n, `function() { return String(this.value ?? ''); }`)
 	if err != nil {
 		b.t.Fatalf("browser: value of %q: %v", selector, err)
 	}
@@ -701,7 +705,7 @@ func (b *Browser) WaitDownload(name string) string {
 	deadline := time.Now().Add(downloadTimeout)
 	for {
 		b.mu.Lock()
-		var d *download
+		var d *browserDownload
 		for i := len(b.downloads) - 1; i >= 0; i-- {
 			c := b.downloads[i]
 			if (name == "" && !c.collected) || (name != "" && c.name == name) {
@@ -796,13 +800,13 @@ func (b *Browser) NonLocalRequests() []string {
 	return out
 }
 
-// lockedBuffer keeps the output of the browser for the log of a failed test.
-type lockedBuffer struct {
+// browserOutput keeps the output of the browser for the log of a failed test.
+type browserOutput struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *browserOutput) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.buf.Len() > 1<<20 {
@@ -813,7 +817,7 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 
 // tail returns the end of the output, without the noise about the missing
 // D-Bus of a container.
-func (l *lockedBuffer) tail() string {
+func (l *browserOutput) tail() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var lines []string

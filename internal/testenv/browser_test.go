@@ -15,12 +15,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
-// pixelGIF is a 1x1 transparent GIF.
-var pixelGIF = []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+// browserPixelGIF is a 1x1 transparent GIF.
+var browserPixelGIF = []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
 
-const formPage = `<!doctype html>
+const browserFormPage = `<!doctype html>
 <html lang="en"><head><title>Form</title></head><body>
 <h1>Sign up</h1>
 <form method="post" action="/echo">
@@ -31,8 +32,8 @@ const formPage = `<!doctype html>
 </form>
 </body></html>`
 
-// jsPage changes the page in every way a script can, if scripts run.
-const jsPage = `<!doctype html>
+// browserJSPage changes the page in every way a script can, if scripts run.
+const browserJSPage = `<!doctype html>
 <html><head><title>JS</title><script src="/ext.js"></script></head>
 <body onload="document.body.insertAdjacentHTML('beforeend', '<p>onload ran</p>')">
 <p id="p">original text</p>
@@ -43,7 +44,7 @@ const jsPage = `<!doctype html>
 </form>
 </body></html>`
 
-const downloadPage = `<!doctype html>
+const browserDownloadPage = `<!doctype html>
 <html><head><title>Export</title></head><body>
 <form method="post" action="/export">
 <input id="what" name="what" type="text">
@@ -51,16 +52,16 @@ const downloadPage = `<!doctype html>
 </form>
 </body></html>`
 
-// testSite is the server of the browser tests, on 127.0.0.1.
-type testSite struct {
+// browserSite is the server of the browser tests, on 127.0.0.1.
+type browserSite struct {
 	*httptest.Server
 	extJSHits atomic.Int32
 	pixelHits atomic.Int32
 }
 
-func newTestSite(t *testing.T) *testSite {
+func newBrowserSite(t *testing.T) *browserSite {
 	t.Helper()
-	s := new(testSite)
+	s := new(browserSite)
 	mux := http.NewServeMux()
 	page := func(body string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -68,9 +69,9 @@ func newTestSite(t *testing.T) *testSite {
 			fmt.Fprint(w, body)
 		}
 	}
-	mux.Handle("GET /form", page(formPage))
-	mux.Handle("GET /js", page(jsPage))
-	mux.Handle("GET /download", page(downloadPage))
+	mux.Handle("GET /form", page(browserFormPage))
+	mux.Handle("GET /js", page(browserJSPage))
+	mux.Handle("GET /download", page(browserDownloadPage))
 	mux.Handle("GET /image", page(`<!doctype html><html><head><title>Image</title><link rel="icon" href="data:,"></head><body><img src="/pixel.gif" alt="pixel"></body></html>`))
 	mux.Handle("GET /leak", page(`<!doctype html><html><head><title>Leak</title></head><body><img src="http://tracker.invalid/pixel.gif" alt="tracker"></body></html>`))
 	mux.HandleFunc("GET /ext.js", func(w http.ResponseWriter, r *http.Request) {
@@ -81,7 +82,7 @@ func newTestSite(t *testing.T) *testSite {
 	mux.HandleFunc("GET /pixel.gif", func(w http.ResponseWriter, r *http.Request) {
 		s.pixelHits.Add(1)
 		w.Header().Set("Content-Type", "image/gif")
-		w.Write(pixelGIF)
+		w.Write(browserPixelGIF)
 	})
 	mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
@@ -93,7 +94,7 @@ func newTestSite(t *testing.T) *testSite {
 		for _, k := range []string{"user", "pass", "agree"} {
 			fmt.Fprintf(w, "%s=%s\n", k, html.EscapeString(fmt.Sprintf("%q", r.PostForm[k])))
 		}
-		fmt.Fprint(w, "</pre></body></html>")
+		fmt.Fprint(w, `</pre><a id="back" href="/form">Back</a></body></html>`)
 	})
 	mux.HandleFunc("POST /export", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -110,7 +111,7 @@ func newTestSite(t *testing.T) *testSite {
 }
 
 func TestBrowserForm(t *testing.T) {
-	site := newTestSite(t)
+	site := newBrowserSite(t)
 	b := StartBrowser(t)
 
 	b.Open(site.URL + "/form")
@@ -125,10 +126,7 @@ func TestBrowserForm(t *testing.T) {
 	// field, and Click says so instead of waiting for a navigation.
 	b.Fill("#user", "")
 	ctx, cancel := b.action()
-	what, err := callOn[struct {
-		Kind    string `json:"kind"`
-		Invalid string `json:"invalid"`
-	}](ctx, b.find("#send"), clickKindJS)
+	what, err := callOnNode[clickKind](ctx, b.find("#send"), clickKindJS)
 	cancel()
 	if err != nil || what.Kind != "submit" || !strings.HasPrefix(what.Invalid, "user: ") {
 		t.Errorf("click kind of an invalid form = %+v, %v; want submit with an invalid user", what, err)
@@ -165,6 +163,15 @@ func TestBrowserForm(t *testing.T) {
 		t.Errorf("cookies after the form = %q, want none", c)
 	}
 
+	// A link navigates too.
+	b.Click("#back")
+	if got, want := b.URL(), site.URL+"/form"; got != want {
+		t.Errorf("URL after the link = %q, want %q", got, want)
+	}
+	if got := b.Value("#user"); got != "prefilled" {
+		t.Errorf("Value(#user) on a fresh form = %q", got)
+	}
+
 	// Cookies sees a cookie when there is one.
 	b.Open(site.URL + "/setcookie")
 	if c := b.Cookies(); len(c) != 1 || !strings.HasPrefix(c[0], "probe=1; Domain=127.0.0.1; Path=/") {
@@ -173,7 +180,7 @@ func TestBrowserForm(t *testing.T) {
 }
 
 func TestBrowserJavaScriptDisabled(t *testing.T) {
-	site := newTestSite(t)
+	site := newBrowserSite(t)
 
 	t.Run("off", func(t *testing.T) {
 		b := StartBrowser(t)
@@ -216,7 +223,7 @@ func TestBrowserJavaScriptDisabled(t *testing.T) {
 }
 
 func TestBrowserDownload(t *testing.T) {
-	site := newTestSite(t)
+	site := newBrowserSite(t)
 	b := StartBrowser(t)
 	dir := filepath.Join(t.TempDir(), "downloads")
 	b.DownloadTo(dir)
@@ -243,7 +250,7 @@ func TestBrowserDownload(t *testing.T) {
 }
 
 func TestBrowserRequests(t *testing.T) {
-	site := newTestSite(t)
+	site := newBrowserSite(t)
 	b := StartBrowser(t)
 
 	b.Open(site.URL + "/image")
@@ -269,7 +276,7 @@ func TestBrowserRequests(t *testing.T) {
 }
 
 func TestBrowserScreenshot(t *testing.T) {
-	site := newTestSite(t)
+	site := newBrowserSite(t)
 	b := StartBrowser(t)
 	b.Open(site.URL + "/form")
 	path := filepath.Join(t.TempDir(), "form.png")
@@ -289,7 +296,7 @@ func TestBrowserScreenshot(t *testing.T) {
 }
 
 func TestBrowserCleanup(t *testing.T) {
-	site := newTestSite(t)
+	site := newBrowserSite(t)
 	var dir string
 	var pgid int
 	t.Run("browser", func(t *testing.T) {
@@ -311,10 +318,48 @@ func TestBrowserCleanup(t *testing.T) {
 	}
 }
 
+// The failures that would otherwise cost a test the whole action timeout
+// come at once, with a clear message.
+func TestBrowserFailsFast(t *testing.T) {
+	site := newBrowserSite(t)
+	b := StartBrowser(t)
+	fatal := func(f func()) string {
+		t.Helper()
+		ft := &browserFatalTB{TB: t}
+		b.t = ft
+		defer func() { b.t = t }()
+		start := time.Now()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			f()
+		}()
+		<-done
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("the failure took %s", d)
+		}
+		return ft.msg
+	}
+
+	b.Open(site.URL + "/download")
+	if msg := fatal(func() { b.Click("#export") }); !strings.Contains(msg, `download of "export.txt", but downloads are refused`) {
+		t.Errorf("click on a download without DownloadTo: fatal %q", msg)
+	}
+	if u := b.URL(); u != site.URL+"/download" {
+		t.Errorf("URL after the refused download = %q", u)
+	}
+
+	b.Open(site.URL + "/form")
+	b.Fill("#user", "")
+	if msg := fatal(func() { b.Click("#send") }); !strings.Contains(msg, "a field is invalid: user: ") {
+		t.Errorf("click on an invalid form: fatal %q", msg)
+	}
+}
+
 // Only loopback URLs open.
 func TestBrowserOpenRefusesOtherHosts(t *testing.T) {
 	for _, u := range []string{"http://example.com/", "http://localhost:1/", "file:///etc/passwd", "http://10.0.0.1/"} {
-		ft := &fatalRecorder{TB: t}
+		ft := &browserFatalTB{TB: t}
 		b := &Browser{t: ft, ctx: context.Background()}
 		done := make(chan struct{})
 		go func() {
@@ -328,16 +373,16 @@ func TestBrowserOpenRefusesOtherHosts(t *testing.T) {
 	}
 }
 
-// fatalRecorder records the message of Fatalf and ends the goroutine, as
+// browserFatalTB records the message of Fatalf and ends the goroutine, as
 // t.Fatalf does, without failing the test.
-type fatalRecorder struct {
+type browserFatalTB struct {
 	testing.TB
 	msg string
 }
 
-func (f *fatalRecorder) Helper() {}
+func (f *browserFatalTB) Helper() {}
 
-func (f *fatalRecorder) Fatalf(format string, args ...any) {
+func (f *browserFatalTB) Fatalf(format string, args ...any) {
 	f.msg = fmt.Sprintf(format, args...)
 	runtime.Goexit()
 }

@@ -1,0 +1,18 @@
+// Package captchastore keeps github.com/dchest/captcha answers in a
+// store.Store (memory or Redis), so captchas are single use across every
+// portal instance sharing the store.
+//
+// Captchas is what handlers use: New, WriteImage, WriteAudio, Reload and
+// Verify, with no package-level state (no captcha.SetCustomStore). Verify
+// deletes the answer at the first check, right or wrong (GetDel), and returns
+// an error wrapping store.ErrUnavailable when the store cannot be reached, so
+// the web layer can answer 503 instead of "wrong captcha".
+//
+// Adapter implements dchest's captcha.Store interface on the same keys for
+// code that wants it; that interface has no context and no errors, so the
+// adapter bounds every call with a timeout, logs failures (ids only at debug
+// level) and reports them as "not found".
+//
+// Answers are stored as ASCII digits under "captcha:"+id (inside the store's
+// own prefix) with a TTL of ten minutes by default.
+package captchastore

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -27,6 +28,12 @@ type Redis struct {
 	dir  string
 	port int
 
+	// set by the cluster and sentinel variants
+	query     string                 // URL query, e.g. "cluster=true"
+	confFile  func() (string, error) // writes a config file passed first (sentinel)
+	extraArgs []string
+	ready     func() error // extra readiness check after PING
+
 	mu     sync.Mutex
 	proc   *os.Process
 	exited chan struct{} // closed when proc has been reaped
@@ -39,6 +46,54 @@ type Redis struct {
 // variable PORTAL_REDIS_SERVER. When it is missing the test is skipped, or
 // fails when the environment variable CI is set (CI must not silently skip).
 func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	r := newRedis(t)
+	r.startFirst()
+	return r
+}
+
+// StartRedisCluster starts a one-node Redis Cluster (cluster mode, all 16384
+// slots on this node), enough to run the portal's Redis client in Cluster
+// mode. Its URL has "?cluster=true".
+func StartRedisCluster(t testing.TB) *Redis {
+	t.Helper()
+	r := newRedis(t)
+	r.query = "cluster=true"
+	r.extraArgs = []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"}
+	r.ready = r.clusterReady
+	r.startFirst()
+	return r
+}
+
+// StartRedisSentinel starts a Sentinel watching master under masterName.
+// Its URL (the sentinel's address with "?master_name=...") makes the portal's
+// client ask the sentinel for the master. Kill the master and the sentinel
+// will not promote anything (there is no replica): it is for configuration
+// tests, not failover.
+func StartRedisSentinel(t testing.TB, master *Redis, masterName string) *Redis {
+	t.Helper()
+	r := newRedis(t)
+	r.query = "master_name=" + masterName
+	r.confFile = func() (string, error) {
+		path := filepath.Join(r.dir, "sentinel.conf")
+		conf := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode yes\ndir %s\n"+
+			"sentinel monitor %s 127.0.0.1 %d 1\nsentinel down-after-milliseconds %s 5000\n",
+			r.port, r.dir, masterName, master.Port(), masterName)
+		return path, os.WriteFile(path, []byte(conf), 0o600)
+	}
+	r.extraArgs = []string{"--sentinel"}
+	r.ready = func() error {
+		got, err := redisCommand(r.Addr(), "SENTINEL get-master-addr-by-name "+masterName)
+		if err != nil || !strings.HasPrefix(got, "*2") {
+			return fmt.Errorf("sentinel does not know master %q yet: %q %v", masterName, got, err)
+		}
+		return nil
+	}
+	r.startFirst()
+	return r
+}
+
+func newRedis(t testing.TB) *Redis {
 	t.Helper()
 	bin := os.Getenv("PORTAL_REDIS_SERVER")
 	if bin == "" {
@@ -54,7 +109,13 @@ func StartRedis(t testing.TB) *Redis {
 	}
 	r := &Redis{t: t, bin: path, dir: t.TempDir()}
 	t.Cleanup(r.Kill)
+	return r
+}
 
+// startFirst picks a free port and starts the server, failing t if it cannot.
+func (r *Redis) startFirst() {
+	t := r.t
+	t.Helper()
 	// A free port can be taken between our probe and redis' bind: retry.
 	var lastErr error
 	for range 5 {
@@ -64,11 +125,10 @@ func StartRedis(t testing.TB) *Redis {
 		}
 		r.port = port
 		if lastErr = r.start(); lastErr == nil {
-			return r
+			return
 		}
 	}
 	t.Fatalf("testenv: starting redis-server: %v", lastErr)
-	return nil
 }
 
 func redisFreePort() (int, error) {
@@ -86,8 +146,15 @@ func (r *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Ito
 // Port returns the TCP port; it stays the same across Restart.
 func (r *Redis) Port() int { return r.port }
 
-// URL returns "redis://127.0.0.1:port/0", suitable for store.Open("redis", ...).
-func (r *Redis) URL() string { return "redis://" + r.Addr() + "/0" }
+// URL returns "redis://127.0.0.1:port/0" (with "?cluster=true" or
+// "?master_name=..." for the cluster and sentinel variants), suitable for
+// store.Open("redis", ...).
+func (r *Redis) URL() string {
+	if r.query != "" {
+		return "redis://" + r.Addr() + "?" + r.query
+	}
+	return "redis://" + r.Addr() + "/0"
+}
 
 // PID returns the process id of the running server, or 0 after Kill.
 func (r *Redis) PID() int {
@@ -145,7 +212,15 @@ func (r *Redis) start() error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(r.bin,
+	var args []string
+	if r.confFile != nil {
+		conf, err := r.confFile()
+		if err != nil {
+			return err
+		}
+		args = append(args, conf)
+	}
+	args = append(args,
 		"--port", strconv.Itoa(r.port),
 		"--bind", "127.0.0.1",
 		"--protected-mode", "yes",
@@ -156,6 +231,8 @@ func (r *Redis) start() error {
 		"--logfile", "",
 		"--loglevel", "warning",
 	)
+	args = append(args, r.extraArgs...)
+	cmd := exec.Command(r.bin, args...)
 	cmd.Dir = r.dir
 	cmd.Stdout = logf
 	cmd.Stderr = logf
@@ -182,7 +259,10 @@ func (r *Redis) start() error {
 			return fmt.Errorf("redis-server exited at start: %s", redisLogTail(logPath))
 		default:
 		}
-		if err = r.ping(); err == nil {
+		if err = r.ping(); err == nil && r.ready != nil {
+			err = r.ready()
+		}
+		if err == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -195,23 +275,83 @@ func (r *Redis) start() error {
 
 // ping sends PING over a fresh connection and expects +PONG.
 func (r *Redis) ping() error {
-	c, err := net.DialTimeout("tcp", r.Addr(), time.Second)
+	line, err := redisCommand(r.Addr(), "PING")
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if strings.TrimSpace(line) != "+PONG" {
+	if line != "+PONG" {
 		return errors.New("unexpected PING reply " + strconv.Quote(line))
 	}
 	return nil
+}
+
+// clusterReady assigns every slot to this node (once) and waits for
+// cluster_state:ok (about 2s after each start).
+func (r *Redis) clusterReady() error {
+	got, err := redisCommand(r.Addr(), "CLUSTER ADDSLOTSRANGE 0 16383")
+	if err != nil {
+		return err
+	}
+	if got != "+OK" && !strings.Contains(got, "already busy") {
+		return errors.New("CLUSTER ADDSLOTSRANGE: " + got)
+	}
+	// A freshly started master waits 2s (CLUSTER_WRITABLE_DELAY) before it
+	// reports cluster_state:ok.
+	deadline := time.Now().Add(redisReadyTimeout)
+	for time.Now().Before(deadline) {
+		info, err := redisCommandAll(r.Addr(), "CLUSTER INFO")
+		if err != nil {
+			return err
+		}
+		if strings.Contains(info, "cluster_state:ok") {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return errors.New("cluster_state not ok")
+}
+
+// redisCommand sends one inline command over a fresh connection and returns
+// the first reply line without its CRLF.
+func redisCommand(addr, cmd string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimRight(line, "\r\n"), err
+}
+
+// redisCommandAll is redisCommand for a bulk-string reply, returning its body.
+func redisCommandAll(addr, cmd string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
+		return "", err
+	}
+	br := bufio.NewReader(c)
+	head, err := br.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(head, "$")))
+	if err != nil || n < 0 {
+		return "", errors.New("unexpected reply " + strconv.Quote(head))
+	}
+	body := make([]byte, n+2)
+	if _, err := io.ReadFull(br, body); err != nil {
+		return "", err
+	}
+	return string(body[:n]), nil
 }
 
 func redisLogTail(path string) string {

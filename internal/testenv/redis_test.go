@@ -201,3 +201,47 @@ func TestStartRedisMissingBinary(t *testing.T) {
 		}
 	}
 }
+
+func TestStartRedisCluster(t *testing.T) {
+	r := StartRedisCluster(t)
+	if !strings.HasSuffix(r.URL(), "?cluster=true") {
+		t.Errorf("URL() = %q", r.URL())
+	}
+	info, err := redisCommandAll(r.Addr(), "CLUSTER INFO")
+	if err != nil || !strings.Contains(info, "cluster_state:ok") {
+		t.Fatalf("CLUSTER INFO = %q, %v", info, err)
+	}
+	r.Restart()
+	if info, err := redisCommandAll(r.Addr(), "CLUSTER INFO"); err != nil || !strings.Contains(info, "cluster_state:ok") {
+		t.Fatalf("CLUSTER INFO after Restart = %q, %v", info, err)
+	}
+}
+
+func TestStartRedisSentinel(t *testing.T) {
+	m := StartRedis(t)
+	s := StartRedisSentinel(t, m, "portalmaster")
+	if !strings.HasSuffix(s.URL(), "?master_name=portalmaster") {
+		t.Errorf("URL() = %q", s.URL())
+	}
+	c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte("SENTINEL get-master-addr-by-name portalmaster\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var lines []string
+	for range 5 {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, strings.TrimSpace(l))
+	}
+	if lines[2] != "127.0.0.1" || lines[4] != fmt.Sprint(m.Port()) {
+		t.Fatalf("sentinel reports master %v, want 127.0.0.1:%d", lines, m.Port())
+	}
+}

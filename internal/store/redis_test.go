@@ -43,6 +43,38 @@ func TestRedisStoreContract(t *testing.T) {
 	})
 }
 
+// The same suite through a Cluster client (one-node cluster).
+func TestRedisStoreContractCluster(t *testing.T) {
+	srv := testenv.StartRedisCluster(t)
+	storetest.Run(t, func(t *testing.T) (store.Store, storetest.Clock) {
+		s := openRedis(t, srv.URL(), uniquePrefix(t))
+		if _, ok := s.Client().(*redis.ClusterClient); !ok {
+			t.Fatalf("client for %s is %T, want *redis.ClusterClient", srv.URL(), s.Client())
+		}
+		return s, storetest.RealClock(redisUnit)
+	})
+}
+
+// The same suite through a Sentinel (failover) client.
+func TestRedisStoreContractSentinel(t *testing.T) {
+	master := testenv.StartRedis(t)
+	sentinel := testenv.StartRedisSentinel(t, master, "portalmaster")
+	storetest.Run(t, func(t *testing.T) (store.Store, storetest.Clock) {
+		return openRedis(t, sentinel.URL(), uniquePrefix(t)), storetest.RealClock(redisUnit)
+	})
+	// The keys really are on the master.
+	ctx := context.Background()
+	s := openRedis(t, sentinel.URL(), "via-sentinel:")
+	if err := s.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	raw := redis.NewClient(&redis.Options{Addr: master.Addr()})
+	defer raw.Close()
+	if got, err := raw.Get(ctx, "via-sentinel:k").Result(); err != nil || got != "v" {
+		t.Fatalf("key on master = %q, %v", got, err)
+	}
+}
+
 func TestRedisStoreOpen(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	s, err := store.Open("redis", srv.URL(), uniquePrefix(t))

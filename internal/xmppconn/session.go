@@ -10,6 +10,7 @@ import (
 	"net"
 	"reflect"
 	"strings"
+	"time"
 
 	"mellium.im/sasl"
 	"mellium.im/xmpp"
@@ -193,7 +194,18 @@ func open(ctx context.Context, cfg Config, domain, origin jid.JID, h xmpp.Handle
 	neg := xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 		return xmpp.StreamConfig{Lang: "en", Features: feats}
 	})
+	// mellium's own deadline handling sets a past deadline and clears it at
+	// once, which races with the blocked read; enforce ctx on the socket.
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	s, err = xmpp.NewSession(ctx, domain, origin, lc, 0, neg)
+	if !stop() {
+		// ctx ended during negotiation: the socket is unusable now.
+		_ = raw.Close()
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, negotiationError(ctx, err)
+	}
 	if err != nil {
 		_ = raw.Close()
 		return nil, negotiationError(ctx, err)

@@ -1,0 +1,301 @@
+package xmppconn_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/xml"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/form"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/xmpp-portal/portal/internal/testenv"
+	"github.com/xmpp-portal/portal/internal/xmppconn"
+)
+
+const addUser = "http://jabber.org/protocol/admin#add-user"
+
+// TestServers runs the same checks against real Prosody and ejabberd.
+func TestServers(t *testing.T) {
+	for _, srv := range []struct {
+		name  string
+		start func(testing.TB, testenv.Options) *testenv.Server
+	}{
+		{"prosody", testenv.StartProsody},
+		{"ejabberd", testenv.StartEjabberd},
+	} {
+		t.Run(srv.name, func(t *testing.T) {
+			t.Parallel()
+			s := srv.start(t, testenv.Options{Mode: testenv.ModeIBR})
+			testServer(t, s)
+		})
+	}
+}
+
+func testServer(t *testing.T, s *testenv.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := s.XMPP()
+
+	admin, err := xmppconn.Login(ctx, cfg, s.AdminJID.Localpart(), s.AdminPassword, nil)
+	if err != nil {
+		t.Fatalf("admin login: %v", err)
+	}
+	defer xmppconn.Close(admin)
+	if !xmppconn.Alive(admin) {
+		t.Fatal("fresh session not alive")
+	}
+	if st := admin.ConnectionState(); st.Version < tls.VersionTLS12 {
+		t.Errorf("TLS version %x", st.Version)
+	}
+
+	t.Run("ListCommands", func(t *testing.T) {
+		items, err := xmppconn.ListCommands(ctx, admin, jid.MustParse(s.Domain))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, it := range items {
+			found = found || it.Node == addUser
+		}
+		if !found {
+			t.Errorf("add-user not listed in %v", items)
+		}
+	})
+
+	user := "conn" + strings.ToLower(time.Now().Format("150405.000000"))
+	user = strings.ReplaceAll(user, ".", "")
+	fill := func(pw string) func(d *form.Data) error {
+		return func(d *form.Data) error {
+			if _, err := d.Set("accountjid", jid.MustParse(user+"@"+s.Domain)); err != nil {
+				return err
+			}
+			if _, err := d.Set("password", pw); err != nil {
+				return err
+			}
+			_, err := d.Set("password-verify", pw)
+			return err
+		}
+	}
+	t.Run("Command", func(t *testing.T) {
+		res, err := xmppconn.Command(ctx, admin, jid.MustParse(s.Domain), addUser, fill("pw-one-Long-enough-1"))
+		if err != nil {
+			t.Fatalf("add-user: %v (%+v)", err, res)
+		}
+		if res.Status != "completed" {
+			t.Errorf("status %q", res.Status)
+		}
+		// Again: Prosody answers with an error note, ejabberd with an IQ
+		// error; either way the session must keep working afterwards.
+		_, err = xmppconn.Command(ctx, admin, jid.MustParse(s.Domain), addUser, fill("pw-two-Long-enough-2"))
+		var ce *xmppconn.CommandError
+		var se *xmppconn.StanzaError
+		switch {
+		case errors.As(err, &ce):
+			if !strings.Contains(ce.ErrorText(), "already exists") {
+				t.Errorf("note %q", ce.ErrorText())
+			}
+		case errors.As(err, &se):
+			if se.Condition != "conflict" {
+				t.Errorf("stanza error %+v", se)
+			}
+		default:
+			t.Fatalf("duplicate add-user: %v", err)
+		}
+		// Unknown node: an IQ error on both servers.
+		_, err = xmppconn.Command(ctx, admin, jid.MustParse(s.Domain), "urn:example:nope", nil)
+		if !errors.As(err, &se) {
+			t.Errorf("unknown node: %v", err)
+		}
+		// fill failing cancels the command and returns fill's error.
+		boom := errors.New("boom")
+		if _, err := xmppconn.Command(ctx, admin, jid.MustParse(s.Domain), addUser, func(*form.Data) error { return boom }); err != boom {
+			t.Errorf("fill error: %v", err)
+		}
+		if _, err := xmppconn.ListCommands(ctx, admin, jid.MustParse(s.Domain)); err != nil {
+			t.Errorf("session broken after command errors: %v", err)
+		}
+	})
+
+	t.Run("Login", func(t *testing.T) {
+		u, err := xmppconn.Login(ctx, cfg, user, "pw-one-Long-enough-1", nil)
+		if err != nil {
+			t.Fatalf("login: %v", err)
+		}
+		if got := u.LocalAddr().Bare().String(); got != user+"@"+s.Domain {
+			t.Errorf("bound to %s", got)
+		}
+		if err := xmppconn.Close(u); err != nil {
+			t.Error(err)
+		}
+		select {
+		case <-xmppconn.Done(u):
+		case <-time.After(3 * time.Second):
+			t.Error("Serve still running after Close")
+		}
+		if xmppconn.Alive(u) {
+			t.Error("closed session alive")
+		}
+		if _, err := xmppconn.SendIQ(ctx, u, stanza.IQ{Type: stanza.GetIQ}, nil); !errors.Is(err, xmppconn.ErrUnavailable) {
+			t.Errorf("SendIQ on closed session: %v", err)
+		}
+	})
+
+	t.Run("WrongPassword", func(t *testing.T) {
+		for _, c := range []struct{ user, pw string }{
+			{user, "wrong"},
+			{"nosuchuser", "whatever"},
+			{"bad user", "x"},
+		} {
+			_, err := xmppconn.Login(ctx, cfg, c.user, c.pw, nil)
+			if !errors.Is(err, xmppconn.ErrAuth) || errors.Is(err, xmppconn.ErrUnavailable) {
+				t.Errorf("Login(%q): %v, want ErrAuth", c.user, err)
+			}
+		}
+	})
+
+	t.Run("UntrustedCertificate", func(t *testing.T) {
+		bad := cfg
+		bad.TLS = &tls.Config{RootCAs: x509.NewCertPool(), ServerName: s.Domain}
+		_, err := xmppconn.Login(ctx, bad, user, "pw-one-Long-enough-1", nil)
+		var ve *tls.CertificateVerificationError
+		if !errors.Is(err, xmppconn.ErrUnavailable) || !errors.As(err, &ve) {
+			t.Errorf("untrusted cert: %v", err)
+		}
+		wrongName := cfg
+		wrongName.TLS = &tls.Config{RootCAs: s.CAPool, ServerName: "example.net"}
+		if _, err := xmppconn.Unauth(ctx, wrongName); !errors.Is(err, xmppconn.ErrUnavailable) {
+			t.Errorf("wrong server name: %v", err)
+		}
+	})
+
+	t.Run("Unauth", func(t *testing.T) {
+		u, err := xmppconn.Unauth(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer xmppconn.Close(u)
+		if st := u.State(); st&xmpp.Secure == 0 || st&xmpp.Authn != 0 {
+			t.Errorf("state %b", st)
+		}
+		q := xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: "jabber:iq:register", Local: "query"}})
+		r, err := xmppconn.SendIQ(ctx, u, stanza.IQ{Type: stanza.GetIQ}, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name, ok := r.Child(); !ok || name.Local != "query" {
+			t.Errorf("register form: %v", r.Payload)
+		}
+	})
+}
+
+func TestUnreachable(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := xmppconn.Config{Domain: "localhost", Addr: addr, Timeout: time.Second}
+	if _, err := xmppconn.Login(context.Background(), cfg, "a", "b", nil); !errors.Is(err, xmppconn.ErrUnavailable) {
+		t.Errorf("closed port: %v", err)
+	}
+	if _, err := xmppconn.Dial(context.Background(), cfg); !errors.Is(err, xmppconn.ErrUnavailable) {
+		t.Errorf("Dial closed port: %v", err)
+	}
+}
+
+// fakeServer accepts connections and runs serve on each.
+func fakeServer(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				serve(c)
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+func TestSilentServerTimesOut(t *testing.T) {
+	t.Parallel()
+	addr := fakeServer(t, func(c net.Conn) { time.Sleep(3 * time.Second) })
+	cfg := xmppconn.Config{Domain: "localhost", Addr: addr, Timeout: 300 * time.Millisecond}
+	start := time.Now()
+	_, err := xmppconn.Unauth(context.Background(), cfg)
+	if !errors.Is(err, xmppconn.ErrUnavailable) {
+		t.Errorf("silent server: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
+
+func TestHugeTokenIsRefused(t *testing.T) {
+	t.Parallel()
+	addr := fakeServer(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		_, _ = c.Read(buf)
+		_, _ = c.Write([]byte(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='localhost' id='1' version='1.0'><stream:features><x a='`))
+		chunk := []byte(strings.Repeat("A", 64<<10))
+		for i := 0; i < 64; i++ { // 4 MiB without a '<'
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	cfg := xmppconn.Config{Domain: "localhost", Addr: addr, Timeout: 5 * time.Second, MaxTokenBytes: 64 << 10}
+	_, err := xmppconn.Unauth(context.Background(), cfg)
+	if !errors.Is(err, xmppconn.ErrProtocol) {
+		t.Errorf("huge token: %v, want ErrProtocol", err)
+	}
+}
+
+func TestGarbageServer(t *testing.T) {
+	t.Parallel()
+	for name, reply := range map[string]string{
+		"not xml":        "HTTP/1.1 400 Bad Request\r\n\r\n",
+		"no starttls":    `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='localhost' id='1' version='1.0'><stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>`,
+		"starttls fails": `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='localhost' id='1' version='1.0'><stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features><failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`,
+		"wrong domain":   `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='evil.example' id='1' version='1.0'><stream:features/>`,
+		"stream error":   `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='localhost' id='1' version='1.0'><stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			addr := fakeServer(t, func(c net.Conn) {
+				buf := make([]byte, 4096)
+				_, _ = c.Read(buf)
+				_, _ = c.Write([]byte(reply))
+				time.Sleep(500 * time.Millisecond)
+			})
+			cfg := xmppconn.Config{Domain: "localhost", Addr: addr, Timeout: 2 * time.Second}
+			_, err := xmppconn.Login(context.Background(), cfg, "a", "b", nil)
+			if err == nil || errors.Is(err, xmppconn.ErrAuth) {
+				t.Errorf("Login: %v", err)
+			}
+			if !errors.Is(err, xmppconn.ErrUnavailable) && !errors.Is(err, xmppconn.ErrProtocol) {
+				t.Errorf("Login: %v is neither ErrUnavailable nor ErrProtocol", err)
+			}
+		})
+	}
+}

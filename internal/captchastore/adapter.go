@@ -23,7 +23,7 @@ var _ captcha.Store = (*Adapter)(nil)
 
 // NewAdapter returns an Adapter on st.
 func NewAdapter(st store.Store, opts Options) *Adapter {
-	return &Adapter{c: New(st, opts)}
+	return &Adapter{c: NewCaptchas(st, opts)}
 }
 
 // Adapter returns a captcha.Store on the same store, keys and options as c.

@@ -57,8 +57,8 @@ type Options struct {
 	// Timeout bounds store calls made without a caller's context (New,
 	// WriteImage, WriteAudio, Reload and the Adapter). Zero means DefaultTimeout.
 	Timeout time.Duration
-	// Logger receives the Adapter's store errors. Nil discards them.
-	Logger *slog.Logger
+	// Log receives the Adapter's store errors. Nil discards them.
+	Log *slog.Logger
 }
 
 // Captchas creates, renders and verifies captchas kept in a store.Store.
@@ -72,10 +72,10 @@ type Captchas struct {
 	log     *slog.Logger
 }
 
-// New returns Captchas on st. It panics if opts.Length is out of range
-// (a programming error, caught at start-up).
-func New(st store.Store, opts Options) *Captchas {
-	c := &Captchas{st: st, ttl: opts.TTL, length: opts.Length, prefix: opts.Prefix, timeout: opts.Timeout, log: opts.Logger}
+// NewCaptchas returns Captchas on st. It panics if opts.Length is out of
+// range (a programming error, caught at start-up).
+func NewCaptchas(st store.Store, opts Options) *Captchas {
+	c := &Captchas{st: st, ttl: opts.TTL, length: opts.Length, prefix: opts.Prefix, timeout: opts.Timeout, log: opts.Log}
 	if c.ttl <= 0 {
 		c.ttl = DefaultTTL
 	}
@@ -137,6 +137,26 @@ func (c *Captchas) Verify(ctx context.Context, id, answer string) (bool, error) 
 		return false, nil
 	}
 	return subtle.ConstantTimeCompare(given, stored) == 1, nil
+}
+
+// Peek returns the answer of id (ASCII digits) without consuming it, or an
+// error wrapping ErrNotFound. It exists for tests and end-to-end harnesses
+// that must solve captchas; never expose it to clients.
+func (c *Captchas) Peek(ctx context.Context, id string) (string, error) {
+	if !validID(id) {
+		return "", ErrNotFound
+	}
+	b, err := c.st.Get(ctx, c.key(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("captchastore: peek: %w", err)
+	}
+	if _, err := decode(b); err != nil {
+		return "", err
+	}
+	return string(b), nil
 }
 
 // WriteImage writes the captcha as a PNG image of the given size

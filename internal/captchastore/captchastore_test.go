@@ -44,7 +44,8 @@ func redisBackend(t *testing.T, srv *testenv.Redis, prefix string) backend {
 	return backend{st: r, ttl: ttl, expire: func() { time.Sleep(ttl + 50*time.Millisecond) }}
 }
 
-// answer reads the digits of id straight from the store.
+// answer reads the digits of id straight from the store (Peek is tested
+// against it separately).
 func answer(t *testing.T, st store.Store, id string) string {
 	t.Helper()
 	b, err := st.Get(context.Background(), captchastore.DefaultPrefix+id)
@@ -114,7 +115,7 @@ func runVerifyTable(t *testing.T, newBackend func(t *testing.T) backend) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			be := newBackend(t)
-			c := captchastore.New(be.st, captchastore.Options{TTL: be.ttl})
+			c := captchastore.NewCaptchas(be.st, captchastore.Options{TTL: be.ttl})
 			id, err := c.New()
 			if err != nil {
 				t.Fatal(err)
@@ -160,8 +161,8 @@ func TestCaptchaStoreTwoInstancesRedis(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	stA := redisBackend(t, srv, "portal:").st
 	stB := redisBackend(t, srv, "portal:").st
-	a := captchastore.New(stA, captchastore.Options{})
-	b := captchastore.New(stB, captchastore.Options{})
+	a := captchastore.NewCaptchas(stA, captchastore.Options{})
+	b := captchastore.NewCaptchas(stB, captchastore.Options{})
 
 	id, err := a.New()
 	if err != nil {
@@ -223,7 +224,7 @@ func TestCaptchaStoreRedisUnavailable(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	be := redisBackend(t, srv, "p:")
 	var logs bytes.Buffer
-	c := captchastore.New(be.st, captchastore.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	c := captchastore.NewCaptchas(be.st, captchastore.Options{Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	id, err := c.New()
 	if err != nil {
 		t.Fatal(err)
@@ -261,7 +262,7 @@ func TestCaptchaStoreAdapter(t *testing.T) {
 	be := memoryBackend(t)
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	var ad captcha.Store = captchastore.NewAdapter(be.st, captchastore.Options{Logger: log})
+	var ad captcha.Store = captchastore.NewAdapter(be.st, captchastore.Options{Log: log})
 	const id = "abcdefghijABCDEFGHIJ"
 	digits := []byte{1, 2, 3, 4, 5, 6}
 	ad.Set(id, digits)
@@ -317,7 +318,7 @@ func TestCaptchaStoreAdapter(t *testing.T) {
 
 func TestCaptchaStoreNewAndRender(t *testing.T) {
 	be := memoryBackend(t)
-	c := captchastore.New(be.st, captchastore.Options{Length: 4, TTL: time.Minute})
+	c := captchastore.NewCaptchas(be.st, captchastore.Options{Length: 4, TTL: time.Minute})
 	seen := map[string]bool{}
 	for range 50 {
 		id, err := c.New()
@@ -384,9 +385,34 @@ func TestCaptchaStoreNewAndRender(t *testing.T) {
 	}
 }
 
+func TestCaptchaStorePeek(t *testing.T) {
+	be := memoryBackend(t)
+	c := captchastore.NewCaptchas(be.st, captchastore.Options{})
+	id, err := c.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for range 2 {
+		got, err := c.Peek(ctx, id)
+		if err != nil || got != answer(t, be.st, id) {
+			t.Fatalf("Peek = %q, %v", got, err)
+		}
+	}
+	ans, _ := c.Peek(ctx, id)
+	if ok, err := c.Verify(ctx, id, ans); !ok || err != nil {
+		t.Fatalf("Verify(Peek answer) = %v, %v", ok, err)
+	}
+	for _, bad := range []string{id, "", "x"} {
+		if _, err := c.Peek(ctx, bad); !errors.Is(err, captchastore.ErrNotFound) {
+			t.Errorf("Peek(%q) = %v, want ErrNotFound", bad, err)
+		}
+	}
+}
+
 func TestCaptchaStoreReload(t *testing.T) {
 	be := memoryBackend(t)
-	c := captchastore.New(be.st, captchastore.Options{})
+	c := captchastore.NewCaptchas(be.st, captchastore.Options{})
 	id, err := c.New()
 	if err != nil {
 		t.Fatal(err)
@@ -417,7 +443,7 @@ func TestCaptchaStoreReload(t *testing.T) {
 
 func TestCaptchaStoreOptions(t *testing.T) {
 	be := memoryBackend(t)
-	c := captchastore.New(be.st, captchastore.Options{Prefix: "cap2:", Length: 8})
+	c := captchastore.NewCaptchas(be.st, captchastore.Options{Prefix: "cap2:", Length: 8})
 	id, err := c.New()
 	if err != nil {
 		t.Fatal(err)
@@ -433,7 +459,7 @@ func TestCaptchaStoreOptions(t *testing.T) {
 					t.Errorf("Length %d did not panic", n)
 				}
 			}()
-			captchastore.New(be.st, captchastore.Options{Length: n})
+			captchastore.NewCaptchas(be.st, captchastore.Options{Length: n})
 		}()
 	}
 }
@@ -443,7 +469,7 @@ func TestCaptchaStoreOptions(t *testing.T) {
 func TestCaptchaStoreFullMemory(t *testing.T) {
 	m := store.NewMemory(store.MemoryOptions{MaxKeys: 3})
 	defer m.Close()
-	c := captchastore.New(m, captchastore.Options{})
+	c := captchastore.NewCaptchas(m, captchastore.Options{})
 	var ids []string
 	for range 3 {
 		id, err := c.New()
@@ -464,7 +490,7 @@ func TestCaptchaStoreFullMemory(t *testing.T) {
 func ExampleCaptchas() {
 	st := store.NewMemory(store.MemoryOptions{})
 	defer st.Close()
-	caps := captchastore.New(st, captchastore.Options{})
+	caps := captchastore.NewCaptchas(st, captchastore.Options{})
 	id, _ := caps.New()
 	_ = caps.WriteImage(io.Discard, id, captcha.StdWidth, captcha.StdHeight)
 	ok, err := caps.Verify(context.Background(), id, "wrong")

@@ -2,8 +2,8 @@
 // store.Store (memory or Redis), so captchas are single use across every
 // portal instance sharing the store.
 //
-// Captchas is what handlers use: New, WriteImage, WriteAudio, Reload and
-// Verify, with no package-level state (no captcha.SetCustomStore). Verify
+// Captchas (NewCaptchas) is what handlers use: New, WriteImage, WriteAudio,
+// Reload and Verify, with no package-level state (no captcha.SetCustomStore). Verify
 // deletes the answer at the first check, right or wrong (GetDel), and returns
 // an error wrapping store.ErrUnavailable when the store cannot be reached, so
 // the web layer can answer 503 instead of "wrong captcha".

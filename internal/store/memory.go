@@ -36,8 +36,8 @@ type MemoryOptions struct {
 	// Zero means DefaultMaxKeys; negative is an error of the caller (treated as 1).
 	MaxKeys int
 	// SweepInterval is how often expired keys are removed in the background.
-	// Zero means DefaultSweepInterval; negative disables the background sweep
-	// (call Sweep yourself).
+	// Zero means DefaultSweepInterval; negative disables background sweeping
+	// entirely, the early sweep of a full store included (call Sweep yourself).
 	SweepInterval time.Duration
 	// Now is the clock deciding expiry. Nil means time.Now. Tests inject a fake
 	// clock so expiry takes no wall time.
@@ -100,24 +100,24 @@ func NewMemory(opts MemoryOptions) *Memory {
 	if interval == 0 {
 		interval = DefaultSweepInterval
 	}
+	if interval < 0 {
+		close(m.done) // no sweeper
+		return m
+	}
 	go m.sweeper(interval)
 	return m
 }
 
 func (m *Memory) sweeper(interval time.Duration) {
 	defer close(m.done)
-	var tick <-chan time.Time
-	if interval > 0 {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		tick = t.C
-	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
 	var last time.Time
 	for {
 		select {
 		case <-m.stop:
 			return
-		case <-tick:
+		case <-tick.C:
 			m.Sweep()
 			last = time.Now()
 		case <-m.kick:

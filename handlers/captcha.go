@@ -1,0 +1,37 @@
+package handlers
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// captcha serves /captcha/<id>.png and /captcha/<id>.wav. Fetching an image
+// does not consume the captcha; only a check does.
+func (h *Handler) captcha(c echo.Context) error {
+	file := c.Param("file")
+	id, ext, ok := strings.Cut(file, ".")
+	if !ok || id == "" || len(id) > 64 {
+		return echo.ErrNotFound
+	}
+	var buf bytes.Buffer
+	var ct string
+	switch ext {
+	case "png":
+		ct = "image/png"
+		if err := h.d.Captchas.WriteImage(&buf, id, 240, 80); err != nil {
+			return echo.ErrNotFound
+		}
+	case "wav":
+		ct = "audio/wav"
+		if err := h.d.Captchas.WriteAudio(&buf, id, h.lang(c)); err != nil {
+			return echo.ErrNotFound
+		}
+	default:
+		return echo.ErrNotFound
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Blob(http.StatusOK, ct, buf.Bytes())
+}

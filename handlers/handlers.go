@@ -1,0 +1,88 @@
+package handlers
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/xmpp-portal/portal/assets"
+	"github.com/xmpp-portal/portal/internal/i18n"
+	"github.com/xmpp-portal/portal/internal/policy"
+	"github.com/xmpp-portal/portal/internal/provision"
+	"github.com/xmpp-portal/portal/views"
+)
+
+// Captchas is what the sign-up flow needs of the captcha service.
+// Verify deletes the answer at the first check, right or wrong; it returns an
+// error (not false) when the store cannot be reached.
+type Captchas interface {
+	New() (id string, err error)
+	Verify(ctx context.Context, id, answer string) (bool, error)
+	WriteImage(w io.Writer, id string, width, height int) error
+	WriteAudio(w io.Writer, id, lang string) error
+}
+
+// Deps are the handlers' dependencies; nothing is read from globals.
+type Deps struct {
+	Log         *slog.Logger
+	I18n        *i18n.Bundle
+	Views       *views.Renderer
+	Assets      *assets.Set
+	Captchas    Captchas
+	Policy      *policy.Policy
+	Provisioner provision.Provisioner
+	Site        views.Site
+	DefaultLang string
+	BodyLimit   int64         // largest form body in bytes
+	XMPPTimeout time.Duration // limit for one account operation
+	MinPassword int
+	// Health reports named component states for /healthz; a non-nil error
+	// makes the endpoint answer 503.
+	Health func(ctx context.Context) (map[string]string, error)
+}
+
+// Handler serves the portal's pages.
+type Handler struct {
+	d Deps
+}
+
+// New returns a Handler.
+func New(d Deps) *Handler {
+	if d.XMPPTimeout == 0 {
+		d.XMPPTimeout = 10 * time.Second
+	}
+	if d.DefaultLang == "" {
+		d.DefaultLang = "en"
+	}
+	return &Handler{d: d}
+}
+
+// Register installs the middleware, the error handler and every route on e.
+// All routes are listed here.
+func (h *Handler) Register(e *echo.Echo) {
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = h.errorHandler
+	e.Use(h.recoverPanics, h.requestLog, securityHeaders, h.bodyLimit, crossOriginProtection)
+
+	e.GET("/", h.home)
+	e.GET("/register", h.registerShow)
+	e.POST("/register", h.registerSubmit)
+	e.GET("/captcha/:file", h.captcha)
+	e.GET("/account", h.account)
+	e.GET("/password", h.notYet)
+	e.GET("/export", h.notYet)
+	e.GET("/delete", h.notYet)
+	e.GET("/healthz", h.health)
+	e.GET("/assets/*", echo.WrapHandler(h.d.Assets))
+}
+
+// Handler returns e as an http.Handler with everything registered.
+func (h *Handler) HTTPHandler() http.Handler {
+	e := echo.New()
+	h.Register(e)
+	return e
+}

@@ -1,0 +1,29 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+func (h *Handler) home(c echo.Context) error    { return h.render(c, "home", nil) }
+func (h *Handler) account(c echo.Context) error { return h.render(c, "account", nil) }
+func (h *Handler) notYet(c echo.Context) error  { return h.render(c, "notyet", nil) }
+
+// health answers 200 with the state of each component, or 503 when one is down.
+func (h *Handler) health(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	if h.d.Health == nil {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	}
+	states, err := h.d.Health(c.Request().Context())
+	if states == nil {
+		states = map[string]string{}
+	}
+	if err != nil {
+		states["status"] = "degraded"
+		return c.JSON(http.StatusServiceUnavailable, states)
+	}
+	states["status"] = "ok"
+	return c.JSON(http.StatusOK, states)
+}

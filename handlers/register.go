@@ -1,0 +1,155 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/xmpp-portal/portal/internal/i18n"
+	"github.com/xmpp-portal/portal/internal/provision"
+	"github.com/xmpp-portal/portal/internal/qrsvg"
+	"github.com/xmpp-portal/portal/internal/store"
+)
+
+type registerForm struct {
+	CaptchaID     string
+	Username      string // as typed, to re-fill the form; passwords are never re-filled
+	MinPassword   int
+	Error         string
+	UsernameError string
+	PasswordError string
+	CaptchaError  string
+}
+
+type registeredPage struct {
+	Address string
+	URI     template.URL
+	QR      template.HTML
+}
+
+func (h *Handler) registerShow(c echo.Context) error {
+	return h.showRegisterForm(c, http.StatusOK, registerForm{})
+}
+
+// showRegisterForm renders the form with a fresh captcha.
+func (h *Handler) showRegisterForm(c echo.Context, status int, f registerForm) error {
+	id, err := h.d.Captchas.New()
+	if err != nil {
+		return i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
+	}
+	f.CaptchaID = id
+	f.MinPassword = h.d.MinPassword
+	return h.renderStatus(c, status, "register", f)
+}
+
+// registerSubmit checks, in order: origin (middleware), captcha, username,
+// password; only then asks the XMPP server to create the account.
+func (h *Handler) registerSubmit(c echo.Context) error {
+	r := c.Request()
+	if err := r.ParseForm(); err != nil {
+		if asMaxBytes(err) {
+			return i18n.Wrap(err, http.StatusRequestEntityTooLarge, i18n.K("error.body_too_large"))
+		}
+		return i18n.Wrap(err, http.StatusBadRequest, i18n.K("error.bad_request"))
+	}
+	lang := h.lang(c)
+	tr := func(e *i18n.Error) string { return e.Message(h.d.I18n, lang) }
+	username := r.PostForm.Get("username")
+	if len(username) > 1023 {
+		username = username[:1023]
+	}
+	f := registerForm{Username: username}
+
+	if r.PostForm.Get("action") == "reload" {
+		return h.showRegisterForm(c, http.StatusOK, f)
+	}
+
+	// The captcha is checked first and consumed whatever the outcome.
+	id, answer := strings.TrimSpace(r.PostForm.Get("captcha_id")), strings.TrimSpace(r.PostForm.Get("captcha"))
+	if id == "" || answer == "" {
+		if id != "" {
+			if _, err := h.d.Captchas.Verify(r.Context(), id, ""); err != nil {
+				return i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
+			}
+		}
+		h.d.Log.Info("signup.refused", "reason", "captcha_missing")
+		f.CaptchaError = h.d.I18n.T(lang, i18n.K("register.err.captcha_missing"))
+		return h.showRegisterForm(c, http.StatusBadRequest, f)
+	}
+	ok, err := h.d.Captchas.Verify(r.Context(), id, answer)
+	if err != nil {
+		return i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
+	}
+	if !ok {
+		h.d.Log.Info("signup.refused", "reason", "captcha_wrong")
+		f.CaptchaError = h.d.I18n.T(lang, i18n.K("register.err.captcha_wrong"))
+		return h.showRegisterForm(c, http.StatusBadRequest, f)
+	}
+
+	local, uerr := h.d.Policy.Username(username)
+	if uerr != nil {
+		h.d.Log.Info("signup.refused", "reason", "username_policy", "key", string(uerr.Key))
+		f.UsernameError = tr(uerr)
+		return h.showRegisterForm(c, http.StatusUnprocessableEntity, f)
+	}
+	if perr := h.d.Policy.Password(r.PostForm.Get("password"), r.PostForm.Get("password2"), local); perr != nil {
+		h.d.Log.Info("signup.refused", "reason", "password_policy", "key", string(perr.Key))
+		f.PasswordError = tr(perr)
+		return h.showRegisterForm(c, http.StatusUnprocessableEntity, f)
+	}
+
+	ctx, cancel := context.WithTimeout(r.Context(), h.d.XMPPTimeout)
+	defer cancel()
+	if err := h.d.Provisioner.Create(ctx, local, r.PostForm.Get("password")); err != nil {
+		status, key, args := provisionMessage(err)
+		h.d.Log.Info("signup.failed", "kind", provision.KindOf(err), "err", err)
+		h.d.Log.Debug("signup.failed.user", "username", local)
+		if key == "register.err.username_taken" || key == "register.err.username_refused" {
+			f.UsernameError = h.d.I18n.T(lang, key, args...)
+		} else {
+			f.Error = h.d.I18n.T(lang, key, args...)
+		}
+		return h.showRegisterForm(c, status, f)
+	}
+	h.d.Log.Info("account.created")
+	h.d.Log.Debug("account.created.user", "username", local)
+
+	address := local + "@" + h.d.Site.Domain
+	uri := "xmpp:" + address
+	qr, err := qrsvg.SVG(uri, 200, address)
+	if err != nil {
+		h.d.Log.Error("qr.render", "err", err)
+	}
+	return h.render(c, "registered", registeredPage{Address: address, URI: template.URL(uri), QR: qr})
+}
+
+// provisionMessage maps a provisioning failure to status and message key.
+func provisionMessage(err error) (int, i18n.Key, []any) {
+	var pe *provision.Error
+	condition := "unknown"
+	if errors.As(err, &pe) && pe.Condition != "" {
+		condition = pe.Condition
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		return http.StatusServiceUnavailable, i18n.K("error.store_unavailable"), nil
+	}
+	switch provision.KindOf(err) {
+	case provision.KindConflict:
+		return http.StatusConflict, i18n.K("register.err.username_taken"), nil
+	case provision.KindInvalidName:
+		return http.StatusUnprocessableEntity, i18n.K("register.err.username_refused"), nil
+	case provision.KindPasswordPolicy:
+		return http.StatusUnprocessableEntity, i18n.K("register.err.password_policy"), nil
+	case provision.KindThrottled:
+		return http.StatusTooManyRequests, i18n.K("register.err.throttled"), nil
+	case provision.KindNotAllowed:
+		return http.StatusForbidden, i18n.K("register.err.not_allowed"), nil
+	case provision.KindUnavailable:
+		return http.StatusServiceUnavailable, i18n.K("register.err.unavailable"), nil
+	}
+	return http.StatusBadGateway, i18n.K("register.err.refused"), []any{condition}
+}

@@ -1,0 +1,58 @@
+package handlers
+
+import (
+	"bytes"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/xmpp-portal/portal/internal/i18n"
+	"github.com/xmpp-portal/portal/views"
+)
+
+// lang is the page language: an explicit ?lang= (or form field) first, then
+// Accept-Language, then the default.
+func (h *Handler) lang(c echo.Context) string {
+	explicit := c.QueryParam("lang")
+	if explicit == "" && c.Request().Method == http.MethodPost {
+		explicit = c.Request().PostFormValue("lang")
+	}
+	accept := c.Request().Header.Get("Accept-Language")
+	if explicit == "" && accept == "" {
+		return h.d.DefaultLang
+	}
+	return h.d.I18n.Match(explicit, accept)
+}
+
+func (h *Handler) page(c echo.Context, lang string, data any) views.Page {
+	p := views.Page{Lang: lang, Site: h.d.Site, OnOnion: IsOnion(c.Request()), Data: data}
+	path := c.Request().URL.Path
+	if c.Request().Method != http.MethodGet {
+		path = "/"
+		if c.Path() != "" {
+			path = c.Path()
+		}
+	}
+	for _, code := range h.d.I18n.Languages() {
+		p.Langs = append(p.Langs, views.LangLink{
+			Code: code, Name: h.d.I18n.T(code, i18n.Key("lang."+code)), URL: views.Href(path, code), Current: code == lang,
+		})
+	}
+	return p
+}
+
+func (h *Handler) render(c echo.Context, name string, data any) error {
+	return h.renderStatus(c, http.StatusOK, name, data)
+}
+
+func (h *Handler) renderStatus(c echo.Context, status int, name string, data any) error {
+	lang := h.lang(c)
+	var buf bytes.Buffer
+	if err := h.d.Views.Render(&buf, name, h.page(c, lang, data)); err != nil {
+		h.d.Log.Error("view.render", "page", name, "err", err)
+		return c.String(http.StatusInternalServerError, "internal error")
+	}
+	c.Response().Header().Set("Content-Language", lang)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.HTMLBlob(status, buf.Bytes())
+}

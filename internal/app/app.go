@@ -1,0 +1,303 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/xmpp-portal/portal/assets"
+	"github.com/xmpp-portal/portal/handlers"
+	"github.com/xmpp-portal/portal/internal/captchastore"
+	"github.com/xmpp-portal/portal/internal/config"
+	"github.com/xmpp-portal/portal/internal/i18n"
+	"github.com/xmpp-portal/portal/internal/logging"
+	"github.com/xmpp-portal/portal/internal/policy"
+	"github.com/xmpp-portal/portal/internal/provision"
+	"github.com/xmpp-portal/portal/internal/store"
+	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/views"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/app.Version=…".
+var Version = "dev"
+
+// Main runs the portal command and returns its exit code.
+func Main(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, fl, err := config.Load(args, getenv)
+	switch {
+	case fl.Version:
+		fmt.Fprintln(stdout, "portal", Version)
+		return 0
+	case fl.Healthcheck != "":
+		return healthcheck(fl.Healthcheck, stderr)
+	case err != nil:
+		fmt.Fprintf(stderr, "portal: configuration:\n%v\n", err)
+		return 2
+	case fl.ConfigDump:
+		if err := cfg.Dump(stdout); err != nil {
+			return 1
+		}
+		return 0
+	}
+	log := logging.New(stderr, cfg.Log.Level, cfg.Log.Format)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if fl.Check {
+		return check(ctx, cfg, log, stdout)
+	}
+	a, err := New(cfg, log)
+	if err != nil {
+		log.Error("portal.start_failed", "err", err)
+		return 1
+	}
+	defer a.Close()
+	if err := a.ListenAndServe(ctx); err != nil {
+		log.Error("portal.stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// App is the wired portal.
+type App struct {
+	Config      *config.Config
+	Log         *slog.Logger
+	Store       store.Store
+	Captchas    *captchastore.Captchas
+	Provisioner provision.Provisioner
+	Handler     http.Handler
+	// Ready is closed when the clearnet listener accepts connections.
+	Ready chan struct{}
+	// Addr is the clearnet listener's address once Ready is closed.
+	Addr net.Addr
+}
+
+// XMPPConfig builds the connection settings for the XMPP server from cfg.
+func XMPPConfig(cfg *config.Config) (xmppconn.Config, error) {
+	tc := &tls.Config{ServerName: cfg.XMPP.TLSServerName, MinVersion: tls.VersionTLS12}
+	if cfg.XMPP.CAFile != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		pem, err := os.ReadFile(cfg.XMPP.CAFile)
+		if err != nil {
+			return xmppconn.Config{}, fmt.Errorf("xmpp.ca_file: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return xmppconn.Config{}, fmt.Errorf("xmpp.ca_file: no PEM certificate in %s", cfg.XMPP.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	return xmppconn.Config{Domain: cfg.XMPP.Domain, Addr: cfg.XMPP.Addr, TLS: tc, Timeout: cfg.XMPP.Timeout}, nil
+}
+
+// New wires every part of the portal from cfg. Nothing connects yet: the
+// admin session is opened on first use.
+func New(cfg *config.Config, log *slog.Logger) (*App, error) {
+	a := &App{Config: cfg, Log: log, Ready: make(chan struct{})}
+	var err error
+	a.Store, err = store.Open(cfg.Store.Driver, cfg.Store.URL, cfg.Store.Prefix, store.WithMaxKeys(cfg.Store.MaxKeys))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	a.Captchas = captchastore.NewCaptchas(a.Store, captchastore.Options{Length: cfg.Captcha.Length, TTL: cfg.Captcha.TTL, Log: log})
+
+	xc, err := XMPPConfig(cfg)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	switch cfg.XMPP.Mode {
+	case "admin":
+		admin, err := jid.Parse(cfg.XMPP.AdminJID)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("xmpp.admin_jid: %w", err)
+		}
+		a.Provisioner = provision.NewAdmin(xc, admin, cfg.XMPP.AdminPassword, log)
+	default:
+		a.Provisioner = provision.NewIBR(xc, log)
+	}
+
+	bundle, err := i18n.Load()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	pol, err := policy.New(policy.Rules{
+		Domain: cfg.XMPP.Domain, MinUsername: cfg.Username.MinLength, MaxUsername: cfg.Username.MaxLength,
+		MinPassword: cfg.Password.MinLength, Reserved: append(reservedFromConfig(cfg), cfg.Site.ReservedNames...),
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	as, err := assets.Load()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	vw, err := views.New(bundle.Printer, bundle.Languages(), as.URL)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	h := handlers.New(handlers.Deps{
+		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: a.Captchas, Policy: pol, Provisioner: a.Provisioner,
+		Site: views.Site{Name: cfg.Site.Name, Domain: cfg.XMPP.Domain, Contact: cfg.Site.Contact,
+			StorageNote: cfg.Site.StorageNote, Onion: cfg.Onion.Address},
+		DefaultLang: cfg.Site.DefaultLang, BodyLimit: cfg.HTTP.BodyLimit, XMPPTimeout: cfg.XMPP.Timeout,
+		MinPassword: cfg.Password.MinLength, Health: a.health,
+	})
+	a.Handler = onionLocation(cfg.Onion.Address, h.HTTPHandler())
+	return a, nil
+}
+
+// reservedFromConfig keeps the admin account's name out of reach.
+func reservedFromConfig(cfg *config.Config) []string {
+	if l, _, ok := strings.Cut(cfg.XMPP.AdminJID, "@"); ok && l != "" {
+		return []string{l}
+	}
+	return nil
+}
+
+func (a *App) health(ctx context.Context) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	states := map[string]string{"store": "ok"}
+	if err := a.Store.Ping(ctx); err != nil {
+		states["store"] = "unavailable"
+		return states, err
+	}
+	return states, nil
+}
+
+// onionLocation adds the Onion-Location header to clearnet responses.
+func onionLocation(addr string, next http.Handler) http.Handler {
+	if addr == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !handlers.IsOnion(r) {
+			w.Header().Set("Onion-Location", "http://"+addr+r.URL.RequestURI())
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Server returns the clearnet http.Server with the configured timeouts.
+func (a *App) Server() *http.Server {
+	c := a.Config.HTTP
+	return &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: c.ReadHeaderTimeout,
+		ReadTimeout:       c.ReadTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		IdleTimeout:       c.IdleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelDebug),
+	}
+}
+
+// ListenAndServe serves until ctx is done, then shuts down gracefully.
+func (a *App) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.Config.Listen)
+	if err != nil {
+		return err
+	}
+	return a.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is done.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := a.Server()
+	a.Addr = ln.Addr()
+	a.Log.Info("portal.listening", "addr", ln.Addr().String(), "mode", a.Config.XMPP.Mode, "store", a.Config.Store.Driver, "version", Version)
+	close(a.Ready)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	a.Log.Info("portal.stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close releases the XMPP session and the store.
+func (a *App) Close() error {
+	var errs []error
+	if a.Provisioner != nil {
+		errs = append(errs, a.Provisioner.Close())
+	}
+	if a.Store != nil {
+		errs = append(errs, a.Store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// healthcheck GETs url and returns 0 on a 200 answer.
+func healthcheck(url string, stderr io.Writer) int {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		fmt.Fprintf(stderr, "portal: healthcheck: %v\n", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "portal: healthcheck: %s answered %d\n", url, resp.StatusCode)
+		return 1
+	}
+	return 0
+}
+
+// check verifies the store and the XMPP server, prints the outcome and
+// returns 0 when everything works.
+func check(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Writer) int {
+	a, err := New(cfg, log)
+	if err != nil {
+		fmt.Fprintf(out, "FAIL setup: %v\n", err)
+		return 1
+	}
+	defer a.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*cfg.XMPP.Timeout)
+	defer cancel()
+	code := 0
+	if err := a.Store.Ping(ctx); err != nil {
+		fmt.Fprintf(out, "FAIL store (%s): %v\n", cfg.Store.Driver, err)
+		code = 1
+	} else {
+		fmt.Fprintf(out, "ok   store (%s)\n", cfg.Store.Driver)
+	}
+	if c, ok := a.Provisioner.(interface{ Check(context.Context) error }); ok {
+		if err := c.Check(ctx); err != nil {
+			fmt.Fprintf(out, "FAIL xmpp (%s mode, %s): %v\n", cfg.XMPP.Mode, cfg.XMPP.Addr, err)
+			code = 1
+		} else {
+			fmt.Fprintf(out, "ok   xmpp (%s mode, %s)\n", cfg.XMPP.Mode, cfg.XMPP.Addr)
+		}
+	}
+	return code
+}

@@ -1,0 +1,221 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xmpp-portal/portal/internal/app"
+	"github.com/xmpp-portal/portal/internal/config"
+	"github.com/xmpp-portal/portal/internal/testenv"
+	"github.com/xmpp-portal/portal/internal/xmppconn"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startPortal runs the real portal (app.New, real listener) against srv and
+// returns it with its base URL and its log.
+func startPortal(t *testing.T, srv *testenv.Server, extra map[string]string) (*app.App, string, *syncBuffer) {
+	t.Helper()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, srv.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"PORTAL_XMPP_DOMAIN":         srv.Domain,
+		"PORTAL_XMPP_ADDR":           srv.Addr,
+		"PORTAL_XMPP_MODE":           srv.Mode,
+		"PORTAL_XMPP_CA_FILE":        ca,
+		"PORTAL_XMPP_ADMIN_JID":      srv.AdminJID.String(),
+		"PORTAL_XMPP_ADMIN_PASSWORD": srv.AdminPassword,
+		"PORTAL_LOG_LEVEL":           "debug",
+		"PORTAL_SITE_STORAGE_NOTE":   "Messages are kept for one week.",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	cfg, _, err := config.Load(nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	logs := &syncBuffer{}
+	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.MultiWriter(logs), &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatalf("app.New: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Error("portal did not shut down")
+		}
+		a.Close()
+	})
+	<-a.Ready
+	return a, "http://" + ln.Addr().String(), logs
+}
+
+// TestBrowserSignup: a person in headless Chromium with JavaScript disabled
+// signs up through the real form; the account then logs in over XMPP.
+func TestBrowserSignup(t *testing.T) {
+	srv := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeAdmin})
+	a, base, logs := startPortal(t, srv, nil)
+	b := testenv.StartBrowser(t)
+
+	b.Open(base + "/?lang=en")
+	b.Click(`a.button[href^="/register"]`)
+	if !strings.Contains(b.Text(), "Create your account on localhost") {
+		t.Fatalf("sign-up page not shown:\n%s", b.Text())
+	}
+	const pw = "violet mountain lantern 42"
+
+	// A wrong captcha first: clear message, nothing created, a new picture.
+	b.Fill("#username", "Browser.User")
+	b.Fill("#password", pw)
+	b.Fill("#password2", pw)
+	b.Fill("#captcha", "0")
+	b.Click(`button[value=register]`)
+	if b.Status() != 400 || !strings.Contains(b.Text(), "The digits were wrong") {
+		t.Fatalf("wrong captcha: status %d\n%s", b.Status(), b.Text())
+	}
+	if got := b.Value("#username"); got != "Browser.User" {
+		t.Errorf("username not kept: %q", got)
+	}
+	if got := b.Value("#password"); got != "" {
+		t.Errorf("password re-filled: %q", got)
+	}
+
+	id := b.Value(`input[name=captcha_id]`)
+	answer, err := a.Captchas.Peek(context.Background(), id)
+	if err != nil {
+		t.Fatalf("captcha answer: %v", err)
+	}
+	b.Fill("#password", pw)
+	b.Fill("#password2", pw)
+	b.Fill("#captcha", answer)
+	b.Click(`button[value=register]`)
+	text := b.Text()
+	if b.Status() != 200 || !strings.Contains(text, "browser.user@localhost") || !strings.Contains(text, "Your account is ready") {
+		t.Fatalf("success page not shown: status %d\n%s", b.Status(), text)
+	}
+	if !strings.Contains(b.HTML(), "<svg") {
+		t.Error("no QR code on the success page")
+	}
+	b.Screenshot(filepath.Join(t.TempDir(), "registered.png"))
+	if c := b.Cookies(); len(c) != 0 {
+		t.Errorf("browser holds cookies: %v", c)
+	}
+	if r := b.NonLocalRequests(); len(r) != 0 {
+		t.Errorf("requests to other hosts: %v", r)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := xmppconn.Login(ctx, srv.XMPP(), "browser.user", pw, nil)
+	if err != nil {
+		t.Fatalf("new account cannot log in: %v", err)
+	}
+	s.Close()
+	if !strings.Contains(logs.String(), "account.created") {
+		t.Errorf("no account.created event in the log")
+	}
+}
+
+// TestSignupKeepsNoClientAddress drives sign-ups (a failed and a successful
+// one, over real ejabberd) from a distinct loopback address and proves that
+// address appears nowhere in the log, in any form.
+func TestSignupKeepsNoClientAddress(t *testing.T) {
+	srv := testenv.StartEjabberd(t, testenv.Options{Mode: testenv.ModeAdmin})
+	a, base, logs := startPortal(t, srv, nil)
+	client := &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{DialContext: (&net.Dialer{
+			LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.7")},
+		}).DialContext},
+	}
+	get := func(path string) string {
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	post := func(form url.Values) (int, string) {
+		resp, err := client.PostForm(base+"/register", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	idRe := regexp.MustCompile(`name="captcha_id" value="([^"]+)"`)
+	captcha := func() (string, string) {
+		m := idRe.FindStringSubmatch(get("/register"))
+		if m == nil {
+			t.Fatal("no captcha on the form")
+		}
+		ans, err := a.Captchas.Peek(context.Background(), m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m[1], ans
+	}
+	pw := "quiet harbour seventeen"
+	id, _ := captcha()
+	if code, _ := post(url.Values{"captcha_id": {id}, "captcha": {"1"}, "username": {"privacy1"}, "password": {pw}, "password2": {pw}}); code != 400 {
+		t.Errorf("wrong captcha: %d", code)
+	}
+	id, ans := captcha()
+	if code, body := post(url.Values{"captcha_id": {id}, "captcha": {ans}, "username": {"privacy1"}, "password": {pw}, "password2": {pw}}); code != 200 {
+		t.Fatalf("sign-up: %d\n%s", code, body)
+	}
+	get("/captcha/" + id + ".png")
+	get("/nope")
+
+	l := logs.String()
+	if !strings.Contains(l, "http.request") {
+		t.Fatal("request log is empty: the test would prove nothing")
+	}
+	for _, form := range []string{"127.0.0.7", "7f000007", "7F000007", string([]byte{127, 0, 0, 7}), "::ffff:127.0.0.7", "2130706439"} {
+		if strings.Contains(l, form) {
+			t.Errorf("client address %q found in the log", form)
+		}
+	}
+}

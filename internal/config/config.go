@@ -68,6 +68,16 @@ type Config struct {
 		TrustedProxies    []string
 	}
 
+	Abuse struct {
+		SignupsPerHour                 int           // sign-ups per client per hour
+		GlobalSignupsPerHour           int           // clearnet sign-ups per hour, all clients together
+		CaptchasPerMinute              int           // captcha pictures and sounds per client per minute
+		CredentialChecksPerMinute      int           // password checks per client per minute
+		OnionSignupsPerHour            int           // sign-ups per hour over the onion listener, all together
+		OnionCredentialChecksPerMinute int           // password checks per minute over the onion listener, all together
+		Epoch                          time.Duration // lifetime of the key that makes client keys
+	}
+
 	Onion struct {
 		Address string // the onion address to advertise (Onion-Location, home page)
 	}
@@ -245,6 +255,27 @@ var options = []option{
 	}),
 	opt("http.trusted_proxies", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is honoured on the clearnet listener", false, func() (func(*Config) string, func(*Config, string) error) {
 		return list(func(c *Config) *[]string { return &c.HTTP.TrustedProxies })
+	}),
+	opt("abuse.signups_per_hour", "10", "sign-ups per client per hour (a wrong captcha counts; a sign-up refused after the captcha does not)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Abuse.SignupsPerHour })
+	}),
+	opt("abuse.global_signups_per_hour", "100", "sign-ups per hour over the clearnet listener, all clients together (shared by every instance on one Redis)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Abuse.GlobalSignupsPerHour })
+	}),
+	opt("abuse.captchas_per_minute", "30", "captcha pictures and sounds per client per minute", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Abuse.CaptchasPerMinute })
+	}),
+	opt("abuse.credential_checks_per_minute", "10", "password checks (password change, export, delete) per client per minute", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Abuse.CredentialChecksPerMinute })
+	}),
+	opt("abuse.onion_signups_per_hour", "20", "sign-ups per hour over the onion listener, all onion clients together (onion clients are never counted one by one)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Abuse.OnionSignupsPerHour })
+	}),
+	opt("abuse.onion_credential_checks_per_minute", "30", "password checks per minute over the onion listener, all onion clients together", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Abuse.OnionCredentialChecksPerMinute })
+	}),
+	opt("abuse.epoch", "24h", "lifetime of the random key behind client keys; then it is replaced and old counters cannot be linked to anyone", false, func() (func(*Config) string, func(*Config, string) error) {
+		return dur(func(c *Config) *time.Duration { return &c.Abuse.Epoch })
 	}),
 	opt("onion.address", "", "onion address (56 base32 characters + .onion) to advertise with Onion-Location and on the home page", false, func() (func(*Config) string, func(*Config, string) error) {
 		return str(func(c *Config) *string { return &c.Onion.Address })
@@ -507,6 +538,18 @@ func (c *Config) Validate() error {
 				bad("http.trusted_proxies", "not an IP or CIDR: %q", p)
 			}
 		}
+	}
+	for key, n := range map[string]int{
+		"abuse.signups_per_hour": c.Abuse.SignupsPerHour, "abuse.global_signups_per_hour": c.Abuse.GlobalSignupsPerHour,
+		"abuse.captchas_per_minute": c.Abuse.CaptchasPerMinute, "abuse.credential_checks_per_minute": c.Abuse.CredentialChecksPerMinute,
+		"abuse.onion_signups_per_hour": c.Abuse.OnionSignupsPerHour, "abuse.onion_credential_checks_per_minute": c.Abuse.OnionCredentialChecksPerMinute,
+	} {
+		if n < 1 || n > 1_000_000 {
+			bad(key, "must be between 1 and 1000000, got %d", n)
+		}
+	}
+	if c.Abuse.Epoch < time.Hour || c.Abuse.Epoch > 30*24*time.Hour {
+		bad("abuse.epoch", "must be between 1h and 720h, got %s", c.Abuse.Epoch)
 	}
 	if a := c.Onion.Address; a != "" {
 		h := strings.TrimSuffix(a, ".onion")

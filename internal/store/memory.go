@@ -379,3 +379,30 @@ func (m *Memory) Del(ctx context.Context, key string) error {
 
 // Ping implements Store: it fails only when the store is closed.
 func (m *Memory) Ping(ctx context.Context) error { return m.check(ctx) }
+
+// ForEach calls fn for every key that has not expired, with a copy of its
+// value and the time it has left, in no particular order. It is meant for
+// tests and diagnostics (the privacy proof scans every key and value); fn is
+// called without any lock held, on a snapshot taken one shard at a time.
+func (m *Memory) ForEach(fn func(key string, val []byte, ttl time.Duration)) {
+	type item struct {
+		key string
+		val []byte
+		ttl time.Duration
+	}
+	for i := range m.shards {
+		sh := &m.shards[i]
+		now := m.nowNano()
+		var items []item
+		sh.mu.RLock()
+		for k, e := range sh.m {
+			if e.exp > now {
+				items = append(items, item{k, clone(e.val), time.Duration(e.exp - now)})
+			}
+		}
+		sh.mu.RUnlock()
+		for _, it := range items {
+			fn(it.key, it.val, it.ttl)
+		}
+	}
+}

@@ -33,4 +33,22 @@
 // Every store error makes Allow return an error (fail closed): the web layer
 // answers 503 and creates nothing. A full memory store (store.ErrFull) is an
 // error too: existing counters and bans are never forgotten to make room.
+//
+// # Brute-force regulation per account (Regulator)
+//
+// A Regulator protects every form that checks a password (password change,
+// export, deletion) per account, not per client, so it needs no address and
+// treats Tor users like everyone else. After MaxFailures failed verifications
+// (default 5) within Window (default 10 minutes) the account is locked for Ban
+// (default 15 minutes). The web layer does not even ask the XMPP server while
+// an account is locked, and answers exactly as for an unknown account or a
+// wrong password; a successful verification never lifts a lock early.
+//
+// The account is identified by HMAC-SHA256(secret, normalised bare JID),
+// truncated to 128 bits ("reg:l:<digest>" holds a lock, "reg:f:<digest>:<slot>"
+// the failures of one tenth of the window), so the store holds no address.
+// Without a configured secret a fixed key is used (SHA-256 strength). The lock
+// stores its end time, and the slots are numbered by the Regulator's clock, so
+// locks and windows follow that (injectable) clock; the store's TTLs only
+// clean up. Store errors are returned: callers fail closed.
 package abuse

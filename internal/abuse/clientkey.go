@@ -1,0 +1,222 @@
+package abuse
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/xmpp-portal/portal/internal/store"
+)
+
+// epochStoreKey is where the epoch key lives in the store (under the store's
+// own prefix).
+const epochStoreKey = "rl:epoch"
+
+// epochKeyLen is the size of the random epoch key in bytes.
+const epochKeyLen = 32
+
+// DefaultEpochRecheck is how often a cached epoch key is read from the store
+// again, so that instances agree soon after the store lost its data.
+const DefaultEpochRecheck = time.Minute
+
+// errNoClient is returned when a request carries no usable peer address.
+var errNoClient = errors.New("abuse: request has no usable client address")
+
+// ParseTrustedProxies parses addresses and CIDR prefixes ("10.0.0.1",
+// "10.0.0.0/8", "fd00::/8") into prefixes. An error names the bad entry: it is
+// configuration, not a client's address.
+func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			p = p.Masked()
+			if p.Addr().Is4In6() {
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
+			out = append(out, p)
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("abuse: trusted proxy %q is not an address or CIDR prefix", s)
+		}
+		a = a.Unmap().WithZone("")
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// parseAddr reads an address as found in RemoteAddr or X-Forwarded-For:
+// "192.0.2.1", "192.0.2.1:443", "2001:db8::1", "[2001:db8::1]:443".
+// IPv4-mapped IPv6 addresses become IPv4; zones are dropped.
+func parseAddr(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		host, _, serr := net.SplitHostPort(s)
+		if serr != nil {
+			host = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+		}
+		if a, err = netip.ParseAddr(host); err != nil {
+			return netip.Addr{}, false
+		}
+	}
+	return a.Unmap().WithZone(""), true
+}
+
+func (l *Limiter) trusted(a netip.Addr) bool {
+	for _, p := range l.trustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientAddr returns the address r is counted under: the TCP peer, or, when
+// the peer is a trusted proxy (clearnet only), the right-most address in
+// X-Forwarded-For that is not a trusted proxy. The address never leaves this
+// package: only its keyed hash does.
+func (l *Limiter) clientAddr(r *http.Request) (netip.Addr, error) {
+	peer, ok := parseAddr(r.RemoteAddr)
+	if !ok {
+		return netip.Addr{}, errNoClient
+	}
+	if len(l.trustedProxies) == 0 || l.isOnion(r) || !l.trusted(peer) {
+		return peer, nil
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	cur := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, ok := parseAddr(hops[i])
+		if !ok {
+			// Garbage right of any untrusted hop means a trusted proxy passed
+			// it on: stop at the last hop we can vouch for.
+			return cur, nil
+		}
+		if !l.trusted(a) {
+			return a, nil
+		}
+		cur = a
+	}
+	return cur, nil
+}
+
+// maskedBytes is the part of a that identifies a client: the whole IPv4
+// address, or the /64 network of an IPv6 address, after a family tag.
+func maskedBytes(a netip.Addr) []byte {
+	if a.Is4() {
+		b := a.As4()
+		return append([]byte{4}, b[:]...)
+	}
+	b := a.As16()
+	return append([]byte{6}, b[:8]...)
+}
+
+// clientKeyFor is HMAC-SHA256(epoch, masked address), truncated to 128 bits,
+// base64url without padding (22 characters).
+func clientKeyFor(epoch []byte, a netip.Addr) string {
+	m := hmac.New(sha256.New, epoch)
+	m.Write(maskedBytes(a))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// ClientKey returns the opaque key r is counted under in this epoch, derived
+// from the epoch key and the client's masked address; it is neither reversible
+// nor linkable across epochs. Requests over the onion listener have no client
+// key: ok is false. Store errors are returned as they are (fail closed).
+func (l *Limiter) ClientKey(ctx context.Context, r *http.Request) (key string, ok bool, err error) {
+	if l.isOnion(r) {
+		return "", false, nil
+	}
+	a, aerr := l.clientAddr(r)
+	if aerr != nil {
+		// A peer without an IP address (a Unix socket): count such requests
+		// together rather than not at all.
+		l.noClientOnce.Do(func() { l.log.Warn("abuse.no_client_address", "effect", "such requests share one budget") })
+		return "unknown", true, nil
+	}
+	epoch, err := l.epochKey(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	return clientKeyFor(epoch, a), true, nil
+}
+
+// epochKey returns the current epoch key: from the in-process cache while it
+// is fresh, else from the store, creating it there (SetNX) when absent.
+func (l *Limiter) epochKey(ctx context.Context) ([]byte, error) {
+	now := l.now()
+	l.mu.Lock()
+	if l.epoch != nil && now.Before(l.epochUntil) {
+		k := l.epoch
+		l.mu.Unlock()
+		return k, nil
+	}
+	l.mu.Unlock()
+
+	key, ttl, err := l.loadEpochKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recheck := min(ttl, l.epochRecheck)
+	l.mu.Lock()
+	l.epoch, l.epochUntil = key, now.Add(recheck)
+	l.mu.Unlock()
+	return key, nil
+}
+
+func (l *Limiter) loadEpochKey(ctx context.Context) ([]byte, time.Duration, error) {
+	for range 3 {
+		val, err := l.st.Get(ctx, epochStoreKey)
+		if errors.Is(err, store.ErrNotFound) {
+			fresh := make([]byte, epochKeyLen)
+			if _, err := rand.Read(fresh); err != nil {
+				return nil, 0, fmt.Errorf("abuse: epoch key: %w", err)
+			}
+			created, err := l.st.SetNX(ctx, epochStoreKey, fresh, l.epochTTL)
+			if err != nil {
+				return nil, 0, fmt.Errorf("abuse: epoch key: %w", err)
+			}
+			if created {
+				l.log.Info("abuse.epoch_key_created")
+				return fresh, l.epochTTL, nil
+			}
+			continue // another instance was first: read its key
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("abuse: epoch key: %w", err)
+		}
+		if len(val) != epochKeyLen {
+			return nil, 0, errors.New("abuse: epoch key in the store has the wrong size")
+		}
+		ttl, err := l.st.TTL(ctx, epochStoreKey)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // expired in between
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("abuse: epoch key: %w", err)
+		}
+		return val, ttl, nil
+	}
+	return nil, 0, errors.New("abuse: epoch key keeps changing in the store")
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/xmpp-portal/portal/assets"
 	"github.com/xmpp-portal/portal/handlers"
+	"github.com/xmpp-portal/portal/internal/abuse"
 	"github.com/xmpp-portal/portal/internal/captchastore"
 	"github.com/xmpp-portal/portal/internal/config"
 	"github.com/xmpp-portal/portal/internal/i18n"
@@ -64,6 +65,8 @@ func Main(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 		return 1
 	}
 	defer a.Close()
+	// The same checks as -check, logged; the portal serves whatever they say.
+	go a.StartupChecks(ctx)
 	if err := a.ListenAndServe(ctx); err != nil {
 		log.Error("portal.stopped", "err", err)
 		return 1
@@ -77,6 +80,7 @@ type App struct {
 	Log         *slog.Logger
 	Store       store.Store
 	Captchas    *captchastore.Captchas
+	Limiter     *abuse.Limiter
 	Provisioner provision.Provisioner
 	Handler     http.Handler
 	// Ready is closed when the clearnet listener accepts connections.
@@ -115,6 +119,11 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	a.Captchas = captchastore.NewCaptchas(a.Store, captchastore.Options{Length: cfg.Captcha.Length, TTL: cfg.Captcha.TTL, Log: log})
+	a.Limiter, err = NewLimiter(cfg, a.Store, log)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 
 	xc, err := XMPPConfig(cfg)
 	if err != nil {
@@ -161,7 +170,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		Site: views.Site{Name: cfg.Site.Name, Domain: cfg.XMPP.Domain, Contact: cfg.Site.Contact,
 			StorageNote: cfg.Site.StorageNote, Onion: cfg.Onion.Address},
 		DefaultLang: cfg.Site.DefaultLang, BodyLimit: cfg.HTTP.BodyLimit, XMPPTimeout: cfg.XMPP.Timeout,
-		MinPassword: cfg.Password.MinLength, Health: a.health,
+		MinPassword: cfg.Password.MinLength, Health: a.health, Limiter: a.Limiter,
 	})
 	a.Handler = onionLocation(cfg.Onion.Address, h.HTTPHandler())
 	return a, nil
@@ -271,33 +280,4 @@ func healthcheck(url string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// check verifies the store and the XMPP server, prints the outcome and
-// returns 0 when everything works.
-func check(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Writer) int {
-	a, err := New(cfg, log)
-	if err != nil {
-		fmt.Fprintf(out, "FAIL setup: %v\n", err)
-		return 1
-	}
-	defer a.Close()
-	ctx, cancel := context.WithTimeout(ctx, 2*cfg.XMPP.Timeout)
-	defer cancel()
-	code := 0
-	if err := a.Store.Ping(ctx); err != nil {
-		fmt.Fprintf(out, "FAIL store (%s): %v\n", cfg.Store.Driver, err)
-		code = 1
-	} else {
-		fmt.Fprintf(out, "ok   store (%s)\n", cfg.Store.Driver)
-	}
-	if c, ok := a.Provisioner.(interface{ Check(context.Context) error }); ok {
-		if err := c.Check(ctx); err != nil {
-			fmt.Fprintf(out, "FAIL xmpp (%s mode, %s): %v\n", cfg.XMPP.Mode, cfg.XMPP.Addr, err)
-			code = 1
-		} else {
-			fmt.Fprintf(out, "ok   xmpp (%s mode, %s)\n", cfg.XMPP.Mode, cfg.XMPP.Addr)
-		}
-	}
-	return code
 }

@@ -1,0 +1,278 @@
+package account_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp"
+
+	"github.com/xmpp-portal/portal/internal/account"
+	"github.com/xmpp-portal/portal/internal/provision"
+	"github.com/xmpp-portal/portal/internal/testenv"
+	"github.com/xmpp-portal/portal/internal/xmppconn"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestServers runs the same suite against real Prosody and real ejabberd
+// (admin mode; ejabberd with password_strength 32), one start per server.
+func TestServers(t *testing.T) {
+	for _, srv := range []struct {
+		name  string
+		start func(testing.TB, testenv.Options) *testenv.Server
+	}{
+		{"prosody", testenv.StartProsody},
+		{"ejabberd", testenv.StartEjabberd},
+	} {
+		t.Run(srv.name, func(t *testing.T) {
+			t.Parallel()
+			s := srv.start(t, testenv.Options{Mode: testenv.ModeAdmin, PasswordStrength: 32})
+			suite(t, s)
+		})
+	}
+}
+
+var userSeq atomic.Int64
+
+func suite(t *testing.T, srv *testenv.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cfg := srv.XMPP()
+	admin := provision.NewAdmin(cfg, srv.AdminJID, srv.AdminPassword, nil)
+	t.Cleanup(func() { admin.Close() })
+	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	mgr := account.New(account.Config{XMPP: cfg, Admin: admin, EndSessions: true, StatsCache: time.Minute, Now: clock.Now, Log: log})
+
+	const pw1, pw2 = "first Secret phrase 1", "second Secret phrase 2"
+	newUser := func(t *testing.T) string {
+		t.Helper()
+		u := fmt.Sprintf("acct%d", userSeq.Add(1))
+		if err := admin.Create(ctx, u, pw1); err != nil {
+			t.Fatalf("create %s: %v", u, err)
+		}
+		return u
+	}
+	mustLogin := func(t *testing.T, u, pw string) {
+		t.Helper()
+		if err := mgr.Verify(ctx, u, pw); err != nil {
+			t.Fatalf("login %s: %v", u, err)
+		}
+	}
+	mustRefuse := func(t *testing.T, u, pw string) {
+		t.Helper()
+		if err := mgr.Verify(ctx, u, pw); !errors.Is(err, account.ErrAuth) {
+			t.Fatalf("login %s: %v, want ErrAuth", u, err)
+		}
+	}
+
+	t.Run("verify", func(t *testing.T) {
+		u := newUser(t)
+		mustLogin(t, u, pw1)
+		mustRefuse(t, u, pw2)              // wrong password
+		mustRefuse(t, "nosuchuser"+u, pw1) // unknown user
+		mustRefuse(t, u, "")               // empty password: nothing sent
+		down := account.New(account.Config{XMPP: xmppconn.Config{Domain: srv.Domain, Addr: closedAddr(t), TLS: cfg.TLS, Timeout: 2 * time.Second}})
+		if err := down.Verify(ctx, u, pw1); !errors.Is(err, account.ErrUnavailable) || errors.Is(err, account.ErrAuth) {
+			t.Errorf("server down: %v, want ErrUnavailable only", err)
+		}
+	})
+
+	t.Run("change password", func(t *testing.T) {
+		u := newUser(t)
+		if err := mgr.ChangePassword(ctx, u, pw1, pw2); err != nil {
+			t.Fatalf("change: %v", err)
+		}
+		mustRefuse(t, u, pw1)
+		mustLogin(t, u, pw2)
+		// In-band (XEP-0077), not the admin fallback.
+		if l := logs.String(); !strings.Contains(l, "account.password_changed") || strings.Contains(l, "refused_inband") {
+			t.Errorf("log:\n%s", l)
+		}
+	})
+
+	t.Run("change with wrong current password", func(t *testing.T) {
+		u := newUser(t)
+		if err := mgr.ChangePassword(ctx, u, pw2, "third Secret phrase 3"); !errors.Is(err, account.ErrAuth) {
+			t.Fatalf("change: %v, want ErrAuth", err)
+		}
+		if err := mgr.ChangePassword(ctx, "nosuchuser"+u, pw1, pw2); !errors.Is(err, account.ErrAuth) {
+			t.Fatalf("change for unknown user: %v, want ErrAuth", err)
+		}
+		mustLogin(t, u, pw1)
+	})
+
+	t.Run("change refused by policy", func(t *testing.T) {
+		if srv.Name != "ejabberd" {
+			t.Skip("Prosody 0.12 has no password policy")
+		}
+		u := newUser(t)
+		err := mgr.ChangePassword(ctx, u, pw1, "abc")
+		if !errors.Is(err, account.ErrPasswordPolicy) {
+			t.Fatalf("weak password: %v, want ErrPasswordPolicy", err)
+		}
+		mustLogin(t, u, pw1)
+		mustRefuse(t, u, "abc")
+	})
+
+	t.Run("end sessions", func(t *testing.T) {
+		u := newUser(t)
+		s, err := xmppconn.Login(ctx, cfg, u, pw1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer xmppconn.Close(s)
+		if !xmppconn.Alive(s) {
+			t.Fatal("fresh session not alive")
+		}
+		if err := mgr.EndOtherSessions(ctx, u); err != nil {
+			t.Fatalf("end sessions: %v", err)
+		}
+		waitClosed(t, s)
+		noAdmin := account.New(account.Config{XMPP: cfg})
+		if err := noAdmin.EndOtherSessions(ctx, u); !errors.Is(err, account.ErrNotAvailable) {
+			t.Errorf("without admin: %v", err)
+		}
+	})
+
+	// Prosody 0.12 ends the other sessions on a password change by itself;
+	// ejabberd 23.01 does not, so there only end-user-session does it.
+	t.Run("sessions ended after password change", func(t *testing.T) {
+		u := newUser(t)
+		s, err := xmppconn.Login(ctx, cfg, u, pw1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer xmppconn.Close(s)
+		if err := mgr.ChangePassword(ctx, u, pw1, pw2); err != nil {
+			t.Fatalf("change: %v", err)
+		}
+		waitClosed(t, s)
+		mustLogin(t, u, pw2)
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		u := newUser(t)
+		if err := mgr.Delete(ctx, u, pw2); !errors.Is(err, account.ErrAuth) {
+			t.Fatalf("delete with wrong password: %v, want ErrAuth", err)
+		}
+		mustLogin(t, u, pw1)
+		if err := mgr.Delete(ctx, "nosuchuser"+u, pw1); !errors.Is(err, account.ErrAuth) {
+			t.Fatalf("delete unknown user: %v, want ErrAuth", err)
+		}
+		s, err := xmppconn.Login(ctx, cfg, u, pw1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer xmppconn.Close(s)
+		if err := mgr.Delete(ctx, u, pw1); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		mustRefuse(t, u, pw1)
+		waitClosed(t, s)
+		if l := logs.String(); !strings.Contains(l, "msg=account.deleted method=ibr") {
+			t.Errorf("not deleted in-band; log:\n%s", l)
+		}
+		// The name is free again.
+		if err := admin.Create(ctx, u, pw2); err != nil {
+			t.Fatalf("create %s again: %v", u, err)
+		}
+		mustLogin(t, u, pw2)
+		mustRefuse(t, u, pw1)
+	})
+
+	t.Run("stats", func(t *testing.T) {
+		st := mgr.Stats(ctx)
+		if st.Unreachable {
+			t.Fatalf("stats: unreachable")
+		}
+		switch srv.Name {
+		case "prosody":
+			// Prosody 0.12 has neither command: never a number.
+			if st.Registered.Available || st.Online.Available {
+				t.Fatalf("prosody stats %+v, want not available", st)
+			}
+			return
+		case "ejabberd":
+			if !st.Registered.Available || st.Registered.Value < 2 || !st.Online.Available {
+				t.Fatalf("ejabberd stats %+v", st)
+			}
+		}
+		before := st.Registered.Value
+		newUser(t)
+		if again := mgr.Stats(ctx); again.Registered.Value != before || !again.At.Equal(st.At) {
+			t.Errorf("not cached: %+v then %+v", st, again)
+		}
+		clock.Advance(time.Minute)
+		if fresh := mgr.Stats(ctx); fresh.Registered.Value != before+1 {
+			t.Errorf("after the cache time: %d registered, want %d", fresh.Registered.Value, before+1)
+		}
+		noAdmin := account.New(account.Config{XMPP: cfg}).Stats(ctx)
+		if noAdmin.Registered.Available || noAdmin.Online.Available {
+			t.Errorf("without admin: %+v", noAdmin)
+		}
+	})
+}
+
+// waitClosed waits (bounded) until the server has closed s.
+func waitClosed(t *testing.T, s *xmpp.Session) {
+	t.Helper()
+	select {
+	case <-xmppconn.Done(s):
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session was not ended")
+	}
+}
+
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}

@@ -1,0 +1,371 @@
+package pie
+
+import (
+	"bufio"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Element is a generic XML element: the form every piece of user data that
+// the portal does not interpret (vCards, PEP payloads, private XML,
+// messages) is kept and written in.
+type Element struct {
+	Name     xml.Name   // Space is the namespace URI
+	Attr     []xml.Attr // never namespace declarations; xml:lang has Space NSXML
+	Children []Node
+}
+
+// Node is a child of an Element: exactly one of Elem and Text is set.
+type Node struct {
+	Elem *Element
+	Text string
+}
+
+// NSXML is the namespace of the xml: prefix (xml:lang).
+const NSXML = "http://www.w3.org/XML/1998/namespace"
+
+// NewElement returns an element with the given namespace, name and
+// attributes given as name/value pairs.
+func NewElement(space, local string, attrs ...string) *Element {
+	e := &Element{Name: xml.Name{Space: space, Local: local}}
+	for i := 0; i+1 < len(attrs); i += 2 {
+		e.Attr = append(e.Attr, xml.Attr{Name: xml.Name{Local: attrs[i]}, Value: attrs[i+1]})
+	}
+	return e
+}
+
+// Add appends child elements and returns e.
+func (e *Element) Add(children ...*Element) *Element {
+	for _, c := range children {
+		if c != nil {
+			e.Children = append(e.Children, Node{Elem: c})
+		}
+	}
+	return e
+}
+
+// SetText replaces the children of e by one text node and returns e.
+func (e *Element) SetText(s string) *Element {
+	e.Children = []Node{{Text: s}}
+	return e
+}
+
+// AttrValue returns the value of the attribute local (no namespace).
+func (e *Element) AttrValue(local string) string {
+	if e == nil {
+		return ""
+	}
+	for _, a := range e.Attr {
+		if a.Name.Space == "" && a.Name.Local == local {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+// Child returns the first child element with that name; an empty space
+// matches any namespace.
+func (e *Element) Child(space, local string) *Element {
+	if e == nil {
+		return nil
+	}
+	for _, c := range e.Children {
+		if c.Elem != nil && c.Elem.Name.Local == local && (space == "" || c.Elem.Name.Space == space) {
+			return c.Elem
+		}
+	}
+	return nil
+}
+
+// Elements returns the child elements.
+func (e *Element) Elements() []*Element {
+	if e == nil {
+		return nil
+	}
+	var out []*Element
+	for _, c := range e.Children {
+		if c.Elem != nil {
+			out = append(out, c.Elem)
+		}
+	}
+	return out
+}
+
+// Text returns the concatenated text children of e (not of descendants).
+func (e *Element) Text() string {
+	if e == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, c := range e.Children {
+		if c.Elem == nil {
+			b.WriteString(c.Text)
+		}
+	}
+	return b.String()
+}
+
+// String returns the element serialised as the writer does.
+func (e *Element) String() string {
+	var b strings.Builder
+	bw := bufio.NewWriter(&b)
+	writeElement(bw, e, "")
+	bw.Flush()
+	return b.String()
+}
+
+// Clone returns a deep copy of e.
+func (e *Element) Clone() *Element {
+	if e == nil {
+		return nil
+	}
+	c := &Element{Name: e.Name, Attr: append([]xml.Attr(nil), e.Attr...)}
+	for _, n := range e.Children {
+		if n.Elem != nil {
+			c.Children = append(c.Children, Node{Elem: n.Elem.Clone()})
+		} else {
+			c.Children = append(c.Children, Node{Text: n.Text})
+		}
+	}
+	return c
+}
+
+// FromTokens builds an element from a token stream that starts with the
+// element's start token (leading whitespace is skipped). Namespace
+// declarations are dropped, whitespace-only text between child elements is
+// dropped, and nesting deeper than maxDepth fails.
+func FromTokens(r xml.TokenReader, maxDepth int) (*Element, error) {
+	for {
+		t, err := r.Token()
+		if err != nil {
+			if err == io.EOF {
+				return nil, errf("no element")
+			}
+			return nil, err
+		}
+		switch tt := t.(type) {
+		case xml.StartElement:
+			return buildElement(r, tt, 1, maxDepth)
+		case xml.CharData:
+			if isSpace(tt) {
+				continue
+			}
+			return nil, errf("text before element")
+		case xml.Directive:
+			return nil, errf("DTDs and directives are not allowed")
+		}
+	}
+}
+
+// buildElement reads the rest of the element opened by start from r.
+func buildElement(r xml.TokenReader, start xml.StartElement, depth, maxDepth int) (*Element, error) {
+	if maxDepth > 0 && depth > maxDepth {
+		return nil, fmt.Errorf("%w: elements nested more than %d deep", ErrTooLarge, maxDepth)
+	}
+	e := &Element{Name: start.Name, Attr: cleanAttrs(start.Attr)}
+	hasElem := false
+	for {
+		t, err := r.Token()
+		if err != nil {
+			if err == io.EOF {
+				return nil, io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		switch tt := t.(type) {
+		case xml.StartElement:
+			c, err := buildElement(r, tt, depth+1, maxDepth)
+			if err != nil {
+				return nil, err
+			}
+			hasElem = true
+			e.Children = append(e.Children, Node{Elem: c})
+		case xml.EndElement:
+			e.Children = normalizeChildren(e.Children, hasElem)
+			return e, nil
+		case xml.CharData:
+			e.Children = append(e.Children, Node{Text: string(tt)})
+		case xml.Directive:
+			return nil, errf("DTDs and directives are not allowed")
+		}
+	}
+}
+
+// normalizeChildren merges adjacent text nodes and, when there are child
+// elements, drops text that is only whitespace (indentation).
+func normalizeChildren(ch []Node, hasElem bool) []Node {
+	out := ch[:0]
+	for _, n := range ch {
+		if n.Elem == nil {
+			if n.Text == "" || (hasElem && isSpace([]byte(n.Text))) {
+				continue
+			}
+			if len(out) > 0 && out[len(out)-1].Elem == nil {
+				out[len(out)-1].Text += n.Text
+				continue
+			}
+		}
+		out = append(out, n)
+	}
+	// Merging may have left whitespace-only runs; drop them too.
+	if hasElem {
+		o2 := out[:0]
+		for _, n := range out {
+			if n.Elem == nil && isSpace([]byte(n.Text)) {
+				continue
+			}
+			o2 = append(o2, n)
+		}
+		out = o2
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func cleanAttrs(attrs []xml.Attr) []xml.Attr {
+	var out []xml.Attr
+	for _, a := range attrs {
+		if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func isSpace(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+// writeElement serialises e; parentNS is the default namespace in scope.
+// Namespaces are declared only where they change, attribute namespaces get
+// generated prefixes (xml: for NSXML).
+func writeElement(w *bufio.Writer, e *Element, parentNS string) {
+	w.WriteByte('<')
+	w.WriteString(e.Name.Local)
+	if e.Name.Space != parentNS {
+		w.WriteString(` xmlns="`)
+		escapeAttr(w, e.Name.Space)
+		w.WriteByte('"')
+	}
+	var prefixes []string // attribute namespaces declared here
+	for _, a := range e.Attr {
+		if a.Name.Space == "" || a.Name.Space == NSXML || a.Name.Space == "xml" {
+			continue
+		}
+		found := false
+		for _, p := range prefixes {
+			if p == a.Name.Space {
+				found = true
+			}
+		}
+		if !found {
+			prefixes = append(prefixes, a.Name.Space)
+			w.WriteString(` xmlns:a`)
+			w.WriteString(strconv.Itoa(len(prefixes) - 1))
+			w.WriteString(`="`)
+			escapeAttr(w, a.Name.Space)
+			w.WriteByte('"')
+		}
+	}
+	for _, a := range e.Attr {
+		w.WriteByte(' ')
+		switch a.Name.Space {
+		case "":
+		case NSXML, "xml":
+			w.WriteString("xml:")
+		default:
+			for i, p := range prefixes {
+				if p == a.Name.Space {
+					w.WriteString("a" + strconv.Itoa(i) + ":")
+					break
+				}
+			}
+		}
+		w.WriteString(a.Name.Local)
+		w.WriteString(`="`)
+		escapeAttr(w, a.Value)
+		w.WriteByte('"')
+	}
+	if len(e.Children) == 0 {
+		w.WriteString("/>")
+		return
+	}
+	w.WriteByte('>')
+	for _, c := range e.Children {
+		if c.Elem != nil {
+			writeElement(w, c.Elem, e.Name.Space)
+		} else {
+			escapeText(w, c.Text)
+		}
+	}
+	w.WriteString("</")
+	w.WriteString(e.Name.Local)
+	w.WriteByte('>')
+}
+
+func escapeText(w *bufio.Writer, s string) {
+	for _, r := range s {
+		switch r {
+		case '&':
+			w.WriteString("&amp;")
+		case '<':
+			w.WriteString("&lt;")
+		case '>':
+			w.WriteString("&gt;")
+		case '\r':
+			w.WriteString("&#xD;")
+		default:
+			writeRune(w, r)
+		}
+	}
+}
+
+func escapeAttr(w *bufio.Writer, s string) {
+	for _, r := range s {
+		switch r {
+		case '&':
+			w.WriteString("&amp;")
+		case '<':
+			w.WriteString("&lt;")
+		case '>':
+			w.WriteString("&gt;")
+		case '"':
+			w.WriteString("&quot;")
+		case '\t':
+			w.WriteString("&#x9;")
+		case '\n':
+			w.WriteString("&#xA;")
+		case '\r':
+			w.WriteString("&#xD;")
+		default:
+			writeRune(w, r)
+		}
+	}
+}
+
+// writeRune writes r, replacing characters XML 1.0 does not allow.
+func writeRune(w *bufio.Writer, r rune) {
+	if !isXMLChar(r) {
+		r = utf8.RuneError
+	}
+	w.WriteRune(r)
+}
+
+func isXMLChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		(r >= 0x20 && r <= 0xD7FF) ||
+		(r >= 0xE000 && r <= 0xFFFD) ||
+		(r >= 0x10000 && r <= 0x10FFFF)
+}

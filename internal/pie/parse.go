@@ -438,7 +438,7 @@ func (p *parser) roster(u *User, e *Element) {
 			p.problem("roster", j, "invalid address: contact skipped")
 			continue
 		}
-		ri := RosterItem{JID: j, Name: it.AttrValue("name"), Subscription: it.AttrValue("subscription"), }
+		ri := RosterItem{JID: j, Name: it.AttrValue("name"), Subscription: it.AttrValue("subscription"), Ask: it.AttrValue("ask")}
 		for _, g := range it.Elements() {
 			if g.Name.Local == "group" {
 				ri.Groups = append(ri.Groups, g.Text())

@@ -47,7 +47,8 @@ type Deps struct {
 
 // Handler serves the portal's pages.
 type Handler struct {
-	d Deps
+	d     Deps
+	cache pageCache // pages that are the same for every visitor (pagecache.go)
 }
 
 // New returns a Handler.

@@ -6,9 +6,11 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-func (h *Handler) home(c echo.Context) error    { return h.render(c, "home", nil) }
-func (h *Handler) account(c echo.Context) error { return h.render(c, "account", nil) }
-func (h *Handler) notYet(c echo.Context) error  { return h.render(c, "notyet", nil) }
+func (h *Handler) home(c echo.Context) error { return h.renderCached(c, http.StatusOK, "home", nil) }
+func (h *Handler) account(c echo.Context) error {
+	return h.renderCached(c, http.StatusOK, "account", nil)
+}
+func (h *Handler) notYet(c echo.Context) error { return h.render(c, "notyet", nil) }
 
 // health answers 200 with the state of each component, or 503 when one is down.
 func (h *Handler) health(c echo.Context) error {

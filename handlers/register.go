@@ -43,6 +43,10 @@ func (h *Handler) showRegisterForm(c echo.Context, status int, f registerForm) e
 	}
 	f.CaptchaID = id
 	f.MinPassword = h.d.MinPassword
+	if f == (registerForm{CaptchaID: id, MinPassword: h.d.MinPassword}) {
+		// A fresh form, the same for everyone but the captcha (pagecache.go).
+		return h.renderWithCaptcha(c, status, "register", f)
+	}
 	return h.renderStatus(c, status, "register", f)
 }
 

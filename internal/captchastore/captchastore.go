@@ -6,8 +6,10 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"image/png"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/dchest/captcha"
@@ -70,12 +72,13 @@ type Captchas struct {
 	prefix  string
 	timeout time.Duration
 	log     *slog.Logger
+	png     *png.Encoder
 }
 
 // NewCaptchas returns Captchas on st. It panics if opts.Length is out of
 // range (a programming error, caught at start-up).
 func NewCaptchas(st store.Store, opts Options) *Captchas {
-	c := &Captchas{st: st, ttl: opts.TTL, length: opts.Length, prefix: opts.Prefix, timeout: opts.Timeout, log: opts.Log}
+	c := &Captchas{st: st, ttl: opts.TTL, length: opts.Length, prefix: opts.Prefix, timeout: opts.Timeout, log: opts.Log, png: newPNGEncoder()}
 	if c.ttl <= 0 {
 		c.ttl = DefaultTTL
 	}
@@ -175,9 +178,28 @@ func (c *Captchas) WriteImage(w io.Writer, id string, width, height int) (err er
 			err = fmt.Errorf("captchastore: rendering image: %v", r)
 		}
 	}()
-	_, err = captcha.NewImage(id, digits, width, height).WriteTo(w)
-	return err
+	// dchest's WriteTo allocates a new zlib compressor (about 900 KB) per
+	// picture; encoding the same pixels with a pooled, fast encoder costs a
+	// fraction of that (docs/benchmarks.md).
+	return c.png.Encode(w, captcha.NewImage(id, digits, width, height).Paletted)
 }
+
+// newPNGEncoder returns an encoder that reuses compressor state between
+// pictures. Captcha pictures are noise-heavy, so stronger compression saves
+// few bytes for much more CPU.
+func newPNGEncoder() *png.Encoder {
+	return &png.Encoder{CompressionLevel: png.BestSpeed, BufferPool: &pngBuffers{}}
+}
+
+type pngBuffers struct{ p sync.Pool }
+
+func (b *pngBuffers) Get() *png.EncoderBuffer {
+	if v, ok := b.p.Get().(*png.EncoderBuffer); ok {
+		return v
+	}
+	return nil
+}
+func (b *pngBuffers) Put(v *png.EncoderBuffer) { b.p.Put(v) }
 
 // WriteAudio writes the captcha as a WAV file spoken in lang ("en", "ja",
 // "ru", "zh" or "pt"; any other language falls back to English).

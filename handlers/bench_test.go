@@ -1,0 +1,133 @@
+package handlers_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/xmpp-portal/portal/assets"
+	"github.com/xmpp-portal/portal/handlers"
+	"github.com/xmpp-portal/portal/internal/captchastore"
+	"github.com/xmpp-portal/portal/internal/i18n"
+	"github.com/xmpp-portal/portal/internal/policy"
+	"github.com/xmpp-portal/portal/internal/store"
+	"github.com/xmpp-portal/portal/views"
+)
+
+// benchHandler is the portal's handler as app.New wires it, with a memory
+// store, a provisioner that accepts everything, and an info-level text log
+// written to io.Discard (so formatting the request log is measured too).
+func benchHandler(b *testing.B) (http.Handler, *captchastore.Captchas) {
+	b.Helper()
+	st, err := store.Open("memory", "", "bench:", store.WithMaxKeys(10_000_000))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	caps := captchastore.NewCaptchas(st, captchastore.Options{Length: 6, TTL: time.Minute, Log: log})
+	bundle, err := i18n.Load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	pol, err := policy.New(policy.Rules{Domain: "example.test", MinUsername: 2, MaxUsername: 32, MinPassword: 10})
+	if err != nil {
+		b.Fatal(err)
+	}
+	as, err := assets.Load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	vw, err := views.New(bundle.Printer, bundle.Languages(), as.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := handlers.New(handlers.Deps{
+		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: caps, Policy: pol, Provisioner: acceptAll{},
+		Site:      views.Site{Name: "Example", Domain: "example.test", StorageNote: "Messages are kept for 7 days."},
+		BodyLimit: 64 << 10, XMPPTimeout: 5 * time.Second, MinPassword: 10,
+	})
+	return h.HTTPHandler(), caps
+}
+
+type acceptAll struct{}
+
+func (acceptAll) Create(context.Context, string, string) error { return nil }
+func (acceptAll) Close() error                                 { return nil }
+
+// serve runs one request through h and fails the benchmark on a status
+// other than want.
+func serve(b *testing.B, h http.Handler, req *http.Request, want int) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != want {
+		b.Fatalf("%s %s: status %d, want %d\n%s", req.Method, req.URL, rec.Code, want, rec.Body.String())
+	}
+	return rec
+}
+
+// BenchmarkPages measures the CPU cost of the pages a newcomer loads, in
+// parallel on all cores, without the network. The end-to-end figures
+// against Prosody are in docs/benchmarks.md (make bench).
+func BenchmarkPages(b *testing.B) {
+	h, caps := benchHandler(b)
+	for _, path := range []string{"/", "/register", "/account"} {
+		b.Run(strings.TrimPrefix(path, "/")+"_page", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequest("GET", path, nil)
+					req.Header.Set("Accept-Language", "en-US,en;q=0.9")
+					serve(b, h, req, 200)
+				}
+			})
+		})
+	}
+	b.Run("captcha_png", func(b *testing.B) {
+		id, err := caps.New()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				serve(b, h, httptest.NewRequest("GET", "/captcha/"+id+".png", nil), 200)
+			}
+		})
+	})
+}
+
+// BenchmarkSignupPost measures a successful sign-up POST (captcha check,
+// username and password rules, success page with QR code) with a
+// provisioner that accepts at once.
+func BenchmarkSignupPost(b *testing.B) {
+	h, caps := benchHandler(b)
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id, err := caps.New()
+			if err != nil {
+				b.Fatal(err)
+			}
+			ans, err := caps.Peek(context.Background(), id)
+			if err != nil {
+				b.Fatal(err)
+			}
+			user := "bench" + strconv.FormatInt(n.Add(1), 10)
+			form := url.Values{"captcha_id": {id}, "captcha": {ans}, "username": {user},
+				"password": {"violet mountain lantern"}, "password2": {"violet mountain lantern"}}
+			req := httptest.NewRequest("POST", "/register", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			serve(b, h, req, 200)
+		}
+	})
+}

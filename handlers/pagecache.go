@@ -1,0 +1,102 @@
+package handlers
+
+import (
+	"bytes"
+	"net/http"
+	"sync"
+
+	"github.com/labstack/echo/v4"
+)
+
+// pageCache keeps pages that are the same for every visitor, rendered once:
+// executing the templates costs about ten times more than everything else a
+// GET of the home or sign-up page does (see docs/benchmarks.md and
+// BenchmarkPages). The sign-up form differs between visitors only by its
+// captcha id; it is rendered once with captchaPlaceholder and the id is put
+// in per request.
+//
+// A cached page is keyed by everything views.Page is built from (page, status,
+// language, path, onion). If you add a per-request value to views.Page, add
+// it to pageKey too; TestPageCacheMatchesRender compares every cached page
+// with a fresh rendering.
+type pageCache struct {
+	m sync.Map // pageKey -> []byte
+}
+
+type pageKey struct {
+	page   string
+	status int
+	lang   string
+	path   string
+	onion  bool
+}
+
+// captchaPlaceholder stands for the captcha id in a cached sign-up form. Ids
+// and the placeholder are letters and digits only, so they read the same in
+// every HTML, attribute and URL context and the substitution is exact.
+const captchaPlaceholder = "CaptchaIdPlaceholder0"
+
+func (h *Handler) pageKey(c echo.Context, status int, name, lang string) pageKey {
+	return pageKey{page: name, status: status, lang: lang, path: c.Request().URL.Path, onion: IsOnion(c.Request())}
+}
+
+// renderCached writes the cached rendering of a page whose data is fixed
+// (data must not depend on the request beyond what pageKey holds).
+func (h *Handler) renderCached(c echo.Context, status int, name string, data any) error {
+	lang := h.lang(c)
+	k := h.pageKey(c, status, name, lang)
+	if b, ok := h.cache.m.Load(k); ok {
+		return h.writePage(c, status, lang, b.([]byte))
+	}
+	var buf bytes.Buffer
+	if err := h.d.Views.Render(&buf, name, h.page(c, lang, data)); err != nil {
+		h.d.Log.Error("view.render", "page", name, "err", err)
+		return c.String(http.StatusInternalServerError, "internal error")
+	}
+	b := buf.Bytes()
+	h.cache.m.Store(k, b)
+	return h.writePage(c, status, lang, b)
+}
+
+// renderWithCaptcha renders the sign-up form f (which must carry nothing
+// but its captcha id and fixed settings) from the cache, with f's captcha id
+// put in. It falls back to a plain rendering for ids that are not letters
+// and digits.
+func (h *Handler) renderWithCaptcha(c echo.Context, status int, name string, f registerForm) error {
+	id := f.CaptchaID
+	if !alnum(id) || id == "" {
+		return h.renderStatus(c, status, name, f)
+	}
+	lang := h.lang(c)
+	k := h.pageKey(c, status, name, lang)
+	v, ok := h.cache.m.Load(k)
+	if !ok {
+		f.CaptchaID = captchaPlaceholder
+		var buf bytes.Buffer
+		if err := h.d.Views.Render(&buf, name, h.page(c, lang, f)); err != nil {
+			h.d.Log.Error("view.render", "page", name, "err", err)
+			return c.String(http.StatusInternalServerError, "internal error")
+		}
+		v, _ = h.cache.m.LoadOrStore(k, buf.Bytes())
+	}
+	b := bytes.ReplaceAll(v.([]byte), []byte(captchaPlaceholder), []byte(id))
+	return h.writePage(c, status, lang, b)
+}
+
+// writePage sends a rendered page with the headers renderStatus sets.
+func (h *Handler) writePage(c echo.Context, status int, lang string, b []byte) error {
+	c.Response().Header().Set("Content-Language", lang)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.HTMLBlob(status, b)
+}
+
+func alnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch b := s[i]; {
+		case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9':
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,158 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/xmpp-portal/portal/assets"
+	"github.com/xmpp-portal/portal/internal/captchastore"
+	"github.com/xmpp-portal/portal/internal/i18n"
+	"github.com/xmpp-portal/portal/internal/policy"
+	"github.com/xmpp-portal/portal/internal/store"
+	"github.com/xmpp-portal/portal/views"
+)
+
+func newCacheTestHandler(t *testing.T) *Handler {
+	t.Helper()
+	st := store.NewMemory(store.MemoryOptions{})
+	t.Cleanup(func() { st.Close() })
+	bundle, err := i18n.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.New(policy.Rules{Domain: "example.test", MinUsername: 2, MaxUsername: 32, MinPassword: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := assets.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vw, err := views.New(bundle.Printer, bundle.Languages(), as.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(Deps{
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), I18n: bundle, Views: vw, Assets: as,
+		Captchas: captchastore.NewCaptchas(st, captchastore.Options{}), Policy: pol,
+		Site: views.Site{Name: "Example", Domain: "example.test", Contact: "xmpp:admin@example.test",
+			Onion: strings.Repeat("a", 56) + ".onion"},
+		BodyLimit: 8 << 10, XMPPTimeout: time.Second, MinPassword: 10,
+	})
+}
+
+// serveWith runs fn as the handler of one GET of target and returns the
+// response.
+func serveWith(t *testing.T, h *Handler, target string, onion bool, accept string, fn func(c echo.Context) error) *httptest.ResponseRecorder {
+	t.Helper()
+	e := echo.New()
+	req := httptest.NewRequest(http.MethodGet, target, nil)
+	if accept != "" {
+		req.Header.Set("Accept-Language", accept)
+	}
+	if onion {
+		req = req.WithContext(context.WithValue(req.Context(), onionKey{}, true))
+	}
+	rec := httptest.NewRecorder()
+	c := e.NewContext(req, rec)
+	c.SetPath(req.URL.Path)
+	if err := fn(c); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// TestPageCacheMatchesRender: every cached page, in every language, on both
+// listeners and from a cold and a warm cache, is byte for byte what a fresh
+// rendering of the same page gives, headers included.
+func TestPageCacheMatchesRender(t *testing.T) {
+	h := newCacheTestHandler(t)
+	type variant struct {
+		target, accept string
+		onion          bool
+	}
+	var variants []variant
+	for _, onion := range []bool{false, true} {
+		for _, lang := range h.d.I18n.Languages() {
+			variants = append(variants, variant{"?lang=" + lang, "", onion}, variant{"", lang, onion})
+		}
+		variants = append(variants, variant{"", "", onion})
+	}
+	ids := []string{"a1B2c3D4e5F6g7H8i9J0", "zzzzzzzzzzzzzzzzzzzz"}
+	for round := 0; round < 2; round++ { // cold cache, then warm
+		for _, v := range variants {
+			for _, page := range []string{"home", "account"} {
+				path := "/"
+				if page != "home" {
+					path = "/" + page
+				}
+				want := serveWith(t, h, path+v.target, v.onion, v.accept, func(c echo.Context) error { return h.render(c, page, nil) })
+				got := serveWith(t, h, path+v.target, v.onion, v.accept, func(c echo.Context) error {
+					return h.renderCached(c, http.StatusOK, page, nil)
+				})
+				compareResponses(t, page+" "+path+v.target+" "+v.accept, want, got)
+			}
+			for _, id := range ids {
+				f := registerForm{CaptchaID: id, MinPassword: h.d.MinPassword}
+				want := serveWith(t, h, "/register"+v.target, v.onion, v.accept, func(c echo.Context) error {
+					return h.renderStatus(c, http.StatusOK, "register", f)
+				})
+				got := serveWith(t, h, "/register"+v.target, v.onion, v.accept, func(c echo.Context) error {
+					return h.renderWithCaptcha(c, http.StatusOK, "register", f)
+				})
+				compareResponses(t, "register "+v.target+" "+v.accept, want, got)
+				if !bytes.Contains(got.Body.Bytes(), []byte(`value="`+id+`"`)) || bytes.Contains(got.Body.Bytes(), []byte(captchaPlaceholder)) {
+					t.Fatalf("register %s: captcha id not put in", v.target)
+				}
+			}
+		}
+	}
+}
+
+func compareResponses(t *testing.T, name string, want, got *httptest.ResponseRecorder) {
+	t.Helper()
+	if got.Code != want.Code || got.Body.String() != want.Body.String() {
+		t.Fatalf("%s: cached page differs from a fresh rendering\n--- fresh (%d)\n%s\n--- cached (%d)\n%s", name, want.Code, want.Body, got.Code, got.Body)
+	}
+	for _, k := range []string{"Content-Type", "Content-Language", "Cache-Control"} {
+		if got.Header().Get(k) != want.Header().Get(k) {
+			t.Fatalf("%s: header %s = %q, fresh rendering has %q", name, k, got.Header().Get(k), want.Header().Get(k))
+		}
+	}
+}
+
+// TestPageCacheFallsBack: odd captcha ids and filled-in forms are never
+// served from the cache.
+func TestPageCacheFallsBack(t *testing.T) {
+	h := newCacheTestHandler(t)
+	for _, id := range []string{"", "id-with-dash", "x\"y", "CaptchaIdPlaceholder0x"} {
+		f := registerForm{CaptchaID: id, MinPassword: 10}
+		want := serveWith(t, h, "/register", false, "", func(c echo.Context) error { return h.renderStatus(c, http.StatusOK, "register", f) })
+		got := serveWith(t, h, "/register", false, "", func(c echo.Context) error { return h.renderWithCaptcha(c, http.StatusOK, "register", f) })
+		compareResponses(t, "id "+id, want, got)
+	}
+	// A form with a typed username or an error is rendered, not cached.
+	req := httptest.NewRequest(http.MethodPost, "/register", strings.NewReader("username=carol&action=reload"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	e := echo.New()
+	h.Register(e)
+	e.ServeHTTP(rec, req)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `value="carol"`) {
+		t.Fatalf("reload keeps the username: %d\n%s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/register", nil))
+	if strings.Contains(rec.Body.String(), "carol") {
+		t.Fatal("a typed username leaked into the cached form")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/xmpp-portal/portal/assets"
+	"github.com/xmpp-portal/portal/internal/abuse"
 	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/policy"
 	"github.com/xmpp-portal/portal/internal/provision"
@@ -43,6 +44,9 @@ type Deps struct {
 	// Health reports named component states for /healthz; a non-nil error
 	// makes the endpoint answer 503.
 	Health func(ctx context.Context) (map[string]string, error)
+	// Limiter holds the rate budgets (see abuse.go); nil means no limits,
+	// which only unit tests may use.
+	Limiter *abuse.Limiter
 }
 
 // Handler serves the portal's pages.

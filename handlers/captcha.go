@@ -6,11 +6,16 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/xmpp-portal/portal/internal/abuse"
 )
 
 // captcha serves /captcha/<id>.png and /captcha/<id>.wav. Fetching an image
 // does not consume the captcha; only a check does.
 func (h *Handler) captcha(c echo.Context) error {
+	if _, err := h.checkBudget(c, abuse.Captcha); err != nil {
+		return err
+	}
 	file := c.Param("file")
 	id, ext, ok := strings.Cut(file, ".")
 	if !ok || id == "" || len(id) > 64 {

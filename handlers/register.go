@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/xmpp-portal/portal/internal/abuse"
 	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/qrsvg"
@@ -50,8 +51,9 @@ func (h *Handler) showRegisterForm(c echo.Context, status int, f registerForm) e
 	return h.renderStatus(c, status, "register", f)
 }
 
-// registerSubmit checks, in order: origin (middleware), captcha, username,
-// password; only then asks the XMPP server to create the account.
+// registerSubmit checks, in order: origin (middleware), rate budgets (the
+// client's and the global or onion one), captcha, username, password; only
+// then asks the XMPP server to create the account.
 func (h *Handler) registerSubmit(c echo.Context) error {
 	r := c.Request()
 	if err := r.ParseForm(); err != nil {
@@ -72,9 +74,17 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 		return h.showRegisterForm(c, http.StatusOK, f)
 	}
 
+	// Budgets before the captcha; a sign-up that does not happen gives its
+	// units back (a wrong captcha only the shared one: it costs the client).
+	budget, err := h.checkBudget(c, abuse.Signup)
+	if err != nil {
+		return err
+	}
+
 	// The captcha is checked first and consumed whatever the outcome.
 	id, answer := strings.TrimSpace(r.PostForm.Get("captcha_id")), strings.TrimSpace(r.PostForm.Get("captcha"))
 	if id == "" || answer == "" {
+		budget.ReleaseShared(r.Context())
 		if id != "" {
 			if _, err := h.d.Captchas.Verify(r.Context(), id, ""); err != nil {
 				return i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
@@ -86,9 +96,11 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 	}
 	ok, err := h.d.Captchas.Verify(r.Context(), id, answer)
 	if err != nil {
+		budget.Release(r.Context())
 		return i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
 	}
 	if !ok {
+		budget.ReleaseShared(r.Context())
 		h.d.Log.Info("signup.refused", "reason", "captcha_wrong")
 		f.CaptchaError = h.d.I18n.T(lang, i18n.K("register.err.captcha_wrong"))
 		return h.showRegisterForm(c, http.StatusBadRequest, f)
@@ -96,11 +108,13 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 
 	local, uerr := h.d.Policy.Username(username)
 	if uerr != nil {
+		budget.Release(r.Context())
 		h.d.Log.Info("signup.refused", "reason", "username_policy", "key", string(uerr.Key))
 		f.UsernameError = tr(uerr)
 		return h.showRegisterForm(c, http.StatusUnprocessableEntity, f)
 	}
 	if perr := h.d.Policy.Password(r.PostForm.Get("password"), r.PostForm.Get("password2"), local); perr != nil {
+		budget.Release(r.Context())
 		h.d.Log.Info("signup.refused", "reason", "password_policy", "key", string(perr.Key))
 		f.PasswordError = tr(perr)
 		return h.showRegisterForm(c, http.StatusUnprocessableEntity, f)
@@ -109,6 +123,7 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(r.Context(), h.d.XMPPTimeout)
 	defer cancel()
 	if err := h.d.Provisioner.Create(ctx, local, r.PostForm.Get("password")); err != nil {
+		budget.Release(r.Context())
 		status, key, args := provisionMessage(err)
 		h.d.Log.Info("signup.failed", "kind", provision.KindOf(err), "err", err)
 		h.d.Log.Debug("signup.failed.user", "username", local)

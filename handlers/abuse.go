@@ -1,0 +1,72 @@
+package handlers
+
+import (
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/xmpp-portal/portal/internal/abuse"
+	"github.com/xmpp-portal/portal/internal/i18n"
+	"github.com/xmpp-portal/portal/internal/store"
+)
+
+// busyRetry is the wait announced when the memory store is full.
+const busyRetry = time.Minute
+
+// checkBudget checks the request against the budgets of action and reserves
+// one unit of each (see abuse.Decision.Release). Over a budget it returns a
+// translated 429 page error naming the wait, with a Retry-After header; when
+// the store cannot be reached, a 503 "temporarily unavailable" error; when the
+// memory store is full, a 503 "busy" error. The caller must stop on any error:
+// nothing may be created without a budget (fail closed). Without a Limiter
+// (unit tests only) everything is allowed.
+func (h *Handler) checkBudget(c echo.Context, action abuse.Action) (abuse.Decision, error) {
+	if h.d.Limiter == nil {
+		return abuse.Decision{Allowed: true}, nil
+	}
+	d, err := h.d.Limiter.Allow(c.Request().Context(), c.Request(), action)
+	switch {
+	case errors.Is(err, store.ErrFull):
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(busyRetry/time.Second)))
+		return d, i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("abuse.busy"))
+	case err != nil:
+		return d, i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
+	case d.Allowed:
+		return d, nil
+	}
+	secs := int(math.Ceil(d.RetryAfter.Seconds()))
+	c.Response().Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	wait := h.waitText(h.lang(c), d.RetryAfter)
+	var key i18n.Key
+	switch d.Budget {
+	case abuse.BudgetSignup:
+		key = i18n.K("abuse.limited.signup")
+	case abuse.BudgetGlobalSignup:
+		key = i18n.K("abuse.limited.global_signup")
+	case abuse.BudgetOnionSignup:
+		key = i18n.K("abuse.limited.onion_signup")
+	case abuse.BudgetCaptcha:
+		key = i18n.K("abuse.limited.captcha")
+	case abuse.BudgetOnionCredential:
+		key = i18n.K("abuse.limited.onion_credential")
+	default:
+		key = i18n.K("abuse.limited.credential")
+	}
+	return d, i18n.NewError(http.StatusTooManyRequests, key, wait)
+}
+
+// waitText says how long to wait, in lang, rounded up to whole minutes.
+func (h *Handler) waitText(lang string, d time.Duration) string {
+	switch m := int(math.Ceil(d.Minutes())); {
+	case d < time.Minute:
+		return h.d.I18n.T(lang, i18n.K("abuse.wait.under_minute"))
+	case m <= 1:
+		return h.d.I18n.T(lang, i18n.K("abuse.wait.minute"))
+	default:
+		return h.d.I18n.T(lang, i18n.K("abuse.wait.minutes"), m)
+	}
+}

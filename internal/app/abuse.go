@@ -1,0 +1,35 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/xmpp-portal/portal/handlers"
+	"github.com/xmpp-portal/portal/internal/abuse"
+	"github.com/xmpp-portal/portal/internal/config"
+	"github.com/xmpp-portal/portal/internal/store"
+)
+
+// NewLimiter builds the rate limiter from the abuse.* and http.trusted_proxies
+// settings, counting in st. Requests marked by handlers.MarkOnion use the
+// onion budgets.
+func NewLimiter(cfg *config.Config, st store.Store, log *slog.Logger) (*abuse.Limiter, error) {
+	l, err := abuse.NewLimiter(st, abuse.LimiterOptions{
+		Budgets: abuse.Budgets{
+			SignupsPerHour:                 cfg.Abuse.SignupsPerHour,
+			GlobalSignupsPerHour:           cfg.Abuse.GlobalSignupsPerHour,
+			CaptchasPerMinute:              cfg.Abuse.CaptchasPerMinute,
+			CredentialChecksPerMinute:      cfg.Abuse.CredentialChecksPerMinute,
+			OnionSignupsPerHour:            cfg.Abuse.OnionSignupsPerHour,
+			OnionCredentialChecksPerMinute: cfg.Abuse.OnionCredentialChecksPerMinute,
+		},
+		Epoch:          cfg.Abuse.Epoch,
+		TrustedProxies: cfg.HTTP.TrustedProxies,
+		IsOnion:        handlers.IsOnion,
+		Log:            log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("abuse: %w", err)
+	}
+	return l, nil
+}

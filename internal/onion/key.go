@@ -12,8 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	bed "github.com/cretz/bine/torutil/ed25519"
 	"github.com/cretz/bine/torutil"
+	bed "github.com/cretz/bine/torutil/ed25519"
 )
 
 // File names inside a key directory; the same as in tor's HiddenServiceDir,

@@ -87,7 +87,9 @@ func TestKeyRefused(t *testing.T) {
 	}{
 		{"world readable", func(t *testing.T, dir string) { chmod(t, dir, 0o644) }, "mode 0644", true},
 		{"group readable", func(t *testing.T, dir string) { chmod(t, dir, 0o640) }, "chmod 600", true},
-		{"too short", func(t *testing.T, dir string) { write(t, dir, []byte("== ed25519v1-secret: type0 ==\x00\x00\x00short")) }, "not a tor v3 secret key", false},
+		{"too short", func(t *testing.T, dir string) {
+			write(t, dir, []byte("== ed25519v1-secret: type0 ==\x00\x00\x00short"))
+		}, "not a tor v3 secret key", false},
 		{"wrong header", func(t *testing.T, dir string) { write(t, dir, bytes.Repeat([]byte{1}, 96)) }, "not a tor v3 secret key", false},
 		{"too long", func(t *testing.T, dir string) {
 			b, _ := os.ReadFile(filepath.Join(dir, SecretKeyFile))

@@ -79,7 +79,15 @@ type Config struct {
 	}
 
 	Onion struct {
-		Address string // the onion address to advertise (Onion-Location, home page)
+		Address         string // the onion address to advertise (Onion-Location, home page)
+		Enabled         bool   // publish the portal as an onion service (internal/onion)
+		Mode            string // "launch" (own tor child) or "control" (existing tor)
+		StateDir        string // key directory (the address!) and, in launch mode, tor's data
+		TorPath         string // launch: tor executable
+		TorrcExtra      string // launch: torrc fragment included in the generated torrc
+		ControlAddr     string // control: host:port or unix:/path
+		ControlPassword string // control: password for HashedControlPassword
+		CookieFile      string // control: cookie file instead of the one tor names
 	}
 
 	Log struct {
@@ -156,6 +164,18 @@ func list(p func(c *Config) *[]string) (func(*Config) string, func(*Config, stri
 				}
 			}
 			*p(c) = out
+			return nil
+		}
+}
+
+func boolean(p func(c *Config) *bool) (func(*Config) string, func(*Config, string) error) {
+	return func(c *Config) string { return strconv.FormatBool(*p(c)) },
+		func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("not true or false: %q", v)
+			}
+			*p(c) = b
 			return nil
 		}
 }
@@ -277,8 +297,32 @@ var options = []option{
 	opt("abuse.epoch", "24h", "lifetime of the random key behind client keys; then it is replaced and old counters cannot be linked to anyone", false, func() (func(*Config) string, func(*Config, string) error) {
 		return dur(func(c *Config) *time.Duration { return &c.Abuse.Epoch })
 	}),
-	opt("onion.address", "", "onion address (56 base32 characters + .onion) to advertise with Onion-Location and on the home page", false, func() (func(*Config) string, func(*Config, string) error) {
+	opt("onion.address", "", "onion address (56 base32 characters + .onion) to advertise with Onion-Location and on the home page when the service runs elsewhere; with onion.enabled the key's address is used", false, func() (func(*Config) string, func(*Config, string) error) {
 		return str(func(c *Config) *string { return &c.Onion.Address })
+	}),
+	opt("onion.enabled", "false", "publish the portal as a Tor v3 onion service (true or false); the address comes from the key in onion.state_dir", false, func() (func(*Config) string, func(*Config, string) error) {
+		return boolean(func(c *Config) *bool { return &c.Onion.Enabled })
+	}),
+	opt("onion.mode", "launch", "launch (the portal starts its own tor) or control (attach to a running tor through its control port or socket)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Onion.Mode })
+	}),
+	opt("onion.state_dir", "", "directory for the onion key (hidden_service/, tor's HiddenServiceDir format: back it up, the key is the address) and, in launch mode, tor's data; required when onion.enabled", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Onion.StateDir })
+	}),
+	opt("onion.tor_path", "tor", "launch mode: the tor executable", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Onion.TorPath })
+	}),
+	opt("onion.torrc_extra", "", "launch mode: a torrc file included into the generated torrc (bridges, proxies, test networks)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Onion.TorrcExtra })
+	}),
+	opt("onion.control_addr", "", "control mode: tor's ControlPort (127.0.0.1:9051) or ControlSocket (unix:/run/tor/control)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Onion.ControlAddr })
+	}),
+	opt("onion.control_password", "", "control mode: password for tor's HashedControlPassword (empty: cookie authentication)", true, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Onion.ControlPassword })
+	}),
+	opt("onion.cookie_file", "", "control mode: tor's control cookie file, when not the one tor reports (e.g. another mount path)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Onion.CookieFile })
 	}),
 	opt("log.level", "info", "debug, info, warn or error (usernames appear only at debug)", false, func() (func(*Config) string, func(*Config, string) error) {
 		return str(func(c *Config) *string { return &c.Log.Level })
@@ -315,6 +359,9 @@ type Flags struct {
 	Version     bool
 	Healthcheck string
 	Check       bool
+	// OnionAddress prints the onion address computed from the key in
+	// onion.state_dir (creating the key if there is none) and exits.
+	OnionAddress bool
 }
 
 // Load builds the configuration: defaults, then the optional file (-config or
@@ -333,6 +380,7 @@ func Load(args []string, getenv func(string) string) (*Config, Flags, error) {
 	fs.BoolVar(&fl.Version, "version", false, "print the version and exit")
 	fs.StringVar(&fl.Healthcheck, "healthcheck", "", "GET this URL, exit 0 when it answers 200 (for container health checks)")
 	fs.BoolVar(&fl.Check, "check", false, "check the XMPP server and the store, then exit")
+	fs.BoolVar(&fl.OnionAddress, "onion-address", false, "print the onion address from the key in onion.state_dir (created if missing) and exit; starts no tor")
 	flagVals := map[string]*string{}
 	for _, o := range options {
 		if o.secret {
@@ -555,6 +603,45 @@ func (c *Config) Validate() error {
 		h := strings.TrimSuffix(a, ".onion")
 		if len(h) != 56 || strings.Trim(h, "abcdefghijklmnopqrstuvwxyz234567") != "" {
 			bad("onion.address", "not a v3 onion address: %q", a)
+		}
+	}
+	switch c.Onion.Mode {
+	case "launch", "control":
+	default:
+		bad("onion.mode", "must be launch or control, got %q", c.Onion.Mode)
+	}
+	if c.Onion.Enabled {
+		if c.Onion.StateDir == "" {
+			bad("onion.state_dir", "required when onion.enabled is true (the key, and so the address, lives there)")
+		}
+		switch c.Onion.Mode {
+		case "launch":
+			if c.Onion.TorPath == "" {
+				bad("onion.tor_path", "required in launch mode")
+			}
+			if p := c.Onion.TorrcExtra; p != "" {
+				if st, err := os.Stat(p); err != nil {
+					bad("onion.torrc_extra", "%v", err)
+				} else if !st.Mode().IsRegular() {
+					bad("onion.torrc_extra", "not a file: %s", p)
+				}
+			}
+		case "control":
+			switch a := c.Onion.ControlAddr; {
+			case a == "":
+				bad("onion.control_addr", "required in control mode, e.g. unix:/run/tor/control or 127.0.0.1:9051")
+			case strings.HasPrefix(a, "unix:") || strings.HasPrefix(a, "/"):
+				if !strings.HasPrefix(strings.TrimPrefix(a, "unix:"), "/") {
+					bad("onion.control_addr", "a control socket needs an absolute path: %q", a)
+				}
+			default:
+				hostport("onion.control_addr", a)
+			}
+			if p := c.Onion.CookieFile; p != "" {
+				if _, err := os.Stat(p); err != nil {
+					bad("onion.cookie_file", "%v", err)
+				}
+			}
 		}
 	}
 	switch c.Site.DefaultLang {

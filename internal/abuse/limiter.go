@@ -296,7 +296,7 @@ func (l *Limiter) take(ctx context.Context, key string, b budget) (bool, time.Du
 
 // ceilSecond rounds d up to whole seconds, at least one.
 func ceilSecond(d time.Duration) time.Duration {
-	return max((d+time.Second-1).Truncate(time.Second), time.Second)
+	return max((d + time.Second - 1).Truncate(time.Second), time.Second)
 }
 
 // Release gives back every unit the Decision reserved: call it when the

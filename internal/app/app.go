@@ -25,6 +25,7 @@ import (
 	"github.com/xmpp-portal/portal/internal/config"
 	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/logging"
+	"github.com/xmpp-portal/portal/internal/onion"
 	"github.com/xmpp-portal/portal/internal/policy"
 	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/store"
@@ -44,6 +45,8 @@ func Main(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 		return 0
 	case fl.Healthcheck != "":
 		return healthcheck(fl.Healthcheck, stderr)
+	case fl.OnionAddress && cfg != nil:
+		return printOnionAddress(cfg, stdout, stderr)
 	case err != nil:
 		fmt.Fprintf(stderr, "portal: configuration:\n%v\n", err)
 		return 2
@@ -83,6 +86,8 @@ type App struct {
 	Limiter     *abuse.Limiter
 	Provisioner provision.Provisioner
 	Handler     http.Handler
+	// Onion is the onion service (nil unless onion.enabled); see onion.go.
+	Onion *onion.Service
 	// Ready is closed when the clearnet listener accepts connections.
 	Ready chan struct{}
 	// Addr is the clearnet listener's address once Ready is closed.
@@ -165,14 +170,19 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	onionAddr, err := a.setupOnion()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	h := handlers.New(handlers.Deps{
 		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: a.Captchas, Policy: pol, Provisioner: a.Provisioner,
 		Site: views.Site{Name: cfg.Site.Name, Domain: cfg.XMPP.Domain, Contact: cfg.Site.Contact,
-			StorageNote: cfg.Site.StorageNote, Onion: cfg.Onion.Address},
+			StorageNote: cfg.Site.StorageNote, Onion: onionAddr},
 		DefaultLang: cfg.Site.DefaultLang, BodyLimit: cfg.HTTP.BodyLimit, XMPPTimeout: cfg.XMPP.Timeout,
 		MinPassword: cfg.Password.MinLength, Health: a.health, Limiter: a.Limiter,
 	})
-	a.Handler = onionLocation(cfg.Onion.Address, h.HTTPHandler())
+	a.Handler = onionLocation(onionAddr, h.HTTPHandler())
 	return a, nil
 }
 
@@ -188,6 +198,7 @@ func (a *App) health(ctx context.Context) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	states := map[string]string{"store": "ok"}
+	a.onionHealth(states)
 	if err := a.Store.Ping(ctx); err != nil {
 		states["store"] = "unavailable"
 		return states, err
@@ -239,6 +250,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	close(a.Ready)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	stopOnion := a.serveOnion(ctx)
+	defer stopOnion()
 	select {
 	case err := <-errc:
 		return err

@@ -1,0 +1,337 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"html"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xmpp-portal/portal/internal/app"
+	"github.com/xmpp-portal/portal/internal/config"
+	"github.com/xmpp-portal/portal/internal/onion"
+	"github.com/xmpp-portal/portal/internal/testenv"
+)
+
+// onionPortal is a portal started by startOnionPortal.
+type onionPortal struct {
+	a    *app.App
+	base string // clearnet base URL
+	logs *syncBuffer
+	stop func() // shuts the portal down and waits (also done at cleanup)
+}
+
+// startOnionPortal runs the real portal (app.New, Serve) with env on top of
+// a configuration that needs no XMPP server for page views.
+func startOnionPortal(t *testing.T, env map[string]string) *onionPortal {
+	t.Helper()
+	all := map[string]string{
+		"PORTAL_XMPP_DOMAIN": "localhost",
+		"PORTAL_XMPP_ADDR":   "127.0.0.1:1",
+		"PORTAL_XMPP_MODE":   "ibr",
+		"PORTAL_LOG_LEVEL":   "debug",
+	}
+	for k, v := range env {
+		all[k] = v
+	}
+	cfg, _, err := config.Load(nil, func(k string) string { return all[k] })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	logs := &syncBuffer{}
+	a, err := app.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatalf("app.New: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	stopped := false
+	p := &onionPortal{a: a, base: "http://" + ln.Addr().String(), logs: logs}
+	p.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("portal did not shut down")
+		}
+		a.Close()
+	}
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("portal log:\n%s", logs.String())
+		}
+	})
+	<-a.Ready
+	return p
+}
+
+type page struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func fetch(t *testing.T, url, host string) page {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	req.Header.Set("Accept-Language", "en")
+	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return page{resp.StatusCode, resp.Header, html.UnescapeString(string(b))}
+}
+
+func health(t *testing.T, base string) (int, map[string]string) {
+	t.Helper()
+	p := fetch(t, base+"/healthz", "")
+	var m map[string]string
+	if err := json.Unmarshal([]byte(p.body), &m); err != nil { // (JSON has no HTML entities to unescape)
+		t.Fatalf("/healthz: %v: %q", err, p.body)
+	}
+	return p.status, m
+}
+
+func offlineTorrc(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "offline.torrc")
+	if err := os.WriteFile(p, []byte("DisableNetwork 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const onOnionText = "You are here through this server's onion service."
+
+// TestOnionOffline runs the portal with the onion service in launch mode and
+// tor's network disabled (needs only the tor binary): the service is added
+// with the persisted key, the portal answers through the onion's local
+// listener as an onion page, clearnet pages carry Onion-Location, /healthz
+// reports the onion state, and a restart keeps the address.
+func TestOnionOffline(t *testing.T) {
+	state := t.TempDir()
+	env := map[string]string{
+		"PORTAL_ONION_ENABLED":     "true",
+		"PORTAL_ONION_STATE_DIR":   state,
+		"PORTAL_ONION_TOR_PATH":    testenv.TorBinary(t),
+		"PORTAL_ONION_TORRC_EXTRA": offlineTorrc(t),
+	}
+	begin := time.Now()
+	p := startOnionPortal(t, env)
+	if p.a.Onion == nil {
+		t.Fatal("onion.enabled but no onion service")
+	}
+	// The clearnet listener serves at once, whatever tor does.
+	if got := fetch(t, p.base+"/", ""); got.status != 200 {
+		t.Fatalf("clearnet before tor: %d", got.status)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if st, err := p.a.Onion.WaitState(ctx, onion.StateAnnouncing, onion.StatePublished); err != nil {
+		t.Fatalf("onion state %s: %v (%v)", st, err, p.a.Onion.Err())
+	}
+	t.Logf("onion service added %v after the start", time.Since(begin).Round(time.Millisecond))
+
+	key, err := onion.LoadKey(onion.Config{StateDir: state}.KeyDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := key.Address()
+	if p.a.Onion.Address() != addr {
+		t.Fatalf("service address %s, key %s", p.a.Onion.Address(), addr)
+	}
+	cur, err := p.a.Onion.GetInfo("onions/current")
+	if err != nil || !strings.Contains(cur, key.ServiceID()) {
+		t.Fatalf("GETINFO onions/current = %q, %v", cur, err)
+	}
+
+	ln, _ := p.a.Onion.Listen()
+	onionBase := "http://" + ln.Addr().String()
+	t.Run("onion side", func(t *testing.T) {
+		for _, path := range []string{"/", "/register"} {
+			got := fetch(t, onionBase+path, addr)
+			if got.status != 200 || !strings.Contains(got.body, onOnionText) {
+				t.Errorf("%s over the onion listener: %d, footer missing\n%s", path, got.status, got.body)
+			}
+			if h := got.header.Get("Onion-Location"); h != "" {
+				t.Errorf("%s: Onion-Location on the onion side: %q", path, h)
+			}
+			if h := got.header.Get("Strict-Transport-Security"); h != "" {
+				t.Errorf("%s: HSTS on the onion side: %q", path, h)
+			}
+		}
+	})
+	t.Run("clearnet side", func(t *testing.T) {
+		for path, want := range map[string]string{
+			"/":                 "http://" + addr + "/",
+			"/register?lang=de": "http://" + addr + "/register?lang=de",
+			"/healthz":          "http://" + addr + "/healthz",
+			"/no-such-page?x=1": "http://" + addr + "/no-such-page?x=1",
+		} {
+			got := fetch(t, p.base+path, "")
+			if h := got.header.Get("Onion-Location"); h != want {
+				t.Errorf("%s: Onion-Location %q, want %q", path, h, want)
+			}
+			if strings.Contains(got.body, onOnionText) {
+				t.Errorf("%s: clearnet page claims to be on the onion", path)
+			}
+		}
+		if got := fetch(t, p.base+"/", ""); !strings.Contains(got.body, addr) {
+			t.Error("the home page does not show the onion address")
+		}
+		code, h := health(t, p.base)
+		if code != 200 || h["onion"] != onion.StateAnnouncing {
+			t.Errorf("/healthz: %d %v", code, h)
+		}
+	})
+
+	// Restart: same address, added again.
+	p.stop()
+	p2 := startOnionPortal(t, env)
+	if p2.a.Onion.Address() != addr {
+		t.Fatalf("address after restart %s, before %s", p2.a.Onion.Address(), addr)
+	}
+	if st, err := p2.a.Onion.WaitState(ctx, onion.StateAnnouncing, onion.StatePublished); err != nil {
+		t.Fatalf("after restart: state %s: %v (%v)", st, err, p2.a.Onion.Err())
+	}
+	if cur, err := p2.a.Onion.GetInfo("onions/current"); err != nil || !strings.Contains(cur, key.ServiceID()) {
+		t.Fatalf("after restart: onions/current = %q, %v", cur, err)
+	}
+	ln2, _ := p2.a.Onion.Listen()
+	if got := fetch(t, "http://"+ln2.Addr().String()+"/", addr); !strings.Contains(got.body, onOnionText) {
+		t.Error("after restart: onion page not marked")
+	}
+
+	// -onion-address prints the same address without starting anything.
+	var out, errb bytes.Buffer
+	code := app.Main([]string{"-onion-address"}, func(k string) string {
+		return map[string]string{"PORTAL_ONION_STATE_DIR": state}[k]
+	}, &out, &errb)
+	if code != 0 || strings.TrimSpace(out.String()) != addr {
+		t.Errorf("-onion-address: exit %d, %q, %q", code, out.String(), errb.String())
+	}
+	t.Logf("whole test %v", time.Since(begin).Round(time.Millisecond))
+}
+
+// TestOnionDisabled: without the onion service, no Onion-Location, no
+// onion state and no onion footer.
+func TestOnionDisabled(t *testing.T) {
+	p := startOnionPortal(t, nil)
+	if p.a.Onion != nil {
+		t.Fatal("onion service without onion.enabled")
+	}
+	for _, path := range []string{"/", "/register"} {
+		got := fetch(t, p.base+path, "")
+		if h, ok := got.header["Onion-Location"]; ok {
+			t.Errorf("%s: Onion-Location %q with the onion service disabled", path, h)
+		}
+		if strings.Contains(got.body, ".onion") {
+			t.Errorf("%s mentions an onion address", path)
+		}
+	}
+	if _, h := health(t, p.base); h["onion"] != "" {
+		t.Errorf("/healthz reports an onion state: %v", h)
+	}
+}
+
+// TestOnionTorFailureKeepsClearnet: with no usable tor the clearnet side
+// serves normally and /healthz stays 200 while reporting the onion state.
+func TestOnionTorFailureKeepsClearnet(t *testing.T) {
+	p := startOnionPortal(t, map[string]string{
+		"PORTAL_ONION_ENABLED":   "true",
+		"PORTAL_ONION_STATE_DIR": t.TempDir(),
+		"PORTAL_ONION_TOR_PATH":  filepath.Join(t.TempDir(), "no-tor-here"),
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := p.a.Onion.WaitState(ctx, onion.StateRetrying); err != nil {
+		t.Fatalf("no retrying state: %v", err)
+	}
+	if got := fetch(t, p.base+"/register", ""); got.status != 200 || got.header.Get("Onion-Location") == "" {
+		t.Errorf("clearnet while tor fails: %d, Onion-Location %q", got.status, got.header.Get("Onion-Location"))
+	}
+	code, h := health(t, p.base)
+	if code != 200 || (h["onion"] != onion.StateRetrying && h["onion"] != onion.StateStarting) {
+		t.Errorf("/healthz: %d %v", code, h)
+	}
+	if !strings.Contains(p.logs.String(), "onion.failed") {
+		t.Error("tor failure not logged")
+	}
+}
+
+// TestOnionKeyChecks: the portal refuses to start with a key readable by
+// others, and with an onion.address that is not the key's.
+func TestOnionKeyChecks(t *testing.T) {
+	state := t.TempDir()
+	dir := onion.Config{StateDir: state}.KeyDir()
+	k, _, err := onion.LoadOrCreateKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := onion.GenerateKey()
+	newApp := func(env map[string]string) error {
+		all := map[string]string{"PORTAL_XMPP_DOMAIN": "localhost", "PORTAL_XMPP_MODE": "ibr",
+			"PORTAL_ONION_ENABLED": "true", "PORTAL_ONION_STATE_DIR": state}
+		for k, v := range env {
+			all[k] = v
+		}
+		cfg, _, err := config.Load(nil, func(k string) string { return all[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := app.New(cfg, slog.New(slog.DiscardHandler))
+		if err == nil {
+			a.Close()
+		}
+		return err
+	}
+	if err := newApp(map[string]string{"PORTAL_ONION_ADDRESS": k.Address()}); err != nil {
+		t.Errorf("matching onion.address refused: %v", err)
+	}
+	if err := newApp(map[string]string{"PORTAL_ONION_ADDRESS": other.Address()}); err == nil || !strings.Contains(err.Error(), "onion.address") {
+		t.Errorf("mismatching onion.address: %v", err)
+	}
+	if err := os.Chmod(filepath.Join(dir, onion.SecretKeyFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = newApp(nil)
+	if err == nil || !strings.Contains(err.Error(), "mode 0644") || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("0644 key: %v", err)
+	}
+	var out, errb bytes.Buffer
+	code := app.Main([]string{"-onion-address"}, func(k string) string {
+		return map[string]string{"PORTAL_ONION_STATE_DIR": state}[k]
+	}, &out, &errb)
+	if code == 0 || !strings.Contains(errb.String(), "chmod 600") {
+		t.Errorf("-onion-address with a 0644 key: exit %d, %q", code, errb.String())
+	}
+}

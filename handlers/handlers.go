@@ -47,6 +47,25 @@ type Deps struct {
 	// Limiter holds the rate budgets (see abuse.go); nil means no limits,
 	// which only unit tests may use.
 	Limiter *abuse.Limiter
+
+	// Account management (credentials.go, password.go, delete.go, stats.go).
+	// Accounts is the XMPP side (internal/account); nil: the pages say "not
+	// available yet".
+	Accounts Accounts
+	// Regulator locks an account after repeated failed password checks
+	// (abuse.Regulator); nil only in unit tests that do not need it.
+	Regulator Regulator
+	// MinResponse is the least time a password check takes to answer,
+	// counted from the start of the request, whatever the outcome.
+	MinResponse time.Duration
+	// Sleep waits d or until ctx ends (nil: a timer); Now is the clock (nil:
+	// time.Now). Tests inject both.
+	Sleep func(ctx context.Context, d time.Duration)
+	Now   func() time.Time
+	// Started is when the portal started (uptime on /stats).
+	Started time.Time
+	// UploadExpiry says how long the server keeps uploaded files (delete page).
+	UploadExpiry string
 }
 
 // Handler serves the portal's pages.
@@ -78,9 +97,12 @@ func (h *Handler) Register(e *echo.Echo) {
 	e.POST("/register", h.registerSubmit)
 	e.GET("/captcha/:file", h.captcha)
 	e.GET("/account", h.account)
-	e.GET("/password", h.notYet)
+	e.GET("/password", h.passwordShow)
+	e.POST("/password", h.passwordSubmit)
 	e.GET("/export", h.notYet)
-	e.GET("/delete", h.notYet)
+	e.GET("/delete", h.deleteShow)
+	e.POST("/delete", h.deleteSubmit)
+	e.GET("/stats", h.stats)
 	e.GET("/healthz", h.health)
 	e.GET("/assets/*", echo.WrapHandler(h.d.Assets))
 }

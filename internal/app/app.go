@@ -21,6 +21,7 @@ import (
 	"github.com/xmpp-portal/portal/assets"
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/abuse"
+	"github.com/xmpp-portal/portal/internal/account"
 	"github.com/xmpp-portal/portal/internal/captchastore"
 	"github.com/xmpp-portal/portal/internal/config"
 	"github.com/xmpp-portal/portal/internal/i18n"
@@ -88,6 +89,11 @@ type App struct {
 	Handler     http.Handler
 	// Onion is the onion service (nil unless onion.enabled); see onion.go.
 	Onion *onion.Service
+	// Accounts (password change, deletion, statistics) and Regulator
+	// (per-account brute-force regulation); see manage.go.
+	Accounts     *account.Manager
+	Regulator    *abuse.Regulator
+	accountAdmin *provision.Admin // ibr mode with an admin configured
 	// Ready is closed when the clearnet listener accepts connections.
 	Ready chan struct{}
 	// Addr is the clearnet listener's address once Ready is closed.
@@ -175,12 +181,18 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	if err := a.setupAccounts(xc); err != nil {
+		a.Close()
+		return nil, err
+	}
 	h := handlers.New(handlers.Deps{
 		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: a.Captchas, Policy: pol, Provisioner: a.Provisioner,
 		Site: views.Site{Name: cfg.Site.Name, Domain: cfg.XMPP.Domain, Contact: cfg.Site.Contact,
 			StorageNote: cfg.Site.StorageNote, Onion: onionAddr},
 		DefaultLang: cfg.Site.DefaultLang, BodyLimit: cfg.HTTP.BodyLimit, XMPPTimeout: cfg.XMPP.Timeout,
 		MinPassword: cfg.Password.MinLength, Health: a.health, Limiter: a.Limiter,
+		Accounts: a.Accounts, Regulator: a.Regulator, MinResponse: cfg.Regulation.MinResponse,
+		Started: time.Now(), UploadExpiry: cfg.Site.UploadExpiry,
 	})
 	a.Handler = onionLocation(onionAddr, h.HTTPHandler())
 	return a, nil
@@ -273,6 +285,7 @@ func (a *App) Close() error {
 	if a.Provisioner != nil {
 		errs = append(errs, a.Provisioner.Close())
 	}
+	errs = append(errs, a.closeAccounts())
 	if a.Store != nil {
 		errs = append(errs, a.Store.Close())
 	}

@@ -78,6 +78,22 @@ type Config struct {
 		Epoch                          time.Duration // lifetime of the key that makes client keys
 	}
 
+	Regulation struct {
+		MaxFailures int           // failed password checks per account within Window that lock it
+		Window      time.Duration // time over which failures are counted
+		Ban         time.Duration // how long a locked account stays locked
+		MinResponse time.Duration // least time a password check takes to answer
+		Secret      string        // HMAC key for the account keys in the store
+	}
+
+	Account struct {
+		EndSessions bool // end the account's sessions after a password change or deletion
+	}
+
+	Stats struct {
+		Cache time.Duration // how long /stats answers from its cache
+	}
+
 	Onion struct {
 		Address         string // the onion address to advertise (Onion-Location, home page)
 		Enabled         bool   // publish the portal as an onion service (internal/onion)
@@ -296,6 +312,27 @@ var options = []option{
 	}),
 	opt("abuse.epoch", "24h", "lifetime of the random key behind client keys; then it is replaced and old counters cannot be linked to anyone", false, func() (func(*Config) string, func(*Config, string) error) {
 		return dur(func(c *Config) *time.Duration { return &c.Abuse.Epoch })
+	}),
+	opt("regulation.max_failures", "5", "failed password checks for one account (password change, export, delete) within regulation.window that lock it", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Regulation.MaxFailures })
+	}),
+	opt("regulation.window", "10m", "time over which failed password checks of an account are counted", false, func() (func(*Config) string, func(*Config, string) error) {
+		return dur(func(c *Config) *time.Duration { return &c.Regulation.Window })
+	}),
+	opt("regulation.ban", "15m", "how long a locked account is refused (the answer is the same as for a wrong password)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return dur(func(c *Config) *time.Duration { return &c.Regulation.Ban })
+	}),
+	opt("regulation.min_response", "1s", "least time every answer to a password check takes, so that timing tells nothing (0 turns it off)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return dur(func(c *Config) *time.Duration { return &c.Regulation.MinResponse })
+	}),
+	opt("regulation.secret", "", "key that turns addresses into store keys (HMAC); empty: a random key per process with the memory store, a fixed one (plain SHA-256) with Redis — set it when instances share Redis", true, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Regulation.Secret })
+	}),
+	opt("account.end_sessions", "true", "after a password change or deletion, end every session of the account with end-user-session (needs xmpp.admin_jid; true or false)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return boolean(func(c *Config) *bool { return &c.Account.EndSessions })
+	}),
+	opt("stats.cache", "5m", "how long /stats shows the same numbers before asking the XMPP server again", false, func() (func(*Config) string, func(*Config, string) error) {
+		return dur(func(c *Config) *time.Duration { return &c.Stats.Cache })
 	}),
 	opt("onion.address", "", "onion address (56 base32 characters + .onion) to advertise with Onion-Location and on the home page when the service runs elsewhere; with onion.enabled the key's address is used", false, func() (func(*Config) string, func(*Config, string) error) {
 		return str(func(c *Config) *string { return &c.Onion.Address })
@@ -643,6 +680,24 @@ func (c *Config) Validate() error {
 				}
 			}
 		}
+	}
+	if c.Regulation.MaxFailures < 1 || c.Regulation.MaxFailures > 1000 {
+		bad("regulation.max_failures", "must be between 1 and 1000, got %d", c.Regulation.MaxFailures)
+	}
+	if c.Regulation.Window < 10*time.Second || c.Regulation.Window > 24*time.Hour {
+		bad("regulation.window", "must be between 10s and 24h, got %s", c.Regulation.Window)
+	}
+	if c.Regulation.Ban < time.Second || c.Regulation.Ban > 7*24*time.Hour {
+		bad("regulation.ban", "must be between 1s and 168h, got %s", c.Regulation.Ban)
+	}
+	if c.Regulation.MinResponse < 0 || c.Regulation.MinResponse > 10*time.Second {
+		bad("regulation.min_response", "must be between 0 and 10s, got %s", c.Regulation.MinResponse)
+	}
+	if c.Regulation.Secret != "" && len(c.Regulation.Secret) < 16 {
+		bad("regulation.secret", "must be at least 16 characters")
+	}
+	if c.Stats.Cache < time.Second || c.Stats.Cache > 24*time.Hour {
+		bad("stats.cache", "must be between 1s and 24h, got %s", c.Stats.Cache)
 	}
 	switch c.Site.DefaultLang {
 	case "en", "de":

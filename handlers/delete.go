@@ -1,0 +1,114 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/xmpp-portal/portal/internal/abuse"
+	"github.com/xmpp-portal/portal/internal/account"
+	"github.com/xmpp-portal/portal/internal/i18n"
+)
+
+type deleteForm struct {
+	Address       string // as typed, to re-fill the form; never the password
+	Confirm       string
+	UploadExpiry  string
+	Error         string
+	AddressError  string
+	PasswordError string
+	ConfirmError  string
+	CheckError    string
+}
+
+type deletedPage struct {
+	Address string
+}
+
+func (h *Handler) deleteShow(c echo.Context) error {
+	if h.d.Accounts == nil {
+		return h.notYet(c)
+	}
+	return h.showDeleteForm(c, http.StatusOK, deleteForm{})
+}
+
+func (h *Handler) showDeleteForm(c echo.Context, status int, f deleteForm) error {
+	f.UploadExpiry = h.d.UploadExpiry
+	return h.renderStatus(c, status, "delete", f)
+}
+
+// deleteSubmit checks, in order: origin (middleware), the credential rate
+// budget, the form (address on this domain, the same address typed again,
+// the "cannot be undone" box ticked, a password); then the password (regulated
+// per account, padded in time); then deletes the account on the server, which
+// confirms it by failing to log in. Nothing is deleted unless every check
+// passed.
+func (h *Handler) deleteSubmit(c echo.Context) error {
+	start := h.now()
+	if h.d.Accounts == nil {
+		return h.notYet(c)
+	}
+	r := c.Request()
+	if err := parseForm(r); err != nil {
+		return err
+	}
+	budget, err := h.checkBudget(c, abuse.Credential)
+	if err != nil {
+		return err
+	}
+	lang := h.lang(c)
+	tr := func(e *i18n.Error) string { return e.Message(h.d.I18n, lang) }
+	raw, confirm, password := r.PostForm.Get("address"), r.PostForm.Get("confirm"), r.PostForm.Get("password")
+	f := deleteForm{Address: keepTyped(raw), Confirm: keepTyped(confirm)}
+
+	local, aerr := h.manageAddress(raw)
+	if aerr != nil {
+		f.AddressError = tr(aerr)
+	} else if again, cerr := h.d.Policy.Address(confirm); cerr != nil || again != local {
+		f.ConfirmError = h.d.I18n.T(lang, i18n.K("delete.err.confirm"))
+	}
+	if password == "" {
+		f.PasswordError = h.d.I18n.T(lang, i18n.K("manage.err.current_missing"))
+	}
+	if r.PostForm.Get("understand") != "yes" {
+		f.CheckError = h.d.I18n.T(lang, i18n.K("delete.err.understand"))
+	}
+	if f.AddressError != "" || f.ConfirmError != "" || f.PasswordError != "" || f.CheckError != "" {
+		budget.Release(r.Context())
+		h.d.Log.Info("delete.refused", "reason", "form")
+		return h.showDeleteForm(c, http.StatusUnprocessableEntity, f)
+	}
+
+	if err := h.checkCredentials(c, start, "delete", local, password); err != nil {
+		if errors.Is(err, errBadCredentials) {
+			f.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
+			return h.showDeleteForm(c, badCredentialsStatus, f)
+		}
+		return err
+	}
+
+	ctx, cancel := context.WithTimeout(r.Context(), 3*h.d.XMPPTimeout)
+	defer cancel()
+	err = h.d.Accounts.Delete(ctx, local, password)
+	switch {
+	case err == nil:
+	case errors.Is(err, account.ErrAuth):
+		h.d.Log.Info("delete.failed", "kind", account.KindName(err))
+		f.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
+		return h.showDeleteForm(c, badCredentialsStatus, f)
+	case errors.Is(err, account.ErrNotVerified):
+		h.d.Log.Error("delete.failed", "kind", account.KindName(err), "err", err)
+		return i18n.Wrap(err, http.StatusBadGateway, i18n.K("delete.err.not_verified"))
+	case errors.Is(err, account.ErrRefused), errors.Is(err, account.ErrNotAvailable), errors.Is(err, account.ErrPasswordPolicy):
+		h.d.Log.Warn("delete.failed", "kind", account.KindName(err), "err", err)
+		return i18n.Wrap(err, http.StatusBadGateway, i18n.K("delete.err.refused"))
+	default:
+		h.d.Log.Warn("delete.failed", "kind", account.KindName(err), "err", err)
+		return i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("delete.err.unavailable"))
+	}
+	h.d.Log.Info("account.deleted")
+	h.d.Log.Debug("account.deleted.user", "username", local)
+	return h.render(c, "deleted", deletedPage{Address: local + "@" + h.d.Policy.Domain()})
+}

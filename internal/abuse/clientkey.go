@@ -207,7 +207,18 @@ func (l *Limiter) loadEpochKey(ctx context.Context) ([]byte, time.Duration, erro
 			return nil, 0, fmt.Errorf("abuse: epoch key: %w", err)
 		}
 		if len(val) != epochKeyLen {
-			return nil, 0, errors.New("abuse: epoch key in the store has the wrong size")
+			// Not ours (or damaged): replace it rather than fail for a
+			// whole epoch. Instances that raced here agree at the next
+			// recheck, on whichever key was written last.
+			l.log.Warn("abuse.epoch_key_replaced", "reason", "wrong size")
+			fresh := make([]byte, epochKeyLen)
+			if _, err := rand.Read(fresh); err != nil {
+				return nil, 0, fmt.Errorf("abuse: epoch key: %w", err)
+			}
+			if err := l.st.Set(ctx, epochStoreKey, fresh, l.epochTTL); err != nil {
+				return nil, 0, fmt.Errorf("abuse: epoch key: %w", err)
+			}
+			return fresh, l.epochTTL, nil
 		}
 		ttl, err := l.st.TTL(ctx, epochStoreKey)
 		if errors.Is(err, store.ErrNotFound) {

@@ -400,6 +400,18 @@ func TestEpochKey(t *testing.T) {
 	if key(a, "192.0.2.1") != k3 || key(b, "192.0.2.1") != k3 {
 		t.Fatal("limiter kept a stale epoch key past the recheck")
 	}
+	// A damaged key in the store is replaced, not a reason to fail.
+	if err := f.st.Set(ctx, "rl:epoch", []byte("short"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	f.clk.Advance(time.Minute)
+	k4 := key(a, "192.0.2.1")
+	if k4 == k3 || len(epoch()) != 32 {
+		t.Fatal("damaged epoch key not replaced")
+	}
+	if ttl, _ := f.st.TTL(ctx, "rl:epoch"); ttl != 24*time.Hour {
+		t.Errorf("replaced epoch key TTL %s", ttl)
+	}
 }
 
 // TestEpochKeySharedOnRedis: limiters on two clients of one Redis share the

@@ -12,13 +12,13 @@ type Kind int
 const (
 	// KindUnknown is a refusal the portal could not classify; Condition carries
 	// the server's defined condition so the page can still name it.
-	KindUnknown Kind = iota
-	KindConflict        // name taken
-	KindInvalidName     // name refused by the server (jid-malformed, not-acceptable on the name)
-	KindPasswordPolicy  // password refused by the server's policy
-	KindThrottled       // server says: too many registrations, wait
-	KindNotAllowed      // forbidden / not-allowed / registration closed / admin lacks rights
-	KindUnavailable     // server unreachable, TLS failure, timeout, connection lost
+	KindUnknown        Kind = iota
+	KindConflict            // name taken
+	KindInvalidName         // name refused by the server (jid-malformed, not-acceptable on the name)
+	KindPasswordPolicy      // password refused by the server's policy
+	KindThrottled           // server says: too many registrations, wait
+	KindNotAllowed          // forbidden / not-allowed / registration closed / admin lacks rights
+	KindUnavailable         // server unreachable, TLS failure, timeout, connection lost
 )
 
 // Error is what Provisioner methods return for every failure.
@@ -30,7 +30,28 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("provision: kind=%d condition=%q text=%q: %v", e.Kind, e.Condition, e.Text, e.Err)
+	return fmt.Sprintf("provision: kind=%s condition=%q text=%q: %v", e.Kind, e.Condition, e.Text, e.Err)
+}
+
+// String returns a short name for k, suitable for logs and metrics.
+func (k Kind) String() string {
+	switch k {
+	case KindUnknown:
+		return "unknown"
+	case KindConflict:
+		return "conflict"
+	case KindInvalidName:
+		return "invalid_name"
+	case KindPasswordPolicy:
+		return "password_policy"
+	case KindThrottled:
+		return "throttled"
+	case KindNotAllowed:
+		return "not_allowed"
+	case KindUnavailable:
+		return "unavailable"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
 }
 
 func (e *Error) Unwrap() error { return e.Err }

@@ -11,11 +11,25 @@ import (
 func TestStartEjabberd(t *testing.T) {
 	t.Parallel()
 	s := StartEjabberd(t, Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sess, err := xmppconn.Login(ctx, s.XMPP(), s.AdminJID.Localpart(), s.AdminPassword, nil)
 	if err != nil {
 		t.Fatalf("admin login: %v", err)
+	}
+	xmppconn.Close(sess)
+
+	// SIGKILL, then start again on the same data. (Recent writes may be lost:
+	// ejabberd's Mnesia disc_only tables are dets files, repaired at start.)
+	pid := s.PID()
+	s.Kill()
+	if err := syscallKill0(pid); err == nil {
+		t.Errorf("Erlang VM %d still exists after Kill", pid)
+	}
+	s.Restart()
+	sess, err = xmppconn.Unauth(ctx, s.XMPP())
+	if err != nil {
+		t.Fatalf("stream after kill+restart: %v", err)
 	}
 	xmppconn.Close(sess)
 }

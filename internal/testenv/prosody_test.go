@@ -19,3 +19,24 @@ func TestStartProsody(t *testing.T) {
 	}
 	xmppconn.Close(sess)
 }
+
+func TestProsodyKillRestart(t *testing.T) {
+	t.Parallel()
+	s := StartProsody(t, Options{Mode: ModeIBR})
+	pid := s.PID()
+	s.Kill()
+	if s.PID() != 0 {
+		t.Error("PID after Kill")
+	}
+	if err := syscallKill0(pid); err == nil {
+		t.Errorf("process %d still exists after Kill", pid)
+	}
+	s.Restart()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sess, err := xmppconn.Login(ctx, s.XMPP(), s.AdminJID.Localpart(), s.AdminPassword, nil)
+	if err != nil {
+		t.Fatalf("admin login after kill+restart: %v", err)
+	}
+	xmppconn.Close(sess)
+}

@@ -134,7 +134,8 @@ func (s *Server) Stop() {
 }
 
 // Kill stops the server at once (SIGKILL to its whole process group), for
-// fault tests. Data already written stays in Dir.
+// fault tests. Data on disk stays in Dir for Restart; writes the server had
+// not flushed are lost (ejabberd's dets tables may lose recent accounts).
 func (s *Server) Kill() {
 	s.t.Helper()
 	s.stop(syscall.SIGKILL, 0)

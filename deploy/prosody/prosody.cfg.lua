@@ -21,7 +21,7 @@
 --   PROSODY_UPLOAD_URL      public base URL of uploads         (unset: Prosody's default)
 --   PROSODY_DATA_DIR        data directory                     /var/lib/prosody
 --   PROSODY_PIDFILE         pid file                           /run/prosody/prosody.pid
---   PROSODY_LOG_FILE        log file                           /var/log/prosody/prosody.log
+--   PROSODY_LOG_FILE        log file, or "console" (stdout)    /var/log/prosody/prosody.log
 --   PROSODY_LOG_LEVEL       minimum log level                  info
 --   PROSODY_CERT, PROSODY_KEY  certificate and key files      (unset: look in /etc/prosody/certs)
 --
@@ -63,9 +63,13 @@ data_path = env("PROSODY_DATA_DIR", "/var/lib/prosody")
 pidfile   = env("PROSODY_PIDFILE", "/run/prosody/prosody.pid")
 -- "info" logs account names on creation/deletion but no IP addresses (those
 -- appear only at "debug"; do not run "debug" in production).
-log = {
-	{ levels = { min = env("PROSODY_LOG_LEVEL", "info") }, to = "file", filename = env("PROSODY_LOG_FILE", "/var/log/prosody/prosody.log") };
-}
+local log_file = env("PROSODY_LOG_FILE", "/var/log/prosody/prosody.log")
+if log_file == "console" then
+	-- Containers: log to standard output (prosody -F).
+	log = { { levels = { min = env("PROSODY_LOG_LEVEL", "info") }, to = "console" }; }
+else
+	log = { { levels = { min = env("PROSODY_LOG_LEVEL", "info") }, to = "file", filename = log_file }; }
+end
 
 ---------- Network ------------------------------------------------------------
 local iface = env("PROSODY_INTERFACE", "*")

@@ -194,10 +194,12 @@ func open(ctx context.Context, cfg Config, domain, origin jid.JID, h xmpp.Handle
 	neg := xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 		return xmpp.StreamConfig{Lang: "en", Features: feats}
 	})
-	// mellium's own deadline handling sets a past deadline and clears it at
-	// once, which races with the blocked read; enforce ctx on the socket.
+	// mellium's own deadline handling (on ctx done: set a past deadline,
+	// then clear it at once) races with the blocked read and can leave it
+	// blocked forever. So mellium gets a context that never ends, and ctx is
+	// enforced here with a past deadline on the socket that stays.
 	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
-	s, err = xmpp.NewSession(ctx, domain, origin, lc, 0, neg)
+	s, err = xmpp.NewSession(context.WithoutCancel(ctx), domain, origin, lc, 0, neg)
 	if !stop() {
 		// ctx ended during negotiation: the socket is unusable now.
 		_ = raw.Close()

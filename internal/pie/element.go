@@ -369,3 +369,39 @@ func isXMLChar(r rune) bool {
 		(r >= 0xE000 && r <= 0xFFFD) ||
 		(r >= 0x10000 && r <= 0x10FFFF)
 }
+
+// TokenReader returns the element as a token stream (for sending it in a
+// stanza). Namespaces are carried in the token names.
+func (e *Element) TokenReader() xml.TokenReader {
+	var toks []xml.Token
+	var walk func(*Element)
+	walk = func(el *Element) {
+		toks = append(toks, xml.StartElement{Name: el.Name, Attr: el.Attr})
+		for _, c := range el.Children {
+			if c.Elem != nil {
+				walk(c.Elem)
+			} else {
+				toks = append(toks, xml.CharData(c.Text))
+			}
+		}
+		toks = append(toks, xml.EndElement{Name: el.Name})
+	}
+	if e != nil {
+		walk(e)
+	}
+	return &tokenSlice{toks: toks}
+}
+
+type tokenSlice struct {
+	toks []xml.Token
+	i    int
+}
+
+func (s *tokenSlice) Token() (xml.Token, error) {
+	if s.i >= len(s.toks) {
+		return nil, io.EOF
+	}
+	t := s.toks[s.i]
+	s.i++
+	return t, nil
+}

@@ -1,0 +1,32 @@
+// Package migrate moves an account's data between XMPP servers over
+// client connections: the export reader and the import writer of the
+// portal's /export and /import pages. It knows XMPP and XEP-0227 (package
+// pie) and nothing of HTTP.
+//
+// Export (OpenExport, Export.WriteTo) logs in as the user and streams a
+// XEP-0227 document: offline messages where the server offers XEP-0013
+// (ejabberd), the roster, vcard-temp, the private XML namespaces it knows
+// (XEP-0049 cannot list them: storage:bookmarks, storage:rosternotes and
+// other common ones are asked for), the XEP-0191 blocklist (written as the
+// default privacy list, see package pie), every PEP node found with
+// disco#items on the account plus the well-known ones (configuration and
+// items), and the whole message archive, paged with RSM <after/> and
+// written page by page, so memory stays flat. Archived messages are
+// decoded synchronously in the session's handler (mellium's history
+// iterator loses payloads). No password or SCRAM data is ever written.
+// When the connection breaks, WriteTo returns the error and leaves the
+// document unclosed, so the file is visibly incomplete.
+//
+// Import logs in to the new account and restores roster items (names,
+// groups) and, if asked, sends subscription requests carrying the
+// XEP-0172 nickname and the XEP-0283 <moved/> notice; the vCard; legacy
+// bookmarks first, then the other private XML, then PEP nodes (XEP-0402
+// bookmarks after configuring the node to keep many items, because
+// ejabberd keeps one by default; avatar data before metadata; access
+// models kept through publish-options, retried without them); the
+// blocklist. It returns a Summary with one Outcome per item. The message
+// archive is never imported: no server accepts one over XMPP.
+//
+// PublishMoved publishes the XEP-0283 statement on the old account.
+// Resolver finds other servers (port 5222 or DNS SRV where enabled).
+package migrate

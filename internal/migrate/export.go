@@ -1,0 +1,557 @@
+package migrate
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/history"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/mux"
+	"mellium.im/xmpp/roster"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/xmpp-portal/portal/internal/pie"
+	"github.com/xmpp-portal/portal/internal/xmppconn"
+)
+
+func parseJID(s string) (jid.JID, error) { return jid.Parse(s) }
+
+// ExportOptions tune an export.
+type ExportOptions struct {
+	// PageSize is the number of archived messages asked for per MAM page
+	// (servers may send fewer). Default 100.
+	PageSize int
+	// MaxMessageBytes bounds one archived message. Default 1 MiB.
+	MaxMessageBytes int
+	// Log gets events (never addresses or message contents).
+	Log *slog.Logger
+}
+
+// ExportStats count what an export wrote.
+type ExportStats struct {
+	Offline, Roster, Private, Blocked, PEPNodes, PEPItems int
+	VCard                                                 bool
+	Archive                                               int
+	// ArchiveReported is the message count the server gave (RSM <count/>) on
+	// the first MAM page, -1 when it gave none.
+	ArchiveReported int
+	Pages           int
+	// Skipped lists sections the server refused (e.g. "offline: feature-not-implemented").
+	Skipped []string
+}
+
+// Export is an account logged in for export. Use WriteTo once, then Close.
+type Export struct {
+	s     *xmpp.Session
+	own   jid.JID
+	cfg   xmppconn.Config
+	opt   ExportOptions
+	log   *slog.Logger
+	local string
+
+	mu      sync.Mutex
+	queryID string
+	page    []*pie.ArchiveResult
+	pageErr error
+	offline []*pie.Element
+	inOff   bool
+}
+
+// OpenExport logs in as local@cfg.Domain. Errors match xmppconn.ErrAuth
+// (wrong credentials) or xmppconn.ErrUnavailable.
+func OpenExport(ctx context.Context, cfg xmppconn.Config, local, password string, opt ExportOptions) (*Export, error) {
+	if opt.PageSize <= 0 {
+		opt.PageSize = 100
+	}
+	if opt.MaxMessageBytes <= 0 {
+		opt.MaxMessageBytes = 1 << 20
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	e := &Export{cfg: cfg, opt: opt, log: opt.Log, local: local}
+	m := mux.New(stanza.NSClient,
+		mux.MessageFunc("", xml.Name{Space: history.NS, Local: "result"}, e.handleResult),
+		mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: history.NS, Local: "result"}, e.handleResult),
+		mux.MessageFunc("", xml.Name{Space: NSOffline, Local: "offline"}, e.handleOffline),
+		mux.MessageFunc(stanza.ChatMessage, xml.Name{Space: NSOffline, Local: "offline"}, e.handleOffline),
+		mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: NSOffline, Local: "offline"}, e.handleOffline),
+	)
+	s, err := xmppconn.Login(ctx, cfg, local, password, m)
+	if err != nil {
+		return nil, err
+	}
+	e.s = s
+	e.own = s.LocalAddr().Bare()
+	return e, nil
+}
+
+// Close ends the session.
+func (e *Export) Close() error { return xmppconn.Close(e.s) }
+
+// Address is the exported account's bare address.
+func (e *Export) Address() string { return e.own.String() }
+
+// handleResult collects one MAM result of the running query. It decodes the
+// stanza synchronously (mellium's history iterator loses payloads).
+func (e *Export) handleResult(msg stanza.Message, r xmlstream.TokenReadEncoder) error {
+	el, err := pie.FromTokens(&limitedTokens{r: r, max: e.opt.MaxMessageBytes}, maxDepth)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil {
+		if e.pageErr == nil {
+			e.pageErr = fmt.Errorf("archived message: %w", err)
+		}
+		return nil
+	}
+	// Only our own server may answer our query (spoofed results are dropped).
+	if !msg.From.Equal(jid.JID{}) && !msg.From.Equal(e.own) {
+		return nil
+	}
+	res := el.Child(history.NS, "result")
+	if res == nil || e.queryID == "" || res.AttrValue("queryid") != e.queryID {
+		return nil
+	}
+	normalizeForwarded(res)
+	ar, reason := pie.ParseResult(res)
+	if ar == nil {
+		e.log.Warn("export.archive_result_skipped", "reason", reason)
+		return nil
+	}
+	if len(e.page) > 10*e.opt.PageSize+100 {
+		if e.pageErr == nil {
+			e.pageErr = errors.New("server sent more results than asked for")
+		}
+		return nil
+	}
+	e.page = append(e.page, ar)
+	return nil
+}
+
+// handleOffline collects XEP-0013 offline messages pushed after <fetch/>.
+func (e *Export) handleOffline(msg stanza.Message, r xmlstream.TokenReadEncoder) error {
+	el, err := pie.FromTokens(&limitedTokens{r: r, max: e.opt.MaxMessageBytes}, maxDepth)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil || !e.inOff || len(e.offline) > 10000 {
+		return nil
+	}
+	setClientNS(el)
+	// Drop the <offline/> marker: it belongs to the retrieval, not the message.
+	kept := el.Children[:0]
+	for _, c := range el.Children {
+		if c.Elem != nil && c.Elem.Name.Space == NSOffline {
+			continue
+		}
+		kept = append(kept, c)
+	}
+	el.Children = kept
+	e.offline = append(e.offline, el)
+	return nil
+}
+
+// normalizeForwarded puts a forwarded message that inherited no namespace
+// into jabber:client, as XEP-0227 files need it.
+func normalizeForwarded(res *pie.Element) {
+	fwd := res.Child(pie.NSForward, "forwarded")
+	for _, c := range fwd.Elements() {
+		if c.Name.Local == "message" && (c.Name.Space == "" || c.Name.Space == pie.NSForward) {
+			c.Name.Space = pie.NSClient
+			setClientNS(c)
+		}
+	}
+}
+
+// setClientNS moves e and descendants without a namespace into jabber:client.
+func setClientNS(e *pie.Element) {
+	if e.Name.Space == "" {
+		e.Name.Space = pie.NSClient
+	}
+	for _, c := range e.Elements() {
+		if c.Name.Space == "" || c.Name.Space == pie.NSClient {
+			setClientNS(c)
+		}
+	}
+}
+
+// WriteTo streams the whole account as a XEP-0227 document to out.
+// If it returns an error the document is left unclosed on purpose: a
+// partial export must never look complete. Only a fatal error (connection
+// lost, ctx done, out failing) stops it; a section the server refuses is
+// left out and named in ExportStats.Skipped.
+func (e *Export) WriteTo(ctx context.Context, out io.Writer) (ExportStats, error) {
+	st := ExportStats{ArchiveReported: -1}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(doneCtx(e.s), func() { cancel(&xmppconn.ConnError{Op: "export", Err: errors.New("session ended")}) })
+	defer stop()
+	skip := func(section string, err error) error {
+		if fatal(err) {
+			return err
+		}
+		c := stanzaCondition(err)
+		if c == "" {
+			c = err.Error()
+		}
+		st.Skipped = append(st.Skipped, section+": "+c)
+		e.log.Info("export.section_skipped", "section", section, "reason", c)
+		return nil
+	}
+
+	w := pie.NewWriter(out)
+	w.StartHost(e.own.Domainpart())
+	w.StartUser(e.own.Localpart())
+
+	// Offline messages (XEP-0013) first: the schema wants them first.
+	offline, err := e.fetchOffline(ctx)
+	if err != nil {
+		if err := skip("offline", err); err != nil {
+			return st, err
+		}
+	}
+	if len(offline) > 0 {
+		st.Offline = len(offline)
+		w.OfflineMessages(offline)
+	}
+
+	// Roster.
+	r, err := e.fetchRoster(ctx)
+	if err != nil {
+		if err := skip("roster", err); err != nil {
+			return st, err
+		}
+	} else {
+		st.Roster = len(r.Items)
+		w.Roster(r)
+	}
+
+	// vcard-temp.
+	v, err := iq(ctx, e.s, stanza.GetIQ, "", pie.NewElement(pie.NSVCard, "vCard"))
+	switch {
+	case err != nil:
+		if stanzaCondition(err) != "item-not-found" {
+			if err := skip("vcard", err); err != nil {
+				return st, err
+			}
+		}
+	case v != nil && v.Name.Space == pie.NSVCard && len(v.Children) > 0:
+		st.VCard = true
+		w.VCard(v)
+	}
+
+	// Private XML storage.
+	var private []*pie.Element
+	for _, n := range privateNames {
+		q := pie.NewElement(pie.NSPrivate, "query").Add(&pie.Element{Name: n})
+		res, err := iq(ctx, e.s, stanza.GetIQ, "", q)
+		if err != nil {
+			if fatal(err) {
+				return st, err
+			}
+			continue
+		}
+		if c := res.Child(n.Space, n.Local); c != nil && (len(c.Children) > 0 || len(c.Attr) > 0) {
+			private = append(private, c)
+		}
+	}
+	st.Private = len(private)
+	w.Private(private)
+
+	// Blocklist, written as the default privacy list (XEP-0191 §5).
+	bl, err := iq(ctx, e.s, stanza.GetIQ, "", pie.NewElement(pie.NSBlocking, "blocklist"))
+	if err != nil {
+		if err := skip("blocklist", err); err != nil {
+			return st, err
+		}
+	} else {
+		var jids []string
+		for _, it := range bl.Elements() {
+			if j := it.AttrValue("jid"); it.Name.Local == "item" {
+				if _, err := jid.Parse(j); err == nil {
+					jids = append(jids, j)
+				}
+			}
+		}
+		if len(jids) > 0 {
+			st.Blocked = len(jids)
+			w.Privacy(pie.BlocklistPrivacy(jids))
+		}
+	}
+
+	// PEP: configurations first, then the items node by node.
+	nodes, err := e.pepNodes(ctx)
+	if err != nil {
+		return st, err
+	}
+	st.PEPNodes = len(nodes)
+	w.PEPConfig(nodes)
+	if len(nodes) > 0 {
+		w.StartPEPItems()
+		for _, n := range nodes {
+			items, err := e.pepItems(ctx, n.Node)
+			if err != nil {
+				if err := skip("pep "+n.Node, err); err != nil {
+					return st, err
+				}
+			}
+			st.PEPItems += len(items)
+			w.PEPItems(n.Node, items)
+		}
+		w.EndPEPItems()
+	}
+	if err := w.Flush(); err != nil {
+		return st, err
+	}
+
+	// The archive, page by page, flushed after each page.
+	w.StartArchive()
+	if err := e.archive(ctx, w, &st); err != nil {
+		return st, err
+	}
+	w.EndArchive()
+	w.EndUser()
+	w.EndHost()
+	if err := w.Close(); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+// doneCtx is a context canceled when the session ends.
+func doneCtx(s *xmpp.Session) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-xmppconn.Done(s)
+		cancel()
+	}()
+	return ctx
+}
+
+func (e *Export) fetchRoster(ctx context.Context) (*pie.Roster, error) {
+	rctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout+30*time.Second)
+	defer cancel()
+	it := roster.Fetch(rctx, e.s)
+	r := &pie.Roster{}
+	for it.Next() {
+		item := it.Item()
+		r.Items = append(r.Items, pie.RosterItem{JID: item.JID.String(), Name: item.Name, Subscription: item.Subscription, Groups: item.Group})
+		if len(r.Items) > 100000 {
+			it.Close()
+			return nil, errors.New("roster too large")
+		}
+	}
+	r.Ver = it.Version()
+	err := it.Err()
+	if cerr := it.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		var se stanza.Error
+		if errors.As(err, &se) {
+			return nil, &xmppconn.StanzaError{Type: string(se.Type), Condition: string(se.Condition)}
+		}
+		if ctx.Err() != nil || rctx.Err() != nil {
+			return nil, &xmppconn.ConnError{Op: "roster", Err: err}
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+// fetchOffline retrieves offline messages with XEP-0013 where the server
+// offers it (ejabberd); it leaves them stored on the server.
+func (e *Export) fetchOffline(ctx context.Context) ([]*pie.Element, error) {
+	info, err := iq(ctx, e.s, stanza.GetIQ, e.own.String(), pie.NewElement(NSDiscoInfo, "query"))
+	if err != nil {
+		if fatal(err) {
+			return nil, err
+		}
+		info = nil
+	}
+	has := false
+	for _, f := range info.Elements() {
+		if f.Name.Local == "feature" && f.AttrValue("var") == NSOffline {
+			has = true
+		}
+	}
+	if !has {
+		info, err = iq(ctx, e.s, stanza.GetIQ, e.own.Domainpart(), pie.NewElement(NSDiscoInfo, "query"))
+		if err != nil {
+			if fatal(err) {
+				return nil, err
+			}
+			return nil, nil
+		}
+		for _, f := range info.Elements() {
+			if f.Name.Local == "feature" && f.AttrValue("var") == NSOffline {
+				has = true
+			}
+		}
+	}
+	if !has {
+		return nil, nil
+	}
+	e.mu.Lock()
+	e.inOff, e.offline = true, nil
+	e.mu.Unlock()
+	_, err = iq(ctx, e.s, stanza.GetIQ, "", pie.NewElement(NSOffline, "offline").Add(pie.NewElement(NSOffline, "fetch")))
+	e.mu.Lock()
+	msgs := e.offline
+	e.inOff, e.offline = false, nil
+	e.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return msgs, nil
+}
+
+// pepNodes lists the account's PEP nodes (disco#items plus the known ones
+// that exist) with their configuration.
+func (e *Export) pepNodes(ctx context.Context) ([]*pie.PEPNode, error) {
+	seen := map[string]bool{}
+	var names []string
+	items, err := iq(ctx, e.s, stanza.GetIQ, e.own.String(), pie.NewElement(NSDiscoItems, "query"))
+	if err != nil && fatal(err) {
+		return nil, err
+	}
+	for _, it := range items.Elements() {
+		n := it.AttrValue("node")
+		if it.Name.Local == "item" && n != "" && !seen[n] && len(names) < 1000 {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	var nodes []*pie.PEPNode
+	for _, n := range knownNodes {
+		if !seen[n] {
+			names = append(names, n)
+		}
+	}
+	for _, n := range names {
+		cfg, err := iq(ctx, e.s, stanza.GetIQ, "", pie.NewElement(pie.NSPubSubOwner, "pubsub").Add(pie.NewElement(pie.NSPubSubOwner, "configure", "node", n)))
+		if err != nil {
+			if fatal(err) {
+				return nil, err
+			}
+			if !seen[n] {
+				continue // a known node that does not exist
+			}
+		}
+		var form *pie.Element
+		if c := cfg.Child(pie.NSPubSubOwner, "configure"); c != nil {
+			form = submitForm(c.Child(pie.NSData, "x"))
+		}
+		if form == nil && !seen[n] {
+			continue
+		}
+		nodes = append(nodes, &pie.PEPNode{Node: n, Config: form})
+	}
+	return nodes, nil
+}
+
+// submitForm turns a node configuration form into a compact submit form:
+// field names and values only.
+func submitForm(x *pie.Element) *pie.Element {
+	if x == nil {
+		return nil
+	}
+	out := pie.NewElement(pie.NSData, "x", "type", "submit")
+	for _, f := range x.Elements() {
+		v := f.AttrValue("var")
+		if f.Name.Local != "field" || v == "" {
+			continue
+		}
+		nf := pie.NewElement(pie.NSData, "field", "var", v)
+		if v == "FORM_TYPE" {
+			nf.Attr = append(nf.Attr, xml.Attr{Name: xml.Name{Local: "type"}, Value: "hidden"})
+		}
+		for _, val := range f.Elements() {
+			if val.Name.Local == "value" {
+				nf.Add(pie.NewElement(pie.NSData, "value").SetText(val.Text()))
+			}
+		}
+		out.Add(nf)
+	}
+	return out
+}
+
+func (e *Export) pepItems(ctx context.Context, node string) ([]pie.PEPItem, error) {
+	res, err := iq(ctx, e.s, stanza.GetIQ, "", pie.NewElement(pie.NSPubSub, "pubsub").Add(pie.NewElement(pie.NSPubSub, "items", "node", node)))
+	if err != nil {
+		if stanzaCondition(err) == "item-not-found" {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []pie.PEPItem
+	for _, it := range res.Child(pie.NSPubSub, "items").Elements() {
+		if it.Name.Local != "item" {
+			continue
+		}
+		var payload *pie.Element
+		if els := it.Elements(); len(els) > 0 {
+			payload = els[0]
+		}
+		out = append(out, pie.PEPItem{ID: it.AttrValue("id"), Payload: payload})
+	}
+	return out, nil
+}
+
+// archive pages through MAM with RSM <after/> and writes each page.
+func (e *Export) archive(ctx context.Context, w *pie.Writer, st *ExportStats) error {
+	last := ""
+	for page := 0; ; page++ {
+		if page > 10_000_000/e.opt.PageSize {
+			return errors.New("migrate: too many archive pages")
+		}
+		qid := "export-" + strconv.Itoa(page)
+		e.mu.Lock()
+		e.queryID, e.page, e.pageErr = qid, nil, nil
+		e.mu.Unlock()
+		pctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout+20*time.Second)
+		res, err := history.Fetch(pctx, history.Query{ID: qid, Limit: uint64(e.opt.PageSize), PageID: last}, e.own, e.s)
+		cancel()
+		e.mu.Lock()
+		results, perr := e.page, e.pageErr
+		e.queryID, e.page = "", nil
+		e.mu.Unlock()
+		if err != nil {
+			var se stanza.Error
+			if errors.As(err, &se) && page == 0 {
+				st.Skipped = append(st.Skipped, "archive: "+string(se.Condition))
+				return nil
+			}
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return &xmppconn.ConnError{Op: "archive page", Err: err}
+		}
+		if perr != nil {
+			return perr
+		}
+		if page == 0 && res.Set.Count != nil {
+			st.ArchiveReported = int(*res.Set.Count)
+		}
+		st.Pages++
+		for _, r := range results {
+			w.ArchiveResult(r)
+		}
+		st.Archive += len(results)
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		if res.Complete || len(results) == 0 || res.Set.Last == "" || res.Set.Last == last {
+			return nil
+		}
+		last = res.Set.Last
+	}
+}

@@ -1,0 +1,365 @@
+package migrate
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"log/slog"
+	"strconv"
+
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/xmpp-portal/portal/internal/pie"
+	"github.com/xmpp-portal/portal/internal/xmppconn"
+)
+
+// Kinds of imported items, as shown in the summary.
+const (
+	KindContact      = "contact"
+	KindSubscription = "subscription"
+	KindVCard        = "vcard"
+	KindLegacyBM     = "legacy-bookmarks"
+	KindPrivate      = "private"
+	KindPEP          = "pep"
+	KindBookmark     = "bookmark"
+	KindAvatar       = "avatar"
+	KindNickname     = "nickname"
+	KindBlocked      = "blocked"
+	KindArchive      = "archive"
+	KindMoved        = "moved"
+	KindFile         = "file"
+)
+
+// Outcome is what happened to one item.
+type Outcome struct {
+	Kind   string
+	Item   string // address, node or namespace; never a message body
+	OK     bool
+	Reason string // why it failed or was skipped (server condition or rule)
+}
+
+// Summary lists the outcome of every item of an import.
+type Summary struct {
+	Items []Outcome
+}
+
+func (s *Summary) add(kind, item string, err error) {
+	o := Outcome{Kind: kind, Item: item, OK: err == nil}
+	if err != nil {
+		o.Reason = reason(err)
+	}
+	s.Items = append(s.Items, o)
+}
+
+func (s *Summary) skip(kind, item, why string) {
+	s.Items = append(s.Items, Outcome{Kind: kind, Item: item, Reason: why})
+}
+
+// Counts returns the number of restored and not restored items.
+func (s *Summary) Counts() (ok, failed int) {
+	for _, o := range s.Items {
+		if o.OK {
+			ok++
+		} else {
+			failed++
+		}
+	}
+	return
+}
+
+func reason(err error) string {
+	var se *xmppconn.StanzaError
+	if errors.As(err, &se) {
+		return se.Condition
+	}
+	switch {
+	case errors.Is(err, xmppconn.ErrUnavailable):
+		return "connection lost"
+	case errors.Is(err, xmppconn.ErrProtocol):
+		return "unexpected reply"
+	}
+	return "error"
+}
+
+// ImportOptions tune an import.
+type ImportOptions struct {
+	// Subscribe sends a subscription request to every contact the old
+	// account was subscribed to (subscription to or both, or a pending ask).
+	Subscribe bool
+	// MovedFrom, when set (the old bare address), adds the XEP-0283
+	// <moved/> notice to the subscription requests.
+	MovedFrom string
+	Log       *slog.Logger
+}
+
+// nodes handled specially by the importer.
+var skipNodes = map[string]string{
+	NSMoved: "belongs to the old account",
+}
+
+// Import logs in as local@cfg.Domain and restores u into that account:
+// contacts (names, groups; subscription requests if asked), vCard, legacy
+// bookmarks first and then the other private XML, PEP nodes (XEP-0402
+// bookmarks item by item, avatar data before metadata, nickname, vCard4,
+// others) with their access model, and the blocklist. The archive is not
+// imported (no server accepts it over XMPP): it is listed as skipped.
+// The only error returned is a failed login; everything else is in the
+// summary.
+func Import(ctx context.Context, cfg xmppconn.Config, local, password string, u *pie.User, opt ImportOptions) (*Summary, error) {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	s, err := xmppconn.Login(ctx, cfg, local, password, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer xmppconn.Close(s)
+	sum := &Summary{}
+	im := &importer{s: s, sum: sum, opt: opt, own: s.LocalAddr().Bare()}
+	im.run(ctx, u)
+	ok, failed := sum.Counts()
+	opt.Log.Info("import.done", "restored", ok, "not_restored", failed)
+	return sum, nil
+}
+
+type importer struct {
+	s   *xmpp.Session
+	sum *Summary
+	opt ImportOptions
+	own jid.JID
+}
+
+func (im *importer) run(ctx context.Context, u *pie.User) {
+	im.roster(ctx, u)
+	if u.VCard != nil {
+		_, err := iq(ctx, im.s, stanza.SetIQ, "", u.VCard)
+		im.sum.add(KindVCard, "vcard-temp", err)
+	}
+	// Legacy bookmarks first: Prosody rewrites XEP-0402 items from them.
+	if bm := u.PrivateElement(NSLegacyBM); bm != nil {
+		_, err := iq(ctx, im.s, stanza.SetIQ, "", pie.NewElement(pie.NSPrivate, "query").Add(bm))
+		im.sum.add(KindLegacyBM, NSLegacyBM, err)
+	}
+	for _, p := range u.Private {
+		if p.Name.Space == NSLegacyBM {
+			continue
+		}
+		_, err := iq(ctx, im.s, stanza.SetIQ, "", pie.NewElement(pie.NSPrivate, "query").Add(p))
+		im.sum.add(KindPrivate, p.Name.Space, err)
+	}
+	im.pep(ctx, u)
+	im.blocklist(ctx, u)
+	if len(u.Offline) > 0 {
+		im.sum.skip(KindArchive, strconv.Itoa(len(u.Offline))+" offline", "offline messages are not imported")
+	}
+	if u.ArchiveCount > 0 || len(u.Archive) > 0 {
+		n := u.ArchiveCount
+		if n == 0 {
+			n = len(u.Archive)
+		}
+		im.sum.skip(KindArchive, strconv.Itoa(n), "no server accepts a message archive over XMPP")
+	}
+}
+
+func (im *importer) roster(ctx context.Context, u *pie.User) {
+	if u.Roster == nil {
+		return
+	}
+	nick := ""
+	if n := u.Node(NSNick); n != nil && len(n.Items) > 0 {
+		nick = n.Items[0].Payload.Text()
+	}
+	for _, it := range u.Roster.Items {
+		j, err := jid.Parse(it.JID)
+		if err != nil {
+			im.sum.skip(KindContact, it.JID, "invalid address")
+			continue
+		}
+		if j.Bare().Equal(im.own) {
+			im.sum.skip(KindContact, it.JID, "the new account itself")
+			continue
+		}
+		item := pie.NewElement(pie.NSRoster, "item", "jid", j.String())
+		if it.Name != "" {
+			item.Attr = append(item.Attr, xml.Attr{Name: xml.Name{Local: "name"}, Value: it.Name})
+		}
+		for _, g := range it.Groups {
+			item.Add(pie.NewElement(pie.NSRoster, "group").SetText(g))
+		}
+		_, err = iq(ctx, im.s, stanza.SetIQ, "", pie.NewElement(pie.NSRoster, "query").Add(item))
+		im.sum.add(KindContact, j.String(), err)
+		if err != nil || !im.opt.Subscribe {
+			continue
+		}
+		if it.Subscription == "to" || it.Subscription == "both" || it.Ask == "subscribe" {
+			im.sum.add(KindSubscription, j.String(), im.subscribe(ctx, j, nick))
+		}
+	}
+}
+
+// subscribe sends a subscription request with the nickname (XEP-0172) and,
+// when moving, the XEP-0283 notice.
+func (im *importer) subscribe(ctx context.Context, to jid.JID, nick string) error {
+	p := pie.NewElement(pie.NSClient, "presence", "to", to.String(), "type", "subscribe")
+	if im.opt.MovedFrom != "" {
+		p.Add(pie.NewElement(NSMoved, "moved").Add(pie.NewElement(NSMoved, "old-jid").SetText(im.opt.MovedFrom)))
+	}
+	if nick != "" {
+		p.Add(pie.NewElement(NSNick, "nick").SetText(nick))
+	}
+	return im.s.Send(ctx, p.TokenReader())
+}
+
+func (im *importer) blocklist(ctx context.Context, u *pie.User) {
+	if u.Privacy == nil {
+		return
+	}
+	jids, skipped := u.Privacy.Blocklist()
+	for _, s := range skipped {
+		im.sum.skip(KindBlocked, s.Type+" "+s.Value, "privacy rule with no blocklist equivalent")
+	}
+	if len(jids) == 0 {
+		return
+	}
+	block := pie.NewElement(pie.NSBlocking, "block")
+	var valid []string
+	for _, j := range jids {
+		if _, err := jid.Parse(j); err != nil {
+			im.sum.skip(KindBlocked, j, "invalid address")
+			continue
+		}
+		valid = append(valid, j)
+		block.Add(pie.NewElement(pie.NSBlocking, "item", "jid", j))
+	}
+	if len(valid) == 0 {
+		return
+	}
+	_, err := iq(ctx, im.s, stanza.SetIQ, "", block)
+	for _, j := range valid {
+		im.sum.add(KindBlocked, j, err)
+	}
+}
+
+// pep publishes the nodes: avatar data before metadata, the rest in file order.
+func (im *importer) pep(ctx context.Context, u *pie.User) {
+	var nodes []*pie.PEPNode
+	if n := u.Node(NSAvatarData); n != nil {
+		nodes = append(nodes, n)
+	}
+	for _, n := range u.PEP {
+		if n.Node != NSAvatarData {
+			nodes = append(nodes, n)
+		}
+	}
+	for _, n := range nodes {
+		if why, ok := skipNodes[n.Node]; ok {
+			im.sum.skip(KindPEP, n.Node, why)
+			continue
+		}
+		if len(n.Items) == 0 {
+			continue
+		}
+		access := n.ConfigValue("pubsub#access_model")
+		switch n.Node {
+		case NSBookmarks2:
+			access = "whitelist" // private data, whatever the file says
+		case "":
+			continue
+		}
+		if len(n.Items) > 1 || n.Node == NSBookmarks2 {
+			// ejabberd keeps one item per node unless told otherwise, and
+			// refuses some of XEP-0402's publish-options: configure first.
+			im.ensureNode(ctx, n.Node, access, len(n.Items))
+		}
+		kind := KindPEP
+		switch n.Node {
+		case NSBookmarks2:
+			kind = KindBookmark
+		case NSAvatarData, NSAvatarMeta:
+			kind = KindAvatar
+		case NSNick:
+			kind = KindNickname
+		}
+		for _, it := range n.Items {
+			label := n.Node
+			if kind == KindBookmark {
+				label = it.ID
+			} else if it.ID != "" && len(n.Items) > 1 {
+				label = n.Node + " " + it.ID
+			}
+			if it.Payload == nil {
+				im.sum.skip(kind, label, "empty item")
+				continue
+			}
+			im.sum.add(kind, label, im.publish(ctx, n.Node, it, access))
+		}
+	}
+}
+
+// publish publishes one item, with publish-options that keep the access
+// model when the server takes them, else without.
+func (im *importer) publish(ctx context.Context, node string, it pie.PEPItem, access string) error {
+	item := pie.NewElement(pie.NSPubSub, "item")
+	if it.ID != "" {
+		item.Attr = append(item.Attr, xml.Attr{Name: xml.Name{Local: "id"}, Value: it.ID})
+	}
+	item.Add(it.Payload)
+	pub := pie.NewElement(pie.NSPubSub, "publish", "node", node).Add(item)
+	if access != "" {
+		opts := pie.NewElement(pie.NSPubSub, "publish-options").Add(pie.Form("submit", publishOptions, "pubsub#persist_items", "true", "pubsub#access_model", access))
+		_, err := iq(ctx, im.s, stanza.SetIQ, "", pie.NewElement(pie.NSPubSub, "pubsub").Add(pub, opts))
+		if err == nil || fatal(err) {
+			return err
+		}
+		switch stanzaCondition(err) {
+		case "conflict", "not-acceptable", "bad-request", "precondition-not-met", "feature-not-implemented", "policy-violation":
+		default:
+			return err
+		}
+	}
+	_, err := iq(ctx, im.s, stanza.SetIQ, "", pie.NewElement(pie.NSPubSub, "pubsub").Add(pub.Clone()))
+	return err
+}
+
+// ensureNode creates or reconfigures a node so it keeps n items with the
+// given access model. Failures are left to the publish that follows.
+func (im *importer) ensureNode(ctx context.Context, node, access string, n int) {
+	for _, max := range []string{"max", "1000", strconv.Itoa(n + 16)} {
+		fields := []string{"pubsub#persist_items", "true", "pubsub#max_items", max}
+		if access != "" {
+			fields = append(fields, "pubsub#access_model", access)
+		}
+		form := pie.Form("submit", pie.NodeConfigFormType, fields...)
+		create := pie.NewElement(pie.NSPubSub, "pubsub").Add(pie.NewElement(pie.NSPubSub, "create", "node", node), pie.NewElement(pie.NSPubSub, "configure").Add(form))
+		_, err := iq(ctx, im.s, stanza.SetIQ, "", create)
+		if err == nil || fatal(err) {
+			return
+		}
+		if stanzaCondition(err) == "conflict" {
+			conf := pie.NewElement(pie.NSPubSubOwner, "pubsub").Add(pie.NewElement(pie.NSPubSubOwner, "configure", "node", node).Add(form.Clone()))
+			if _, err := iq(ctx, im.s, stanza.SetIQ, "", conf); err == nil || fatal(err) {
+				return
+			}
+		}
+	}
+}
+
+// PublishMoved logs in to the old account and publishes the XEP-0283
+// statement that it moved to newJID (node urn:xmpp:moved:1, item current,
+// presence access model, so only contacts can read it).
+func PublishMoved(ctx context.Context, cfg xmppconn.Config, local, password, newJID string) error {
+	nj, err := jid.Parse(newJID)
+	if err != nil {
+		return err
+	}
+	s, err := xmppconn.Login(ctx, cfg, local, password, nil)
+	if err != nil {
+		return err
+	}
+	defer xmppconn.Close(s)
+	im := &importer{s: s, sum: &Summary{}}
+	payload := pie.NewElement(NSMoved, "moved").Add(pie.NewElement(NSMoved, "new-jid").SetText(nj.Bare().String()))
+	return im.publish(ctx, NSMoved, pie.PEPItem{ID: "current", Payload: payload}, "presence")
+}

@@ -506,6 +506,10 @@ func (s *Service) torrc() string {
 	b.WriteString("# Written by the portal before every start of tor: changes here are lost.\n")
 	b.WriteString("# Put your own settings in the file named by onion.torrc_extra.\n")
 	b.WriteString("SocksPort 0\n")
+	// An onion service needs no GeoIP database (only country codes in
+	// ExcludeNodes and the like do: set GeoIPFile in onion.torrc_extra).
+	// Not loading it saves memory and startup time.
+	b.WriteString("GeoIPFile \"\"\nGeoIPv6File \"\"\n")
 	fmt.Fprintf(&b, "PidFile %s\n", filepath.Join(s.cfg.DataDir(), "tor.pid"))
 	if s.cfg.TorrcExtra != "" {
 		p, err := filepath.Abs(s.cfg.TorrcExtra)

@@ -223,6 +223,8 @@ func StartTorNet(t testing.TB, opt TorNetOptions) *TorNet {
 		"ShutdownWaitLength 0",
 		"SafeLogging 0",
 		"LogTimeGranularity 1",
+		`GeoIPFile ""`, // no GeoIP parsing: seconds of CPU per tor on a busy machine
+		`GeoIPv6File ""`,
 		"%include " + dirAuthConf,
 	}
 	n.ServiceTorrc = filepath.Join(n.Dir, "service.torrc")

@@ -1,4 +1,4 @@
-package account_test
+package account
 
 import (
 	"bytes"
@@ -15,7 +15,6 @@ import (
 
 	"mellium.im/xmpp"
 
-	"github.com/xmpp-portal/portal/internal/account"
 	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/testenv"
 	"github.com/xmpp-portal/portal/internal/xmppconn"
@@ -84,7 +83,7 @@ func suite(t *testing.T, srv *testenv.Server) {
 	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	mgr := account.New(account.Config{XMPP: cfg, Admin: admin, EndSessions: true, StatsCache: time.Minute, Now: clock.Now, Log: log})
+	mgr := New(Config{XMPP: cfg, Admin: admin, EndSessions: true, StatsCache: time.Minute, Now: clock.Now, Log: log})
 
 	const pw1, pw2 = "first Secret phrase 1", "second Secret phrase 2"
 	newUser := func(t *testing.T) string {
@@ -103,7 +102,7 @@ func suite(t *testing.T, srv *testenv.Server) {
 	}
 	mustRefuse := func(t *testing.T, u, pw string) {
 		t.Helper()
-		if err := mgr.Verify(ctx, u, pw); !errors.Is(err, account.ErrAuth) {
+		if err := mgr.Verify(ctx, u, pw); !errors.Is(err, ErrAuth) {
 			t.Fatalf("login %s: %v, want ErrAuth", u, err)
 		}
 	}
@@ -114,8 +113,8 @@ func suite(t *testing.T, srv *testenv.Server) {
 		mustRefuse(t, u, pw2)              // wrong password
 		mustRefuse(t, "nosuchuser"+u, pw1) // unknown user
 		mustRefuse(t, u, "")               // empty password: nothing sent
-		down := account.New(account.Config{XMPP: xmppconn.Config{Domain: srv.Domain, Addr: closedAddr(t), TLS: cfg.TLS, Timeout: 2 * time.Second}})
-		if err := down.Verify(ctx, u, pw1); !errors.Is(err, account.ErrUnavailable) || errors.Is(err, account.ErrAuth) {
+		down := New(Config{XMPP: xmppconn.Config{Domain: srv.Domain, Addr: closedAddr(t), TLS: cfg.TLS, Timeout: 2 * time.Second}})
+		if err := down.Verify(ctx, u, pw1); !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrAuth) {
 			t.Errorf("server down: %v, want ErrUnavailable only", err)
 		}
 	})
@@ -135,10 +134,10 @@ func suite(t *testing.T, srv *testenv.Server) {
 
 	t.Run("change with wrong current password", func(t *testing.T) {
 		u := newUser(t)
-		if err := mgr.ChangePassword(ctx, u, pw2, "third Secret phrase 3"); !errors.Is(err, account.ErrAuth) {
+		if err := mgr.ChangePassword(ctx, u, pw2, "third Secret phrase 3"); !errors.Is(err, ErrAuth) {
 			t.Fatalf("change: %v, want ErrAuth", err)
 		}
-		if err := mgr.ChangePassword(ctx, "nosuchuser"+u, pw1, pw2); !errors.Is(err, account.ErrAuth) {
+		if err := mgr.ChangePassword(ctx, "nosuchuser"+u, pw1, pw2); !errors.Is(err, ErrAuth) {
 			t.Fatalf("change for unknown user: %v, want ErrAuth", err)
 		}
 		mustLogin(t, u, pw1)
@@ -150,7 +149,7 @@ func suite(t *testing.T, srv *testenv.Server) {
 		}
 		u := newUser(t)
 		err := mgr.ChangePassword(ctx, u, pw1, "abc")
-		if !errors.Is(err, account.ErrPasswordPolicy) {
+		if !errors.Is(err, ErrPasswordPolicy) {
 			t.Fatalf("weak password: %v, want ErrPasswordPolicy", err)
 		}
 		mustLogin(t, u, pw1)
@@ -171,8 +170,8 @@ func suite(t *testing.T, srv *testenv.Server) {
 			t.Fatalf("end sessions: %v", err)
 		}
 		waitClosed(t, s)
-		noAdmin := account.New(account.Config{XMPP: cfg})
-		if err := noAdmin.EndOtherSessions(ctx, u); !errors.Is(err, account.ErrNotAvailable) {
+		noAdmin := New(Config{XMPP: cfg})
+		if err := noAdmin.EndOtherSessions(ctx, u); !errors.Is(err, ErrNotAvailable) {
 			t.Errorf("without admin: %v", err)
 		}
 	})
@@ -195,11 +194,11 @@ func suite(t *testing.T, srv *testenv.Server) {
 
 	t.Run("delete", func(t *testing.T) {
 		u := newUser(t)
-		if err := mgr.Delete(ctx, u, pw2); !errors.Is(err, account.ErrAuth) {
+		if err := mgr.Delete(ctx, u, pw2); !errors.Is(err, ErrAuth) {
 			t.Fatalf("delete with wrong password: %v, want ErrAuth", err)
 		}
 		mustLogin(t, u, pw1)
-		if err := mgr.Delete(ctx, "nosuchuser"+u, pw1); !errors.Is(err, account.ErrAuth) {
+		if err := mgr.Delete(ctx, "nosuchuser"+u, pw1); !errors.Is(err, ErrAuth) {
 			t.Fatalf("delete unknown user: %v, want ErrAuth", err)
 		}
 		s, err := xmppconn.Login(ctx, cfg, u, pw1, nil)
@@ -221,6 +220,21 @@ func suite(t *testing.T, srv *testenv.Server) {
 		}
 		mustLogin(t, u, pw2)
 		mustRefuse(t, u, pw1)
+	})
+
+	// The admin fallbacks (used when a server refuses XEP-0077 in-band; the
+	// shipped configurations allow it, so they are exercised directly).
+	t.Run("admin fallback commands", func(t *testing.T) {
+		u := newUser(t)
+		if e := mgr.adminChangePassword(ctx, u, pw2); e != nil {
+			t.Fatalf("change-user-password: %v", e)
+		}
+		mustRefuse(t, u, pw1)
+		mustLogin(t, u, pw2)
+		if e := mgr.adminDelete(ctx, u); e != nil {
+			t.Fatalf("delete-user: %v", e)
+		}
+		mustRefuse(t, u, pw2)
 	})
 
 	t.Run("stats", func(t *testing.T) {
@@ -249,7 +263,7 @@ func suite(t *testing.T, srv *testenv.Server) {
 		if fresh := mgr.Stats(ctx); fresh.Registered.Value != before+1 {
 			t.Errorf("after the cache time: %d registered, want %d", fresh.Registered.Value, before+1)
 		}
-		noAdmin := account.New(account.Config{XMPP: cfg}).Stats(ctx)
+		noAdmin := New(Config{XMPP: cfg}).Stats(ctx)
 		if noAdmin.Registered.Available || noAdmin.Online.Available {
 			t.Errorf("without admin: %+v", noAdmin)
 		}

@@ -1,22 +1,41 @@
-# Multi-stage build: a static portal binary on a small non-root runtime image
-# that also carries tor for the onion service.
+# The portal image: a static portal binary on a small Debian runtime that also
+# carries tor for the onion service. Runs as an unprivileged user (uid 10001);
+# its only writable place is /var/lib/portal (mount a volume there: the onion
+# key lives in it). See docs/operators.md.
+#
+#   docker build --build-arg VERSION=$(git describe --always) -t xmpp-portal .
+
+# ---- build ------------------------------------------------------------------
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/xmpp-portal/portal/internal/app.Version=${VERSION}" -o /out/portal ./cmd/portal
+# Static (no cgo), reproducible paths, no VCS stamping (.git is not in the
+# build context, see .dockerignore).
+RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false \
+      -ldflags "-s -w -X github.com/xmpp-portal/portal/internal/app.Version=${VERSION}" \
+      -o /out/portal ./cmd/portal \
+ && /out/portal -version
 
+# ---- runtime ----------------------------------------------------------------
 FROM debian:bookworm-slim
+# tor for the onion service; ca-certificates to verify the XMPP server's
+# certificate (public CAs). Nothing else: no shell tools are needed at run
+# time (the health check is the portal binary itself).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tor ca-certificates \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tor ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --home /var/lib/portal --create-home --uid 10001 portal
+ && groupadd --system --gid 10001 portal \
+ && useradd --system --uid 10001 --gid portal --home-dir /var/lib/portal --no-create-home --shell /usr/sbin/nologin portal \
+ && install -d -o portal -g portal -m 0700 /var/lib/portal
 COPY --from=build /out/portal /usr/local/bin/portal
-USER portal
+USER 10001:10001
 WORKDIR /var/lib/portal
-EXPOSE 8080
+VOLUME /var/lib/portal
 ENV PORTAL_LISTEN=0.0.0.0:8080
-HEALTHCHECK --interval=30s --timeout=5s CMD ["/usr/local/bin/portal", "-healthcheck", "http://127.0.0.1:8080/healthz"]
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["/usr/local/bin/portal", "-healthcheck", "http://127.0.0.1:8080/healthz"]
 ENTRYPOINT ["/usr/local/bin/portal"]

@@ -2,7 +2,10 @@
 # Installs the Debian packages the portal's tests and local run need, if missing.
 # Needs root (or sudo). Safe to run again.
 set -euo pipefail
-pkgs=(prosody prosody-modules lua-unbound ejabberd redis-server tor chromium chromium-driver libxml2-utils openssl ca-certificates)
+# docker-compose, nginx-light and systemd (systemd-analyze) check the shipped
+# deployment files in deploy/ (no Docker engine is needed).
+pkgs=(prosody prosody-modules lua-unbound ejabberd redis-server tor chromium chromium-driver libxml2-utils openssl ca-certificates
+      docker-compose nginx-light systemd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -33,12 +34,45 @@ func (a *App) Preflight(ctx context.Context) preflight.Report {
 	return preflight.Run(ctx, pc)
 }
 
+// startupWaits are the pauses between startup check rounds while the XMPP
+// server cannot be reached yet (it may be starting next to the portal, as in
+// docker compose or on one host with systemd): about two minutes in all.
+var startupWaits = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 15 * time.Second, 30 * time.Second, 30 * time.Second, 30 * time.Second}
+
+// sleepCtx waits d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // StartupChecks runs Preflight and writes the outcome to the log: failures
 // at error level, warnings (such as open public registration) at warn level.
-// The portal keeps serving whatever the outcome; Main runs it in the
-// background at startup.
+// While the XMPP server cannot be reached it waits and tries again for about
+// two minutes ("preflight.waiting"), then logs the last report. The portal
+// keeps serving whatever the outcome; Main runs this in the background.
 func (a *App) StartupChecks(ctx context.Context) preflight.Report {
+	return a.startupChecks(ctx, startupWaits, sleepCtx)
+}
+
+func (a *App) startupChecks(ctx context.Context, waits []time.Duration, sleep func(context.Context, time.Duration) error) preflight.Report {
 	r := a.Preflight(ctx)
+	for i, d := range waits {
+		c, ok := r.Find(preflight.CheckConnect)
+		if !ok || c.Status != preflight.Fail {
+			break
+		}
+		a.Log.InfoContext(ctx, "preflight.waiting", "detail", c.Message, "attempt", i+1, "retry_in", d.String())
+		if sleep(ctx, d) != nil {
+			break
+		}
+		r = a.Preflight(ctx)
+	}
 	r.Log(ctx, a.Log)
 	return r
 }

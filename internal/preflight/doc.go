@@ -8,7 +8,7 @@
 //     configured password;
 //   - xmpp.admin_commands (admin mode): the server offers the admin the
 //     XEP-0133 commands the portal needs (add-user; change-user-password is
-//     recommended);
+//     recommended, as are delete-user and end-user-session);
 //   - xmpp.registration: in admin mode, public in-band registration
 //     (XEP-0077) is closed — if it is open, bots can create accounts
 //     without the captcha, which is reported as a loud warning; in ibr

@@ -61,6 +61,7 @@ const (
 	NodeAddUser            = "http://jabber.org/protocol/admin#add-user"
 	NodeChangeUserPassword = "http://jabber.org/protocol/admin#change-user-password"
 	NodeDeleteUser         = "http://jabber.org/protocol/admin#delete-user"
+	NodeEndUserSession     = "http://jabber.org/protocol/admin#end-user-session"
 )
 
 const nsRegister = "jabber:iq:register"
@@ -177,7 +178,7 @@ type Config struct {
 	Store       Pinger
 	StoreDriver string
 	// Recommended are XEP-0133 command nodes whose absence is a warning
-	// (nil: change-user-password and delete-user).
+	// (nil: change-user-password, delete-user and end-user-session).
 	Recommended []string
 }
 
@@ -336,7 +337,7 @@ func adminCommands(ctx context.Context, cfg Config, s *xmpp.Session) Result {
 	}
 	rec := cfg.Recommended
 	if rec == nil {
-		rec = []string{NodeChangeUserPassword, NodeDeleteUser}
+		rec = []string{NodeChangeUserPassword, NodeDeleteUser, NodeEndUserSession}
 	}
 	var missing []string
 	for _, n := range rec {
@@ -346,7 +347,7 @@ func adminCommands(ctx context.Context, cfg Config, s *xmpp.Session) Result {
 	}
 	if len(missing) > 0 {
 		return Result{Check: CheckAdminCommands, Status: Warn,
-			Message: fmt.Sprintf("add-user is offered, but not: %s (the password and delete pages use them as fallbacks)", strings.Join(missing, ", ")),
+			Message: fmt.Sprintf("add-user is offered, but not: %s (password change and account deletion use them as fallbacks, and to end the account's sessions)", strings.Join(missing, ", ")),
 			Hint:    adminHint(cfg.AdminJID.String())}
 	}
 	return Result{Check: CheckAdminCommands, Status: OK,

@@ -12,6 +12,7 @@ import (
 	"github.com/xmpp-portal/portal/assets"
 	"github.com/xmpp-portal/portal/internal/abuse"
 	"github.com/xmpp-portal/portal/internal/i18n"
+	"github.com/xmpp-portal/portal/internal/migrate"
 	"github.com/xmpp-portal/portal/internal/policy"
 	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/views"
@@ -66,6 +67,12 @@ type Deps struct {
 	Started time.Time
 	// UploadExpiry says how long the server keeps uploaded files (delete page).
 	UploadExpiry string
+	// Migrator exports from and imports into accounts (export.go,
+	// import.go); nil: the pages say "not available yet".
+	Migrator *migrate.Service
+	// ImportMaxBytes is the largest upload /import takes (import.max_size);
+	// the body limit of that one route.
+	ImportMaxBytes int64
 }
 
 // Handler serves the portal's pages.
@@ -99,7 +106,10 @@ func (h *Handler) Register(e *echo.Echo) {
 	e.GET("/account", h.account)
 	e.GET("/password", h.passwordShow)
 	e.POST("/password", h.passwordSubmit)
-	e.GET("/export", h.notYet)
+	e.GET("/export", h.exportShow)
+	e.POST("/export", h.exportSubmit)
+	e.GET("/import", h.importShow)
+	e.POST("/import", h.importSubmit)
 	e.GET("/delete", h.deleteShow)
 	e.POST("/delete", h.deleteSubmit)
 	e.GET("/stats", h.stats)

@@ -47,11 +47,16 @@ func crossOriginProtection(next echo.HandlerFunc) echo.HandlerFunc {
 func (h *Handler) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if h.d.BodyLimit > 0 && r.Body != nil {
-			if r.ContentLength > h.d.BodyLimit {
+		limit := h.d.BodyLimit
+		if c.Path() == "/import" && r.Method == http.MethodPost && h.d.ImportMaxBytes > limit {
+			// The upload of an export file; its form fields add a little.
+			limit = h.d.ImportMaxBytes + 64<<10
+		}
+		if limit > 0 && r.Body != nil {
+			if r.ContentLength > limit {
 				return i18n.NewError(http.StatusRequestEntityTooLarge, i18n.K("error.body_too_large"))
 			}
-			r.Body = http.MaxBytesReader(c.Response(), r.Body, h.d.BodyLimit)
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
 		}
 		return next(c)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/xmpp-portal/portal/internal/config"
 	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/logging"
+	"github.com/xmpp-portal/portal/internal/migrate"
 	"github.com/xmpp-portal/portal/internal/onion"
 	"github.com/xmpp-portal/portal/internal/policy"
 	"github.com/xmpp-portal/portal/internal/provision"
@@ -193,6 +194,8 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		MinPassword: cfg.Password.MinLength, Health: a.health, Limiter: a.Limiter,
 		Accounts: a.Accounts, Regulator: a.Regulator, MinResponse: cfg.Regulation.MinResponse,
 		Started: time.Now(), UploadExpiry: cfg.Site.UploadExpiry,
+		ImportMaxBytes: cfg.Import.MaxSize,
+		Migrator:       &migrate.Service{Resolver: migrate.Resolver{Own: xc, SRV: cfg.Import.SRV}, MaxImportBytes: cfg.Import.MaxSize, Log: log},
 	})
 	a.Handler = onionLocation(onionAddr, h.HTTPHandler())
 	return a, nil

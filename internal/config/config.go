@@ -94,6 +94,11 @@ type Config struct {
 		Cache time.Duration // how long /stats answers from its cache
 	}
 
+	Import struct {
+		MaxSize int64 // largest export file /import takes, in bytes
+		SRV     bool  // look up DNS SRV records of other servers' domains
+	}
+
 	Onion struct {
 		Address         string // the onion address to advertise (Onion-Location, home page)
 		Enabled         bool   // publish the portal as an onion service (internal/onion)
@@ -333,6 +338,12 @@ var options = []option{
 	}),
 	opt("stats.cache", "5m", "how long /stats shows the same numbers before asking the XMPP server again", false, func() (func(*Config) string, func(*Config, string) error) {
 		return dur(func(c *Config) *time.Duration { return &c.Stats.Cache })
+	}),
+	opt("import.max_size", "52428800", "largest export file in bytes that /import takes (the body limit of that route only)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return int64opt(func(c *Config) *int64 { return &c.Import.MaxSize })
+	}),
+	opt("import.srv", "false", "for imports into accounts on other servers, look up DNS SRV records (_xmpp-client._tcp); false: <domain>:5222 (true or false)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return boolean(func(c *Config) *bool { return &c.Import.SRV })
 	}),
 	opt("onion.address", "", "onion address (56 base32 characters + .onion) to advertise with Onion-Location and on the home page when the service runs elsewhere; with onion.enabled the key's address is used", false, func() (func(*Config) string, func(*Config, string) error) {
 		return str(func(c *Config) *string { return &c.Onion.Address })
@@ -635,6 +646,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Abuse.Epoch < time.Hour || c.Abuse.Epoch > 30*24*time.Hour {
 		bad("abuse.epoch", "must be between 1h and 720h, got %s", c.Abuse.Epoch)
+	}
+	if c.Import.MaxSize < 1<<20 || c.Import.MaxSize > 1<<30 {
+		bad("import.max_size", "must be between 1048576 and 1073741824, got %d", c.Import.MaxSize)
 	}
 	if a := c.Onion.Address; a != "" {
 		h := strings.TrimSuffix(a, ".onion")

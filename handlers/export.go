@@ -1,0 +1,159 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/xmpp-portal/portal/internal/abuse"
+	"github.com/xmpp-portal/portal/internal/i18n"
+	"github.com/xmpp-portal/portal/internal/migrate"
+)
+
+// exportWriteTimeout replaces the server's write timeout for a running
+// export: a large archive takes longer than a page.
+const exportWriteTimeout = 2 * time.Hour
+
+type exportForm struct {
+	Address      string
+	Error        string
+	AddressError string
+}
+
+func (h *Handler) exportShow(c echo.Context) error {
+	if h.d.Migrator == nil {
+		return h.notYet(c)
+	}
+	return h.render(c, "export", exportForm{})
+}
+
+// exportSubmit checks origin (middleware), the credential budget, the
+// address, then logs in as the user (regulated per account and padded in
+// time like every credential form) and streams the XEP-0227 document.
+// Nothing is written to disk or to the store.
+func (h *Handler) exportSubmit(c echo.Context) error {
+	start := h.now()
+	if h.d.Migrator == nil {
+		return h.notYet(c)
+	}
+	r := c.Request()
+	if err := parseForm(r); err != nil {
+		return err
+	}
+	budget, err := h.checkBudget(c, abuse.Credential)
+	if err != nil {
+		return err
+	}
+	lang := h.lang(c)
+	raw := r.PostForm.Get("address")
+	f := exportForm{Address: keepTyped(raw)}
+	local, aerr := h.manageAddress(raw)
+	if aerr != nil {
+		budget.Release(r.Context())
+		f.AddressError = aerr.Message(h.d.I18n, lang)
+		return h.renderStatus(c, http.StatusUnprocessableEntity, "export", f)
+	}
+	ex, err := h.regulatedLogin(c, start, "export", local, r.PostForm.Get("password"), func(ctx context.Context, pw string) (*migrate.Export, error) {
+		return h.d.Migrator.OpenExport(ctx, local, pw)
+	})
+	if err != nil {
+		if errors.Is(err, errBadCredentials) {
+			f.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
+			return h.renderStatus(c, badCredentialsStatus, "export", f)
+		}
+		return err
+	}
+	defer ex.Close()
+
+	// From here on the answer is the file.
+	w := c.Response()
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(h.now().Add(exportWriteTimeout))
+	hd := w.Header()
+	hd.Set("Content-Type", "application/xml; charset=utf-8")
+	hd.Set("Content-Disposition", `attachment; filename="`+exportFileName(ex.Address(), h.now())+`"`)
+	hd.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	h.d.Log.Info("export.started")
+	st, err := ex.WriteTo(r.Context(), &flushWriter{w: w, rc: rc})
+	if err != nil {
+		// The document stays unclosed and the connection is cut, so the
+		// browser reports the download as failed: never a silently
+		// truncated file that looks whole.
+		h.d.Log.Warn("export.failed", "archive_written", st.Archive, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	h.d.Log.Info("export.done", "roster", st.Roster, "pep_nodes", st.PEPNodes, "pep_items", st.PEPItems,
+		"private", st.Private, "blocked", st.Blocked, "archive", st.Archive, "offline", st.Offline, "pages", st.Pages,
+		"skipped", len(st.Skipped), "ms", h.now().Sub(start).Milliseconds())
+	return nil
+}
+
+var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9@._+-]`)
+
+// exportFileName is "xmpp-export-<address>-<YYYY-MM-DD>.xml", with every
+// character that could upset a file system or the header replaced.
+func exportFileName(address string, now time.Time) string {
+	return "xmpp-export-" + unsafeFileChars.ReplaceAllString(address, "_") + "-" + now.UTC().Format("2006-01-02") + ".xml"
+}
+
+// flushWriter pushes every write to the client at once, so bytes reach the
+// browser while the archive is still being paged.
+type flushWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (f *flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err != nil {
+		return n, err
+	}
+	return n, f.rc.Flush()
+}
+
+// regulatedLogin runs login (a real XMPP login as local) under the
+// account's brute-force regulation, like checkCredentials, and pads the
+// answer to MinResponse from start whatever the outcome. It returns
+// errBadCredentials for an unknown account, a wrong password or a locked
+// account (the server is not asked then).
+func regulatedLoginFor[T any](h *Handler, c echo.Context, start time.Time, flow, bare, password string, login func(ctx context.Context, password string) (T, error)) (T, error) {
+	var zero T
+	ctx := c.Request().Context()
+	defer h.padFrom(ctx, start)
+	if h.d.Regulator != nil {
+		locked, _, err := h.d.Regulator.Locked(ctx, bare)
+		if err != nil {
+			h.d.Log.Warn("credentials.check", "flow", flow, "outcome", "store_unavailable", "err", err)
+			return zero, i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
+		}
+		if locked {
+			h.d.Log.Info("credentials.check", "flow", flow, "outcome", "locked")
+			return zero, errBadCredentials
+		}
+	}
+	if password == "" {
+		return zero, h.credentialFailed(ctx, flow, bare, bare)
+	}
+	lctx, cancel := context.WithTimeout(ctx, h.d.XMPPTimeout)
+	defer cancel()
+	v, err := login(lctx, password)
+	switch {
+	case err == nil:
+		h.d.Log.Info("credentials.check", "flow", flow, "outcome", "ok")
+		return v, nil
+	case errors.Is(err, migrate.ErrAuth):
+		return zero, h.credentialFailed(ctx, flow, bare, bare)
+	default:
+		h.d.Log.Warn("credentials.check", "flow", flow, "outcome", "server_unavailable", "err", err)
+		return zero, i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("migrate.err.unavailable"))
+	}
+}
+
+func (h *Handler) regulatedLogin(c echo.Context, start time.Time, flow, local, password string, login func(ctx context.Context, password string) (*migrate.Export, error)) (*migrate.Export, error) {
+	return regulatedLoginFor(h, c, start, flow, local+"@"+h.d.Policy.Domain(), password, login)
+}

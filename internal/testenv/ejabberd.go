@@ -82,80 +82,21 @@ func StartEjabberd(t testing.TB, opt Options) *Server {
 	s.ConfigSource = src
 	s.tempRoot, s.Dir = xmppTempDir(t, "ejabberd")
 	t.Cleanup(s.cleanup)
-	c2s, s2s, httpPort, dist := xmppFreePort(t), xmppFreePort(t), xmppFreePort(t), xmppFreePort(t)
-	s.Addr = "127.0.0.1:" + strconv.Itoa(c2s)
-	s.HTTPAddr = "127.0.0.1:" + strconv.Itoa(httpPort)
 	s.logFile = filepath.Join(s.Dir, "logs", "ejabberd.log")
 	s.pidFile = filepath.Join(s.Dir, "ejabberd.pid")
 	s.readyTimeout = 40 * time.Second
 	s.errorMarker = "[error]"
 
-	yml, err := os.ReadFile(src)
+	ymlSrc, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	values := map[string]string{
-		"DOMAIN":            opt.Domain,
-		"ADMIN_JID":         s.AdminJID.String(),
-		"LOGLEVEL":          opt.LogLevel,
-		"CERTFILE":          filepath.Join(s.Dir, "certs", "server.pem"),
-		"LISTEN_IP":         "127.0.0.1",
-		"C2S_PORT":          strconv.Itoa(c2s),
-		"S2S_PORT":          strconv.Itoa(s2s),
-		"S2S_ACCESS":        "none",
-		"HTTP_IP":           "127.0.0.1",
-		"HTTP_PORT":         strconv.Itoa(httpPort),
-		"UPLOAD_URL":        "http://" + s.HTTPAddr + "/upload",
-		"UPLOAD_DIR":        filepath.Join(s.Dir, "upload"),
-		"PASSWORD_STRENGTH": strconv.Itoa(opt.PasswordStrength),
-		"PORTAL_IP":         "127.0.0.1",
-	}
-	optional := []string{}
-	if opt.Mode != ModeIBR {
-		optional = append(optional, "PORTAL_IP")
-	}
-	yml, err = renderTemplate(yml, values, optional...)
-	if err != nil {
-		t.Fatalf("%v (in %s)", err, src)
-	}
-	ctlCfg, err := os.ReadFile(ctlSrc)
+	ctlCfgSrc, err := os.ReadFile(ctlSrc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	node := fmt.Sprintf("portaltest_%d_%s@localhost", os.Getpid(), strings.ToLower(randomSecret(6)))
-	node = strings.NewReplacer("-", "x", "_", "x").Replace(node[:strings.IndexByte(node, '@')]) + "@localhost"
-	ctlCfg, err = renderTemplate(ctlCfg, map[string]string{
-		"NODE":      node,
-		"DIST_PORT": strconv.Itoa(dist),
-		"PIDFILE":   s.pidFile,
-	})
-	if err != nil {
-		t.Fatalf("%v (in %s)", err, ctlSrc)
-	}
-
-	files := []struct {
-		path string
-		data []byte
-		mode os.FileMode
-	}{
-		{filepath.Join(s.Dir, "ejabberd.yml"), yml, 0o600},
-		{filepath.Join(s.Dir, "ejabberdctl.cfg"), ctlCfg, 0o600},
-		{filepath.Join(s.Dir, "certs", "server.pem"), append(append([]byte{}, certs.CertPEM...), certs.KeyPEM...), 0o600},
-		// Resolve names from /etc/hosts only; never ask DNS.
-		{filepath.Join(s.Dir, "inetrc"), []byte("{lookup,[file,native]}.\n{host,{127,0,0,1},[\"localhost\"]}.\n"), 0o644},
-		// The Erlang cookie, read from $HOME (never on the command line).
-		{filepath.Join(s.Dir, ".erlang.cookie"), []byte(strings.ToUpper(randomSecret(24))), 0o400},
-	}
-	for _, f := range files {
-		if err := writeFile(f.path, f.data, f.mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, d := range []string{"db", "logs", "upload"} {
-		if err := os.MkdirAll(filepath.Join(s.Dir, d), 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
+	node := "portaltest" + strconv.Itoa(os.Getpid()) + "x" + strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(randomSecret(6))) + "@localhost"
+	cookie := []byte(strings.ToUpper(strings.NewReplacer("-", "A", "_", "B").Replace(randomSecret(24))))
 	if !u.drop && u.uid != 0 {
 		// ejabberdctl only runs as root or ejabberd: use a copy without
 		// that check when the tests run as another user.
@@ -169,10 +110,6 @@ func StartEjabberd(t testing.TB, opt Options) *Server {
 			t.Fatal(err)
 		}
 	}
-	if err := chownTree(s.Dir, u); err != nil {
-		t.Fatal(err)
-	}
-
 	env := baseEnv(s.Dir)
 	args := []string{
 		"--config-dir", s.Dir,
@@ -181,11 +118,96 @@ func StartEjabberd(t testing.TB, opt Options) *Server {
 		"--logs", filepath.Join(s.Dir, "logs"),
 		"--spool", filepath.Join(s.Dir, "db"),
 	}
-	s.newCmd = func() *exec.Cmd {
-		return u.command(nil, env, ctl, append(append([]string{}, args...), "foreground")...)
+
+	// prepare writes the configuration for one set of ports.
+	prepare := func(c2s, s2s, httpPort, dist int) error {
+		values := map[string]string{
+			"DOMAIN":            opt.Domain,
+			"ADMIN_JID":         s.AdminJID.String(),
+			"LOGLEVEL":          opt.LogLevel,
+			"CERTFILE":          filepath.Join(s.Dir, "certs", "server.pem"),
+			"LISTEN_IP":         "127.0.0.1",
+			"C2S_PORT":          strconv.Itoa(c2s),
+			"S2S_PORT":          strconv.Itoa(s2s),
+			"S2S_ACCESS":        "none",
+			"HTTP_IP":           "127.0.0.1",
+			"HTTP_PORT":         strconv.Itoa(httpPort),
+			"UPLOAD_URL":        "http://127.0.0.1:" + strconv.Itoa(httpPort) + "/upload",
+			"UPLOAD_DIR":        filepath.Join(s.Dir, "upload"),
+			"PASSWORD_STRENGTH": strconv.Itoa(opt.PasswordStrength),
+			"PORTAL_IP":         "127.0.0.1",
+		}
+		var optional []string
+		if opt.Mode != ModeIBR {
+			optional = append(optional, "PORTAL_IP")
+		}
+		yml, err := renderTemplate(ymlSrc, values, optional...)
+		if err != nil {
+			return fmt.Errorf("%w (in %s)", err, src)
+		}
+		ctlCfg, err := renderTemplate(ctlCfgSrc, map[string]string{
+			"NODE":      node,
+			"DIST_PORT": strconv.Itoa(dist),
+			"PIDFILE":   s.pidFile,
+		})
+		if err != nil {
+			return fmt.Errorf("%w (in %s)", err, ctlSrc)
+		}
+		// A failed attempt may have left a half-made Mnesia database.
+		if err := os.RemoveAll(filepath.Join(s.Dir, "db")); err != nil {
+			return err
+		}
+		files := []struct {
+			path string
+			data []byte
+			mode os.FileMode
+		}{
+			{filepath.Join(s.Dir, "ejabberd.yml"), yml, 0o600},
+			{filepath.Join(s.Dir, "ejabberdctl.cfg"), ctlCfg, 0o600},
+			{filepath.Join(s.Dir, "certs", "server.pem"), append(append([]byte{}, certs.CertPEM...), certs.KeyPEM...), 0o600},
+			// Resolve names from /etc/hosts only; never ask DNS.
+			{filepath.Join(s.Dir, "inetrc"), []byte("{lookup,[file,native]}.\n{host,{127,0,0,1},[\"localhost\"]}.\n"), 0o644},
+			// The Erlang cookie, read from $HOME (never on the command line).
+			{filepath.Join(s.Dir, ".erlang.cookie"), cookie, 0o400},
+		}
+		for _, f := range files {
+			_ = os.Remove(f.path) // the cookie is read-only
+			if err := writeFile(f.path, f.data, f.mode); err != nil {
+				return err
+			}
+		}
+		for _, d := range []string{"db", "logs", "upload"} {
+			if err := os.MkdirAll(filepath.Join(s.Dir, d), 0o700); err != nil {
+				return err
+			}
+		}
+		return chownTree(s.Dir, u)
 	}
-	if err := s.start(); err != nil {
-		t.Fatalf("testenv: starting ejabberd: %v\n%s", err, s.logTail())
+
+	// A port picked as free can be taken before ejabberd binds it: retry
+	// with other ports.
+	for attempt := 1; ; attempt++ {
+		c2s, s2s, httpPort, dist := xmppFreePort(t), xmppFreePort(t), xmppFreePort(t), xmppFreePort(t)
+		s.Addr = "127.0.0.1:" + strconv.Itoa(c2s)
+		s.HTTPAddr = "127.0.0.1:" + strconv.Itoa(httpPort)
+		s.readyMarker = ""
+		if opt.LogLevel == "info" || opt.LogLevel == "debug" {
+			s.readyMarker = fmt.Sprintf("Start accepting TCP connections at 127.0.0.1:%d for ejabberd_c2s", c2s)
+		}
+		if err := prepare(c2s, s2s, httpPort, dist); err != nil {
+			t.Fatal(err)
+		}
+		s.newCmd = func() *exec.Cmd {
+			return u.command(nil, env, ctl, append(append([]string{}, args...), "foreground")...)
+		}
+		err := s.start()
+		if err == nil {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("testenv: starting ejabberd: %v\n%s", err, s.logTail())
+		}
+		t.Logf("testenv: starting ejabberd (attempt %d): %v; retrying with other ports", attempt, err)
 	}
 	out, err := runCtl(u, env, 60*time.Second, ctl, append(append([]string{}, args...),
 		"register", s.AdminJID.Localpart(), opt.Domain, s.AdminPassword)...)

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,9 +43,6 @@ func StartProsody(t testing.TB, opt Options) *Server {
 	s.ConfigSource = src
 	s.tempRoot, s.Dir = xmppTempDir(t, "prosody")
 	t.Cleanup(s.cleanup)
-	c2s, httpPort := xmppFreePort(t), xmppFreePort(t)
-	s.Addr = "127.0.0.1:" + strconv.Itoa(c2s)
-	s.HTTPAddr = "127.0.0.1:" + strconv.Itoa(httpPort)
 	s.logFile = filepath.Join(s.Dir, "prosody.log")
 	s.readyTimeout = 15 * time.Second
 	s.errorMarker = "\terror\t"
@@ -76,38 +74,58 @@ func StartProsody(t testing.TB, opt Options) *Server {
 		t.Fatalf("testenv: copy of %s differs from the original", src)
 	}
 
-	env := append(baseEnv(s.Dir),
-		"PROSODY_DOMAIN="+opt.Domain,
-		"PROSODY_PORTAL_MODE="+opt.Mode,
-		"PROSODY_PORTAL_ADMIN="+s.AdminJID.String(),
-		"PROSODY_PORTAL_IP=127.0.0.1",
-		"PROSODY_INTERFACE=127.0.0.1",
-		"PROSODY_C2S_PORT="+strconv.Itoa(c2s),
-		"PROSODY_S2S=0",
-		"PROSODY_HTTP_INTERFACE=127.0.0.1",
-		"PROSODY_HTTP_PORT="+strconv.Itoa(httpPort),
-		"PROSODY_UPLOAD_URL=http://"+s.HTTPAddr+"/",
-		"PROSODY_DATA_DIR="+filepath.Join(s.Dir, "data"),
-		"PROSODY_PIDFILE="+filepath.Join(s.Dir, "prosody.pid"),
-		"PROSODY_LOG_FILE="+s.logFile,
-		"PROSODY_LOG_LEVEL="+opt.LogLevel,
-		"PROSODY_CERT="+certFile,
-		"PROSODY_KEY="+keyFile,
-	)
+	// env sets everything prosody.cfg.lua reads; ports may change between
+	// start attempts.
+	env := func(c2s, httpPort int) []string {
+		return append(baseEnv(s.Dir),
+			"PROSODY_DOMAIN="+opt.Domain,
+			"PROSODY_PORTAL_MODE="+opt.Mode,
+			"PROSODY_PORTAL_ADMIN="+s.AdminJID.String(),
+			"PROSODY_PORTAL_IP=127.0.0.1",
+			"PROSODY_INTERFACE=127.0.0.1",
+			"PROSODY_C2S_PORT="+strconv.Itoa(c2s),
+			"PROSODY_S2S=0",
+			"PROSODY_HTTP_INTERFACE=127.0.0.1",
+			"PROSODY_HTTP_PORT="+strconv.Itoa(httpPort),
+			"PROSODY_UPLOAD_URL=http://127.0.0.1:"+strconv.Itoa(httpPort)+"/",
+			"PROSODY_DATA_DIR="+filepath.Join(s.Dir, "data"),
+			"PROSODY_PIDFILE="+filepath.Join(s.Dir, "prosody.pid"),
+			"PROSODY_LOG_FILE="+s.logFile,
+			"PROSODY_LOG_LEVEL="+opt.LogLevel,
+			"PROSODY_CERT="+certFile,
+			"PROSODY_KEY="+keyFile,
+		)
+	}
 
 	// The admin account, created offline before the start.
-	out, err := runCtl(u, env, 30*time.Second, ctl, "--config", cfgPath,
+	out, err := runCtl(u, env(0, 0), 30*time.Second, ctl, "--config", cfgPath,
 		"register", s.AdminJID.Localpart(), opt.Domain, s.AdminPassword)
 	if err != nil {
 		t.Fatalf("testenv: prosodyctl register: %v\n%s\n%s", err, out, s.logTail())
 	}
 
-	s.newCmd = func() *exec.Cmd {
-		// setpriv execs prosody: the launcher's pid is Prosody's.
-		return u.command(nil, env, bin, "-F", "--config", cfgPath)
+	// A port picked as free can be taken before Prosody binds it: retry with
+	// other ports.
+	for attempt := 1; ; attempt++ {
+		c2s, httpPort := xmppFreePort(t), xmppFreePort(t)
+		s.Addr = "127.0.0.1:" + strconv.Itoa(c2s)
+		s.HTTPAddr = "127.0.0.1:" + strconv.Itoa(httpPort)
+		s.readyMarker = ""
+		if opt.LogLevel == "info" || opt.LogLevel == "debug" {
+			s.readyMarker = fmt.Sprintf("Activated service 'c2s' on [127.0.0.1]:%d", c2s)
+		}
+		e := env(c2s, httpPort)
+		s.newCmd = func() *exec.Cmd {
+			// setpriv execs prosody: the launcher's pid is Prosody's.
+			return u.command(nil, e, bin, "-F", "--config", cfgPath)
+		}
+		err := s.start()
+		if err == nil {
+			return s
+		}
+		if attempt == 3 {
+			t.Fatalf("testenv: starting prosody: %v\n%s", err, s.logTail())
+		}
+		t.Logf("testenv: starting prosody (attempt %d): %v; retrying with other ports", attempt, err)
 	}
-	if err := s.start(); err != nil {
-		t.Fatalf("testenv: starting prosody: %v\n%s", err, s.logTail())
-	}
-	return s
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -85,6 +86,7 @@ type Server struct {
 	readyTimeout time.Duration
 	newCmd       func() *exec.Cmd
 	errorMarker  string // a log line containing it fails the start
+	readyMarker  string // a log line containing it means the c2s port is ours
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -197,30 +199,40 @@ func waitGone(pid int, d time.Duration) {
 	}
 }
 
-// start launches the server and waits until its c2s port accepts
-// connections.
+// start launches the server and waits until it is ready: its log says the
+// c2s listener on our port is active (when the log level shows it) and the
+// port accepts connections. A connect alone is not enough: another process
+// may hold the port. An error line in the log fails the start at once.
 func (s *Server) start() error {
 	var logOffset int64
 	if st, err := os.Stat(s.logFile); err == nil {
 		logOffset = st.Size()
 	}
-	if err := s.launch(); err != nil {
+	if err := s.launch(logOffset); err != nil {
 		return err
 	}
 	return s.checkLog(logOffset)
 }
 
-// checkLog fails if the log written since offset has an error line: a
-// shipped config must start cleanly.
-func (s *Server) checkLog(offset int64) error {
-	if s.errorMarker == "" || s.logFile == "" {
-		return nil
+// newLog returns what the server logged since offset.
+func (s *Server) newLog(offset int64) string {
+	if s.logFile == "" {
+		return ""
 	}
 	data, err := os.ReadFile(s.logFile)
 	if err != nil || int64(len(data)) < offset {
+		return ""
+	}
+	return string(data[offset:])
+}
+
+// checkLog fails if the log written since offset has an error line: a
+// shipped config must start cleanly.
+func (s *Server) checkLog(offset int64) error {
+	if s.errorMarker == "" {
 		return nil
 	}
-	for _, line := range strings.Split(string(data[offset:]), "\n") {
+	for _, line := range strings.Split(s.newLog(offset), "\n") {
 		if strings.Contains(line, s.errorMarker) {
 			return fmt.Errorf("%s logged an error during startup: %s", s.Name, line)
 		}
@@ -228,7 +240,7 @@ func (s *Server) checkLog(offset int64) error {
 	return nil
 }
 
-func (s *Server) launch() error {
+func (s *Server) launch(logOffset int64) error {
 	cmd := s.newCmd()
 	out, err := os.OpenFile(filepath.Join(s.Dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -254,10 +266,16 @@ func (s *Server) launch() error {
 	}()
 	deadline := time.Now().Add(s.readyTimeout)
 	for {
-		c, err := net.DialTimeout("tcp", s.Addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
+		if err := s.checkLog(logOffset); err != nil {
+			s.stop(syscall.SIGKILL, 0)
+			return err
+		}
+		if s.readyMarker == "" || strings.Contains(s.newLog(logOffset), s.readyMarker) {
+			c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+			if err == nil {
+				c.Close()
+				return nil
+			}
 		}
 		select {
 		case <-exited:
@@ -270,7 +288,7 @@ func (s *Server) launch() error {
 		}
 		if time.Now().After(deadline) {
 			s.stop(syscall.SIGKILL, 0)
-			return fmt.Errorf("%s not listening on %s after %v", s.Name, s.Addr, s.readyTimeout)
+			return fmt.Errorf("%s not ready on %s after %v", s.Name, s.Addr, s.readyTimeout)
 		}
 	}
 }
@@ -485,24 +503,32 @@ var (
 	portUsed = map[int]bool{}
 )
 
-// xmppFreePort returns a free TCP port on 127.0.0.1 not handed out before in
-// this process.
+// Ports are picked at random below Linux's ephemeral range (32768-60999),
+// so that they do not collide with ports other processes get from bind(0).
+const (
+	portMin = 20000
+	portMax = 32700
+)
+
+// xmppFreePort returns a TCP port that is free on 127.0.0.1 now and was not
+// handed out before in this process.
 func xmppFreePort(t testing.TB) int {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("testenv: free port: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
+	for range 200 {
+		port := portMin + mrand.IntN(portMax-portMin)
 		portMu.Lock()
 		used := portUsed[port]
 		portUsed[port] = true
 		portMu.Unlock()
-		if !used {
-			return port
+		if used {
+			continue
 		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
 	}
 	t.Fatal("testenv: no free port")
 	return 0

@@ -153,12 +153,14 @@ func Close(s *xmpp.Session) error {
 		close(sent)
 	}()
 	if info == nil {
+		// Not served by us, or Serve already returned (and closed the
+		// connection): close what there is and ignore errors.
+		select {
+		case <-sent:
+		case <-time.After(closeWait):
+		}
 		if c := s.Conn(); c != nil {
-			select {
-			case <-sent:
-			case <-time.After(closeWait):
-			}
-			return c.Close()
+			_ = c.Close()
 		}
 		return nil
 	}

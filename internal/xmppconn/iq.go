@@ -96,6 +96,12 @@ func (s *sliceReader) Token() (xml.Token, error) {
 // A response of type "error" is returned as a *StanzaError.
 // A connection problem (timeout, closed stream) matches ErrUnavailable;
 // a response that is malformed or too large matches ErrProtocol.
+//
+// If ctx's deadline passes before the response has been read, the session's
+// connection is closed: a server that does not answer in time is treated as
+// gone. If ctx is canceled, the session stays usable (unless the response
+// was already being read). Without a deadline in ctx, Config.Timeout of the
+// session applies.
 func SendIQ(ctx context.Context, s *xmpp.Session, iq stanza.IQ, payload xml.TokenReader) (*Response, error) {
 	if s == nil {
 		return nil, &ConnError{Op: "send", Err: errors.New("no session")}
@@ -128,6 +134,18 @@ func SendIQ(ctx context.Context, s *xmpp.Session, iq stanza.IQ, payload xml.Toke
 	if payload == nil {
 		payload = xmlEmpty{}
 	}
+	// A server that lets the deadline pass is treated as gone: the socket
+	// gets a past deadline, which also unblocks a write stuck on a full send
+	// buffer (mellium's own write deadline handling is racy). Cancellation
+	// alone leaves the session usable.
+	stopKill := context.AfterFunc(ctx, func() {
+		if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+			if c := s.Conn(); c != nil {
+				_ = c.SetDeadline(time.Unix(longTimeAgo, 0))
+			}
+		}
+	})
+	defer stopKill()
 	resp, err := s.SendIQ(ctx, iq.Wrap(payload))
 	if err != nil {
 		return nil, sendError(ctx, err)

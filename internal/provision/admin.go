@@ -22,9 +22,14 @@ import (
 const AddUserNode = "http://jabber.org/protocol/admin#add-user"
 
 // Reconnect backoff of the admin session: exponential with jitter, bounded.
+// The bound is what a server that comes back waits at most before the portal
+// tries again; it must keep recovery within 5 s of the restart
+// (TestAdminBackoffAllowsFastRecovery, TestResilienceXMPPServerKilled). A
+// failed attempt against a server that is down costs it nothing (connection
+// refused).
 const (
 	adminBackoffMin = 200 * time.Millisecond
-	adminBackoffMax = 10 * time.Second
+	adminBackoffMax = 3 * time.Second
 )
 
 var errBackoff = errors.New("provision: admin session reconnect is backing off after failures")

@@ -1,0 +1,647 @@
+package bench_test
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xmpp-portal/portal/internal/app"
+	"github.com/xmpp-portal/portal/internal/bench"
+	"github.com/xmpp-portal/portal/internal/captchastore"
+	"github.com/xmpp-portal/portal/internal/config"
+	"github.com/xmpp-portal/portal/internal/provision"
+	"github.com/xmpp-portal/portal/internal/store"
+	"github.com/xmpp-portal/portal/internal/testenv"
+)
+
+// findings is the hand-written part of docs/benchmarks.md (what was
+// profiled and fixed, what is the server's); it is appended to every report.
+//
+//go:embed findings.md
+var findings string
+
+// settings of a run, from PORTAL_BENCH_* environment variables.
+type settings struct {
+	signupSeconds int // per run; four runs per cell
+	pageSeconds   int // per page and round
+	pageConns     int
+	pageRounds    int
+	loadSeconds   int
+	loadConns     int
+	startups      int
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func settingsFromEnv() settings {
+	return settings{
+		signupSeconds: envInt("PORTAL_BENCH_SIGNUP_SECONDS", 5),
+		pageSeconds:   envInt("PORTAL_BENCH_PAGE_SECONDS", 10),
+		pageConns:     envInt("PORTAL_BENCH_PAGE_CONNS", 64),
+		pageRounds:    envInt("PORTAL_BENCH_PAGE_ROUNDS", 2),
+		loadSeconds:   envInt("PORTAL_BENCH_LOAD_SECONDS", 60),
+		loadConns:     envInt("PORTAL_BENCH_LOAD_CONNS", 256),
+		startups:      envInt("PORTAL_BENCH_STARTUPS", 5),
+	}
+}
+
+func (s settings) String() string {
+	return fmt.Sprintf("sign-up runs of %d s; page loads of %d s × %d rounds at %d connections; mixed load %d s at %d connections; %d start-ups",
+		s.signupSeconds, s.pageSeconds, s.pageRounds, s.pageConns, s.loadSeconds, s.loadConns, s.startups)
+}
+
+// generous is the abuse-control configuration of every benchmark portal:
+// budgets far above what the load can reach, so the limiter is measured as
+// the work it does but never refuses.
+var generous = map[string]string{
+	"PORTAL_ABUSE_SIGNUPS_PER_HOUR":                   "1000000",
+	"PORTAL_ABUSE_GLOBAL_SIGNUPS_PER_HOUR":            "1000000",
+	"PORTAL_ABUSE_CAPTCHAS_PER_MINUTE":                "1000000",
+	"PORTAL_ABUSE_CREDENTIAL_CHECKS_PER_MINUTE":       "1000000",
+	"PORTAL_ABUSE_ONION_SIGNUPS_PER_HOUR":             "1000000",
+	"PORTAL_ABUSE_ONION_CREDENTIAL_CHECKS_PER_MINUTE": "1000000",
+	"PORTAL_STORE_MAX_KEYS":                           "10000000",
+	"PORTAL_LOG_LEVEL":                                "info",
+	"PORTAL_SITE_STORAGE_NOTE":                        "Messages are archived for one week; uploads are deleted after 30 days.",
+}
+
+// portalEnv is the portal configuration for srv.
+func portalEnv(t *testing.T, srv *testenv.Server, dir string, extra map[string]string) map[string]string {
+	t.Helper()
+	ca := filepath.Join(dir, "ca-"+srv.Mode+".pem")
+	if err := os.WriteFile(ca, srv.CAPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"PORTAL_XMPP_DOMAIN":         srv.Domain,
+		"PORTAL_XMPP_ADDR":           srv.Addr,
+		"PORTAL_XMPP_MODE":           srv.Mode,
+		"PORTAL_XMPP_CA_FILE":        ca,
+		"PORTAL_XMPP_ADMIN_JID":      srv.AdminJID.String(),
+		"PORTAL_XMPP_ADMIN_PASSWORD": srv.AdminPassword,
+	}
+	for k, v := range generous {
+		env[k] = v
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
+}
+
+func envList(m map[string]string) []string {
+	var l []string
+	for k, v := range m {
+		l = append(l, k+"="+v)
+	}
+	return l
+}
+
+// startInProcess runs the portal (app.New, real listener) in this process,
+// so the benchmark can read captcha answers from its store. Its log goes to
+// a file at info level, as in production.
+func startInProcess(t *testing.T, env map[string]string, logPath string) (*app.App, string) {
+	t.Helper()
+	cfg, _, err := config.Load(nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(cfg, slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	if err != nil {
+		t.Fatalf("app.New: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		a.Close()
+		logf.Close()
+	})
+	<-a.Ready
+	return a, "http://" + ln.Addr().String()
+}
+
+const benchPassword = "violet mountain lantern 42"
+
+// TestBenchmarks is `make bench`: it measures the portal against the raw
+// server and Prosody's own page, writes the report to PORTAL_BENCH_OUT and
+// prints the goals met or missed. It fails only when the measurement itself
+// fails (a server does not start, the load sees errors it must not see);
+// missed goals are reported, not failed.
+func TestBenchmarks(t *testing.T) {
+	out := os.Getenv("PORTAL_BENCH_OUT")
+	if out == "" {
+		t.Skip("the benchmarks run with `make bench` (PORTAL_BENCH_OUT names the report file)")
+	}
+	s := settingsFromEnv()
+	start := time.Now()
+	rep := &bench.Report{Date: start, Machine: bench.DescribeMachine(), LoadStart: bench.LoadAverage(), Settings: s.String()}
+	ctx := context.Background()
+
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Under /tmp, not t.TempDir(): the baseline Prosody runs as its own user
+	// and must reach its directory.
+	work, err := os.MkdirTemp("", "portal-bench-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	if err := os.Chmod(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := bench.BuildPortal(ctx, root, work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(bin); err == nil {
+		rep.Footprint.BinaryBytes = st.Size()
+	}
+	if bench.WrkPath() == "" {
+		rep.Notes = append(rep.Notes, "Page loads used the Go load generator (wrk is not installed); it costs more CPU on the shared cores than wrk.")
+	} else {
+		rep.Notes = append(rep.Notes, "Page loads used wrk (2 threads) on the same machine.")
+	}
+
+	admin := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeAdmin, LogLevel: "warn"})
+	ibr := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeIBR, LogLevel: "warn"})
+
+	t.Logf("sign-up throughput (load average %s)", bench.LoadAverage())
+	rep.Signup = signupBench(t, s, work, map[string]*testenv.Server{"admin": admin, "ibr": ibr})
+	t.Logf("page throughput and footprint (load average %s)", bench.LoadAverage())
+	deployCfg, err := testenv.DeployFile("prosody", "prosody.cfg.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.Pages = pageBench(t, s, bin, deployCfg, admin, work, &rep.Footprint)
+	t.Logf("mixed load (load average %s)", bench.LoadAverage())
+	rep.Load = loadBench(t, s, bin, admin, work, &rep.Footprint)
+
+	rep.LoadEnd = bench.LoadAverage()
+	rep.Duration = time.Since(start)
+	rep.Goals = goals(rep)
+	md := rep.Markdown(findings)
+	if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Print("\n" + rep.Summary() + "report written to " + out + "\n")
+}
+
+// goals evaluates the issue's targets.
+func goals(r *bench.Report) []bench.Goal {
+	var g []bench.Goal
+	for _, s := range r.Signup {
+		g = append(g, bench.Goal{Name: fmt.Sprintf("sign-up throughput, %s mode, %d clients", s.Mode, s.Clients),
+			Figure: fmt.Sprintf("%.2f× raw", s.Ratio()), Target: "≥ 0.95× raw", Met: s.Ratio() >= 0.95})
+	}
+	for _, p := range r.Pages {
+		if p.Target > 0 {
+			g = append(g, bench.Goal{Name: "page throughput, " + p.Name, Figure: fmt.Sprintf("%.2f× Prosody", p.Ratio()),
+				Target: fmt.Sprintf("≥ %.0f× Prosody", p.Target), Met: p.Ratio() >= p.Target})
+		}
+	}
+	idle := bench.Median(r.Footprint.IdleRSS)
+	g = append(g, bench.Goal{Name: "idle RSS", Figure: bench.MB(idle), Target: "≤ 25 MB", Met: idle > 0 && idle <= 25e6})
+	for _, p := range r.Footprint.Pages {
+		g = append(g, bench.Goal{Name: "bytes per page, " + p.Name + " (with what it loads)", Figure: bench.KB(p.Total),
+			Target: "≤ 20 KB", Met: p.Total > 0 && p.Total <= 20e3})
+	}
+	if l := r.Load; l != nil {
+		clean := l.Pages.Count5xx()+l.Signups.Count5xx() == 0 && l.Pages.Errors+l.Signups.Errors == 0 && l.Alive
+		g = append(g, bench.Goal{Name: "load: no 5xx, no failed request, no crash", Figure: fmt.Sprintf("%d×5xx, %d failed",
+			l.Pages.Count5xx()+l.Signups.Count5xx(), l.Pages.Errors+l.Signups.Errors), Target: "0", Met: clean})
+		g = append(g, bench.Goal{Name: "load: accounting", Figure: fmt.Sprintf("%d missing, %d unexpected, %d unverifiable",
+			len(l.Accounting.Missing), len(l.Accounting.Unexpected), len(l.Accounting.Unverifiable)), Target: "all 0", Met: l.Accounting.OK()})
+	}
+	return g
+}
+
+// ---- 1. sign-up throughput ----
+
+func signupBench(t *testing.T, s settings, work string, servers map[string]*testenv.Server) []bench.SignupRow {
+	var rows []bench.SignupRow
+	ctx := context.Background()
+	run := 0
+	for _, mode := range []string{"admin", "ibr"} {
+		srv := servers[mode]
+		a, base := startInProcess(t, portalEnv(t, srv, work, nil), filepath.Join(work, "signup-"+mode+".log"))
+		xc, err := app.XMPPConfig(a.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raw provision.Provisioner
+		rawOp := "XEP-0077 register on a fresh STARTTLS stream (provision.IBR)"
+		if mode == "admin" {
+			raw = provision.NewAdmin(xc, srv.AdminJID, srv.AdminPassword, nil)
+			rawOp = "XEP-0133 add-user over one admin session (provision.Admin)"
+		} else {
+			raw = provision.NewIBR(xc, nil)
+		}
+		client := bench.NewClient(32, 60*time.Second)
+		su := &bench.Signup{Base: base, Client: client, Domain: srv.Domain, Peek: a.Captchas.Peek}
+
+		// Warm-up: sessions, caches, Prosody's first accounts.
+		for i := 0; i < 20; i++ {
+			if err := raw.Create(ctx, fmt.Sprintf("warm%sraw%d", mode[:1], i), benchPassword); err != nil {
+				t.Fatalf("%s warm-up raw: %v", mode, err)
+			}
+			if r := su.Do(ctx, fmt.Sprintf("warm%sportal%d", mode[:1], i), benchPassword, false); r.Outcome != bench.Created {
+				t.Fatalf("%s warm-up portal: %s %d %v\n%s", mode, r.Outcome, r.Status, r.Err, r.Body)
+			}
+		}
+		for _, clients := range []int{1, 4, 16} {
+			rawRec, portalRec := bench.NewRecorder(), bench.NewRecorder()
+			var rawTime, portalTime time.Duration
+			for _, which := range []string{"raw", "portal", "portal", "raw"} {
+				run++
+				prefix := fmt.Sprintf("%s%d", mode[:1], run)
+				d := time.Duration(s.signupSeconds) * time.Second
+				if which == "raw" {
+					rawTime += bench.Run(ctx, clients, d, func(ctx context.Context, w, i int) {
+						t0 := time.Now()
+						err := raw.Create(ctx, fmt.Sprintf("%sw%di%d", prefix, w, i), benchPassword)
+						status := 200
+						if err != nil {
+							status = 500
+						}
+						rawRec.Add("op", status, nil, time.Since(t0))
+					})
+				} else {
+					portalTime += bench.Run(ctx, clients, d, func(ctx context.Context, w, i int) {
+						t0 := time.Now()
+						r := su.Do(ctx, fmt.Sprintf("%sw%di%d", prefix, w, i), benchPassword, false)
+						status := 200
+						if r.Outcome != bench.Created {
+							status = 500 + int(r.Outcome)
+						}
+						portalRec.Add("op", status, nil, time.Since(t0))
+					})
+				}
+			}
+			row := bench.SignupRow{Mode: mode, Clients: clients, RawOp: rawOp,
+				Raw: throughput(rawRec.Stats("op"), rawTime), Portal: throughput(portalRec.Stats("op"), portalTime)}
+			if row.Raw.Failed+row.Portal.Failed > 0 {
+				row.Anomalies = fmt.Sprintf("failures: raw %d, portal %d (%s)", row.Raw.Failed, row.Portal.Failed, portalRec.Stats("op").StatusString())
+			}
+			t.Logf("  %s c=%d raw %.1f/s portal %.1f/s ratio %.2f", mode, clients, row.Raw.Rate, row.Portal.Rate, row.Ratio())
+			rows = append(rows, row)
+		}
+		raw.Close()
+		client.CloseIdleConnections()
+	}
+	return rows
+}
+
+func throughput(st bench.Stats, elapsed time.Duration) bench.Throughput {
+	ok := st.Status[200]
+	tp := bench.Throughput{Count: ok, Failed: st.Count - ok, P50: st.P50, P99: st.P99}
+	if elapsed > 0 {
+		tp.Rate = float64(ok) / elapsed.Seconds()
+	}
+	return tp
+}
+
+// ---- 2. page throughput, 4. footprint ----
+
+func pageBench(t *testing.T, s settings, bin, deployCfg string, srv *testenv.Server, work string, fp *bench.Footprint) []bench.PageRow {
+	ctx := context.Background()
+	env := envList(portalEnv(t, srv, work, nil))
+
+	base, err := bench.StartProsodyWeb(deployCfg, filepath.Join(work, "prosody-web"), srv.Domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Stop()
+	time.Sleep(time.Second)
+	if p, err := bench.ReadProc(base.PID()); err == nil {
+		fp.ProsodyIdleRSS = p.RSS
+	}
+	baseHdr := http.Header{"Host": {base.Host}}
+	if n, err := fetchSize(base.URL, baseHdr); err != nil {
+		t.Fatal(err)
+	} else {
+		fp.BaselinePage = n
+	}
+
+	// Start-up and idle footprint: fresh processes, the last one stays.
+	var p *bench.PortalProcess
+	for i := 0; i < s.startups; i++ {
+		if p != nil {
+			p.Stop()
+		}
+		p, err = bench.StartPortal(ctx, bin, env, filepath.Join(work, fmt.Sprintf("portal-pages-%d.log", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fp.Startup = append(fp.Startup, p.Startup)
+		time.Sleep(time.Second)
+		pr, err := bench.ReadProc(p.PID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fp.IdleRSS = append(fp.IdleRSS, pr.RSS)
+		fp.IdleAnon = append(fp.IdleAnon, pr.Anon)
+	}
+	defer p.Stop()
+
+	for _, page := range []struct{ name, path string }{{"home", "/?lang=en"}, {"sign-up form", "/register?lang=en"}} {
+		ps, err := pageWeight(p.URL, page.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps.Name = page.name
+		fp.Pages = append(fp.Pages, ps)
+	}
+
+	// A captcha picture to fetch again and again (fetching does not consume it).
+	su := &bench.Signup{Base: p.URL, Client: bench.NewClient(1, 10*time.Second)}
+	id, _, err := su.Form(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	type target struct {
+		name, url string
+		hdr       http.Header
+		pid       int
+		goal      float64
+	}
+	portalPages := []target{
+		{"sign-up form (GET /register, fresh captcha)", p.URL + "/register", nil, p.PID(), 3},
+		{"captcha picture (GET /captcha/<id>.png)", p.URL + "/captcha/" + id + ".png", nil, p.PID(), 3},
+		{"home page (GET /)", p.URL + "/", nil, p.PID(), 0},
+	}
+	baseline := target{"Prosody register_web", base.URL, baseHdr, base.PID(), 0}
+	d := time.Duration(s.pageSeconds) * time.Second
+	type acc struct {
+		load bench.PageLoad
+		cpu  time.Duration
+		n    int
+	}
+	measure := func(tg target) (bench.PageLoad, time.Duration) {
+		before, err := bench.ReadProc(tg.pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl, err := bench.LoadPage(ctx, tg.url, s.pageConns, d, tg.hdr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, err := bench.ReadProc(tg.pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tg.pid == base.PID() {
+			fp.ProsodyLoadRSS = max(fp.ProsodyLoadRSS, after.HWM)
+		}
+		var cpu time.Duration
+		if pl.Requests > 0 {
+			cpu = (after.CPU - before.CPU) / time.Duration(pl.Requests)
+		}
+		t.Logf("  %s: %.0f req/s, %d non-2xx, %d errors, %s CPU/req", tg.name, pl.Rate, pl.Non2xx, pl.Errors, cpu)
+		return pl, cpu
+	}
+	sampler := bench.StartSampler(p.PID(), 100*time.Millisecond)
+	results := map[string]*acc{}
+	add := func(name string, pl bench.PageLoad, cpu time.Duration) {
+		a := results[name]
+		if a == nil {
+			a = &acc{load: bench.PageLoad{Tool: pl.Tool}}
+			results[name] = a
+		}
+		a.load.Requests += pl.Requests
+		a.load.Duration += pl.Duration
+		a.load.Non2xx += pl.Non2xx
+		a.load.Errors += pl.Errors
+		a.load.Rate += pl.Rate
+		a.load.P50 += pl.P50
+		a.load.P99 = max(a.load.P99, pl.P99)
+		a.cpu += cpu
+		a.n++
+	}
+	for round := 0; round < s.pageRounds; round++ {
+		pl, cpu := measure(baseline)
+		add(baseline.name, pl, cpu)
+		for _, tg := range portalPages {
+			pl, cpu := measure(tg)
+			add(tg.name, pl, cpu)
+		}
+	}
+	maxRSS, _, err := sampler.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp.LoadRSS = maxRSS
+	fp.LoadRSSNote = "The page loads create a captcha in the memory store on every GET /register (kept for captcha.ttl, 10 minutes): " +
+		"the resident size under load is mostly those captchas, and grows with the number of forms served in the last ten minutes."
+	time.Sleep(5 * time.Second)
+	if pr, err := bench.ReadProc(p.PID()); err == nil {
+		fp.IdleAfterLoad = pr.RSS
+	}
+
+	mean := func(a *acc) (bench.PageLoad, time.Duration) {
+		l := a.load
+		n := time.Duration(a.n)
+		l.Rate /= float64(a.n)
+		l.P50 /= n
+		return l, a.cpu / n
+	}
+	bl, bcpu := mean(results[baseline.name])
+	var rows []bench.PageRow
+	for _, tg := range portalPages {
+		pl, cpu := mean(results[tg.name])
+		rows = append(rows, bench.PageRow{Name: tg.name, Portal: pl, Baseline: bl, PortalCPU: cpu, BaselineCPU: bcpu, Target: tg.goal})
+	}
+	return rows
+}
+
+var subresourceRe = regexp.MustCompile(`(?:href|src)="(/assets/[^"]+|/captcha/[A-Za-z0-9]+\.png)"`)
+
+// pageWeight fetches a page and what a browser loads with it on a first
+// visit (stylesheet, icon, captcha picture; not the audio, which is
+// preload="none").
+func pageWeight(base, path string) (bench.PageSize, error) {
+	body, err := fetch(base+path, nil)
+	if err != nil {
+		return bench.PageSize{}, err
+	}
+	return weigh(base, body)
+}
+
+func weigh(base string, body []byte) (bench.PageSize, error) {
+	ps := bench.PageSize{Document: int64(len(body)), Total: int64(len(body))}
+	parts := []string{"HTML " + bench.KB(int64(len(body)))}
+	seen := map[string]bool{}
+	for _, m := range subresourceRe.FindAllSubmatch(body, -1) {
+		u := string(m[1])
+		if seen[u] {
+			continue
+		}
+		seen[u] = true
+		n, err := fetchSize(base+u, nil)
+		if err != nil {
+			return ps, err
+		}
+		ps.Total += n
+		kind := "stylesheet"
+		switch {
+		case strings.HasSuffix(u, ".png"):
+			kind = "captcha"
+		case strings.HasSuffix(u, ".svg"):
+			kind = "icon"
+		}
+		parts = append(parts, kind+" "+bench.KB(n))
+	}
+	ps.Parts = strings.Join(parts, ", ")
+	return ps, nil
+}
+
+func fetch(url string, hdr http.Header) ([]byte, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	if h := hdr.Get("Host"); h != "" {
+		req.Host = h
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	return b, err
+}
+
+func fetchSize(url string, hdr http.Header) (int64, error) {
+	b, err := fetch(url, hdr)
+	return int64(len(b)), err
+}
+
+// ---- 5. mixed load ----
+
+func loadBench(t *testing.T, s settings, bin string, srv *testenv.Server, work string, fp *bench.Footprint) *bench.LoadRun {
+	ctx := context.Background()
+	redis := testenv.StartRedis(t)
+	env := portalEnv(t, srv, work, map[string]string{
+		"PORTAL_STORE_DRIVER": "redis", "PORTAL_STORE_URL": redis.URL(), "PORTAL_STORE_PREFIX": "portal:",
+	})
+	p, err := bench.StartPortal(ctx, bin, envList(env), filepath.Join(work, "portal-load.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	st, err := store.Open("redis", redis.URL(), "portal:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	caps := captchastore.NewCaptchas(st, captchastore.Options{})
+	client := bench.NewClient(s.loadConns, 60*time.Second)
+	defer client.CloseIdleConnections()
+	su := &bench.Signup{Base: p.URL, Client: client, Domain: srv.Domain, Peek: caps.Peek}
+
+	// The success page's weight, from a real sign-up.
+	r := su.Do(ctx, "weighed", benchPassword, false)
+	if r.Outcome != bench.Created {
+		t.Fatalf("sign-up for the success page: %s %d %v", r.Outcome, r.Status, r.Err)
+	}
+	ps, err := weigh(p.URL, r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps.Name = "success page"
+	fp.Pages = append(fp.Pages, ps)
+
+	lr := &bench.LoadRun{Duration: time.Duration(s.loadSeconds) * time.Second, Connections: s.loadConns,
+		Store: "Redis (the multi-instance set-up; the benchmark reads captcha answers from it)", Outcomes: map[string]int{}}
+	rec := bench.NewRecorder()
+	var ledger bench.Ledger
+	sampler := bench.StartSampler(p.PID(), 100*time.Millisecond)
+	bench.Run(ctx, s.loadConns, lr.Duration, func(ctx context.Context, w, i int) {
+		if w%2 == 0 {
+			t0 := time.Now()
+			id, status, err := su.Form(ctx)
+			rec.Add("page", status, errIfNoStatus(status, err), time.Since(t0))
+			if err != nil {
+				return
+			}
+			t1 := time.Now()
+			resp, err := client.Get(p.URL + "/captcha/" + id + ".png")
+			if err != nil {
+				rec.Add("page", 0, err, time.Since(t1))
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			rec.Add("page", resp.StatusCode, nil, time.Since(t1))
+			return
+		}
+		user := fmt.Sprintf("load%dx%d", w, i)
+		wrongCaptcha := i%10 == 9
+		r := su.Do(ctx, user, benchPassword, wrongCaptcha)
+		rec.Add("page", r.FormStatus, errIfNoStatus(r.FormStatus, r.Err), r.Form)
+		if r.FormStatus == http.StatusOK {
+			rec.Add("signup", r.Status, errIfNoStatus(r.Status, r.Err), r.Post)
+		}
+		ledger.Add(bench.Entry{User: user, Password: benchPassword, Outcome: r.Outcome, Status: r.Status})
+	})
+	lr.MaxRSS, _, _ = sampler.Stop()
+	if pr, err := bench.ReadProc(p.PID()); err == nil {
+		lr.HWM = pr.HWM
+	}
+	if b, err := fetch(p.URL+"/healthz", nil); err == nil && len(b) > 0 {
+		lr.Alive = true
+	}
+	lr.Pages, lr.Signups = rec.Stats("page"), rec.Stats("signup")
+	for _, e := range ledger.Entries() {
+		lr.Outcomes[e.Outcome.String()]++
+	}
+	t.Logf("  load done: pages %s, sign-ups %s; verifying %d accounts", lr.Pages.StatusString(), lr.Signups.StatusString(), len(ledger.Entries()))
+	lr.Accounting = ledger.Verify(ctx, srv.XMPP(), 8)
+	t.Logf("  accounting: %s", lr.Accounting)
+	return lr
+}
+
+// errIfNoStatus keeps only errors of requests that got no answer (an
+// answer with a bad status is counted by its status).
+func errIfNoStatus(status int, err error) error {
+	if status == 0 && err != nil {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,175 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Outcome is what the portal told a user about one sign-up.
+type Outcome int
+
+const (
+	// Failed: no HTTP answer (connection refused or reset, client timeout).
+	Failed Outcome = iota
+	// Created: the success page naming the new address.
+	Created
+	// Refused: the form again, with a 4xx status (captcha, rules, name taken…).
+	Refused
+	// Unavailable: a 503 page (server unreachable, store unavailable).
+	Unavailable
+	// ServerError: any other 5xx answer.
+	ServerError
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Created:
+		return "created"
+	case Refused:
+		return "refused"
+	case Unavailable:
+		return "unavailable"
+	case ServerError:
+		return "server_error"
+	}
+	return "failed"
+}
+
+// Signup walks the portal's sign-up flow over HTTP: GET /register for a
+// fresh form, the captcha answer from the store the caller owns (Peek), then
+// the POST.
+type Signup struct {
+	Base   string       // portal base URL, e.g. http://127.0.0.1:8080
+	Client *http.Client // see NewClient
+	Domain string       // XMPP domain, to recognise the success page
+	// Peek returns the answer of captcha id without consuming it
+	// (captchastore.Captchas.Peek on the portal's store).
+	Peek func(ctx context.Context, id string) (string, error)
+}
+
+// Result is one sign-up attempt as the user saw it.
+type Result struct {
+	Outcome    Outcome
+	Status     int           // status of the POST (0 if it got no answer)
+	FormStatus int           // status of the GET of the form
+	Form, Post time.Duration // durations of the two requests
+	Body       []byte        // the POST's answer
+	Err        error
+}
+
+var captchaIDRe = regexp.MustCompile(`name="captcha_id" value="([A-Za-z0-9]+)"`)
+
+// Form loads a fresh sign-up form and returns its captcha id.
+func (s *Signup) Form(ctx context.Context) (id string, status int, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Base+"/register?lang=en", nil)
+	if err != nil {
+		return "", 0, err
+	}
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", resp.StatusCode, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", resp.StatusCode, fmt.Errorf("GET /register: status %d", resp.StatusCode)
+	}
+	m := captchaIDRe.FindSubmatch(body)
+	if m == nil {
+		return "", resp.StatusCode, errors.New("GET /register: no captcha id in the form")
+	}
+	return string(m[1]), resp.StatusCode, nil
+}
+
+// Post submits the sign-up form.
+func (s *Signup) Post(ctx context.Context, id, answer, user, password string) (int, []byte, error) {
+	form := url.Values{"lang": {"en"}, "captcha_id": {id}, "captcha": {answer}, "username": {user},
+		"password": {password}, "password2": {password}, "action": {"register"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Base+"/register", strings.NewReader(form.Encode()))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}
+
+// Do signs user up with password. When wrongCaptcha is true the answer is
+// deliberately wrong (the attempt must be refused).
+func (s *Signup) Do(ctx context.Context, user, password string, wrongCaptcha bool) Result {
+	var r Result
+	t0 := time.Now()
+	id, st, err := s.Form(ctx)
+	r.Form, r.FormStatus = time.Since(t0), st
+	if err != nil {
+		r.Err = err
+		r.Outcome = classify(st, nil, "")
+		if st == 0 {
+			r.Outcome = Failed
+		}
+		return r
+	}
+	answer, err := s.Peek(ctx, id)
+	if err != nil {
+		r.Err = fmt.Errorf("peek captcha: %w", err)
+		return r
+	}
+	if wrongCaptcha {
+		answer = wrong(answer)
+	}
+	t1 := time.Now()
+	r.Status, r.Body, r.Err = s.Post(ctx, id, answer, user, password)
+	r.Post = time.Since(t1)
+	if r.Err != nil && r.Status == 0 {
+		r.Outcome = Failed
+		return r
+	}
+	r.Outcome = classify(r.Status, r.Body, user+"@"+s.Domain)
+	return r
+}
+
+// classify maps an answer to what the user was told.
+func classify(status int, body []byte, address string) Outcome {
+	switch {
+	case status == http.StatusOK && address != "" && bytes.Contains(body, []byte(`href="xmpp:`+address+`"`)):
+		return Created
+	case status == http.StatusServiceUnavailable:
+		return Unavailable
+	case status >= 500:
+		return ServerError
+	case status >= 400 || status == http.StatusOK:
+		// 200 without the address is the form again (e.g. "new picture").
+		return Refused
+	}
+	return Failed
+}
+
+// wrong returns an answer that differs from a in every digit.
+func wrong(a string) string {
+	b := []byte(a)
+	for i, c := range b {
+		if c >= '0' && c <= '9' {
+			b[i] = '0' + (c-'0'+1)%10
+		}
+	}
+	if len(b) == 0 {
+		return "0"
+	}
+	return string(b)
+}

@@ -80,6 +80,8 @@ func StartTor(t testing.TB, opt TorOptions) *Tor {
 		"CookieAuthFile " + x.CookieFile,
 		"Log notice file " + filepath.Join(dir, "notice.log"),
 		"ShutdownWaitLength 0",
+		`GeoIPFile ""`,
+		`GeoIPv6File ""`,
 		"__OwningControllerProcess " + strconv.Itoa(os.Getpid()),
 	}
 	if opt.ControlPassword != "" {

@@ -72,7 +72,7 @@ func (h *Handler) importSubmit(c echo.Context) error {
 	}
 	r := c.Request()
 	_ = http.NewResponseController(c.Response()).SetReadDeadline(h.now().Add(importReadTimeout))
-	lang := h.lang(c)
+	// The body is read once, as a stream: h.lang must not parse it first.
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return i18n.Wrap(err, http.StatusBadRequest, i18n.K("error.bad_request"))
@@ -114,15 +114,13 @@ func (h *Handler) importSubmit(c echo.Context) error {
 		}
 		part.Close()
 	}
-	if len(fields) > 0 {
-		// The language selector of the form travels as a field, too.
-		if l := fields["lang"]; l != "" {
-			q := r.URL.Query()
-			q.Set("lang", l)
-			r.URL.RawQuery = q.Encode()
-			lang = h.lang(c)
-		}
+	// The page language travels as a form field, too.
+	if l := fields["lang"]; l != "" && c.QueryParam("lang") == "" {
+		q := r.URL.Query()
+		q.Set("lang", l)
+		r.URL.RawQuery = q.Encode()
 	}
+	lang := h.lang(c)
 	budget, err := h.checkBudget(c, abuse.Credential)
 	if err != nil {
 		return err

@@ -1,0 +1,141 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xmpp-portal/portal/internal/migrate"
+	"github.com/xmpp-portal/portal/internal/pie"
+	"github.com/xmpp-portal/portal/internal/provision"
+	"github.com/xmpp-portal/portal/internal/testenv"
+	"github.com/xmpp-portal/portal/internal/xmppconn"
+)
+
+// TestBrowserExportImport: in headless Chromium with JavaScript disabled, a
+// person exports an account through /export (the browser downloads the
+// file), then uploads that file on /import into a new account and sees the
+// item-by-item summary; the new account is then read over XMPP.
+func TestBrowserExportImport(t *testing.T) {
+	srv := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeAdmin})
+	_, base, logs := startPortal(t, srv, map[string]string{"PORTAL_REGULATION_MIN_RESPONSE": "0s"})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const pw = "violet harbour engine 42"
+	admin := provision.NewAdmin(srv.XMPP(), srv.AdminJID, srv.AdminPassword, slog.New(slog.DiscardHandler))
+	defer admin.Close()
+	for _, u := range []string{"mover", "newhome"} {
+		if err := admin.Create(ctx, u, pw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Some data to move, and a few archived messages.
+	u := &pie.User{Name: "mover", Roster: &pie.Roster{}, Privacy: pie.BlocklistPrivacy([]string{"spam@example.com"})}
+	for i := 1; i <= 5; i++ {
+		u.Roster.Items = append(u.Roster.Items, pie.RosterItem{JID: fmt.Sprintf("friend%d@example.net", i), Name: fmt.Sprintf("Friend %d", i), Groups: []string{"Friends"}})
+	}
+	u.PEP = []*pie.PEPNode{{Node: migrate.NSNick, Items: []pie.PEPItem{{ID: "current", Payload: pie.NewElement(migrate.NSNick, "nick").SetText("Mover")}}}}
+	if _, err := migrate.Import(ctx, srv.XMPP(), "mover", pw, u, migrate.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	as, err := xmppconn.Login(ctx, srv.XMPP(), srv.AdminJID.Localpart(), srv.AdminPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		m := pie.NewElement(pie.NSClient, "message", "to", "mover@"+srv.Domain, "type", "chat").Add(pie.NewElement(pie.NSClient, "body").SetText(fmt.Sprint("hello ", i)))
+		if err := as.Send(ctx, m.TokenReader()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	xmppconn.Close(as)
+
+	b := testenv.StartBrowser(t)
+	dir := t.TempDir()
+	b.DownloadTo(dir)
+
+	// A wrong password shows the form again, with no download.
+	b.Open(base + "/export?lang=en")
+	b.Fill("#address", "mover")
+	b.Fill("#password", "not the password")
+	b.Click(`button[type=submit]`)
+	if b.Status() != 403 || !strings.Contains(b.Text(), "is not right") {
+		t.Fatalf("wrong password: status %d\n%s", b.Status(), b.Text())
+	}
+
+	// Export: the browser downloads the file.
+	b.Fill("#address", "mover")
+	b.Fill("#password", pw)
+	b.Click(`button[type=submit]`)
+	path := b.WaitDownload("")
+	name := filepath.Base(path)
+	if !regexp.MustCompile(`^xmpp-export-mover@localhost-\d{4}-\d{2}-\d{2}\.xml$`).MatchString(name) {
+		t.Errorf("file name %q", name)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := pie.Parse(f, pie.Options{})
+	f.Close()
+	if err != nil {
+		t.Fatalf("downloaded file: %v", err)
+	}
+	_, got := doc.User()
+	if got == nil || len(got.Roster.Items) != 5 || got.ArchiveCount < 10 || len(got.Blocklist()) != 1 {
+		t.Fatalf("downloaded export incomplete: %+v", got)
+	}
+
+	// Import into the new account: the summary lists every item.
+	b.Open(base + "/import?lang=en")
+	if !strings.Contains(b.Text(), "cannot be imported") {
+		t.Errorf("import page does not say the archive is not imported:\n%s", b.Text())
+	}
+	b.Fill("#address", "newhome@localhost")
+	b.Fill("#password", pw)
+	b.SetFile("#file", path)
+	b.Click(`button[type=submit]`)
+	text := b.Text()
+	if b.Status() != 200 || !strings.Contains(text, "Your data was imported into newhome@localhost") {
+		t.Fatalf("summary not shown: status %d\n%s\n%s", b.Status(), text, logs.String())
+	}
+	for _, want := range []string{"friend1@example.net", "friend5@example.net", "spam@example.com", "Nickname", "restored", "archived messages"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("summary lacks %q:\n%s", want, text)
+		}
+	}
+	// Only the archive is not restored (and the page says why).
+	if strings.Count(text, "not restored (") != 1 || !strings.Contains(text, "not restored (no server accepts a message archive") {
+		t.Errorf("summary shows failures:\n%s", text)
+	}
+	// Read the new account back over XMPP.
+	ex, err := migrate.OpenExport(ctx, srv.XMPP(), "newhome", pw, migrate.ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	var sb strings.Builder
+	if _, err := ex.WriteTo(ctx, &sb); err != nil {
+		t.Fatal(err)
+	}
+	nd, err := pie.Parse(strings.NewReader(sb.String()), pie.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, nu := nd.User()
+	if len(nu.Roster.Items) != 5 || len(nu.Blocklist()) != 1 || nu.Node(migrate.NSNick) == nil {
+		t.Errorf("new account: roster %d, blocked %v", len(nu.Roster.Items), nu.Blocklist())
+	}
+	// Usernames appear in the log only at debug level.
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "mover@") && !strings.Contains(line, "level=DEBUG") {
+			t.Errorf("address logged above debug: %s", line)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package provision
 
 import (
 	"context"
-	"errors"
 
 	"mellium.im/xmpp/form"
 
@@ -18,7 +17,7 @@ import (
 // errors matching xmppconn.ErrUnavailable or ErrProtocol), so that callers
 // can read the server's answer; an admin session that cannot be opened is
 // an *Error (use Classify). A request that fails on the connection drops the
-// session, and the next call reconnects.
+// session (unless only ctx was canceled), and the next call reconnects.
 func (a *Admin) Run(ctx context.Context, node string, fill func(*form.Data) error) (xmppconn.CommandResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
@@ -27,8 +26,8 @@ func (a *Admin) Run(ctx context.Context, node string, fill func(*form.Data) erro
 		return xmppconn.CommandResult{}, err
 	}
 	res, err := xmppconn.Command(ctx, s, a.domain, node, fill)
-	if err != nil && (errors.Is(err, xmppconn.ErrUnavailable) || errors.Is(err, xmppconn.ErrProtocol)) {
-		a.drop(s, "request_failed")
+	if err != nil {
+		a.maybeDrop(s, err)
 	}
 	return res, err
 }

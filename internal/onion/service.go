@@ -426,7 +426,8 @@ func (s *Service) session(ctx context.Context) (published bool, err error) {
 	s.log.Info("onion.added", "mode", s.cfg.Mode, "address", s.key.Address())
 
 	watchErr := make(chan error, 1)
-	go func() { watchErr <- t.Control.HandleEvents(watchCtx) }()
+	ctl := t.Control // bine's Close sets the field to nil
+	go func() { watchErr <- ctl.HandleEvents(watchCtx) }()
 	var exited <-chan struct{}
 	if proc != nil {
 		exited = proc.done

@@ -48,13 +48,15 @@ func (h *Handler) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		limit := h.d.BodyLimit
+		tooLarge := i18n.NewError(http.StatusRequestEntityTooLarge, i18n.K("error.body_too_large"))
 		if c.Path() == "/import" && r.Method == http.MethodPost && h.d.ImportMaxBytes > limit {
 			// The upload of an export file; its form fields add a little.
 			limit = h.d.ImportMaxBytes + 64<<10
+			tooLarge = i18n.NewError(http.StatusRequestEntityTooLarge, i18n.K("migrate.err.file_too_large"), (h.d.ImportMaxBytes+1<<20-1)>>20)
 		}
 		if limit > 0 && r.Body != nil {
 			if r.ContentLength > limit {
-				return i18n.NewError(http.StatusRequestEntityTooLarge, i18n.K("error.body_too_large"))
+				return tooLarge
 			}
 			r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
 		}

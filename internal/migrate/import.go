@@ -117,36 +117,48 @@ func Import(ctx context.Context, cfg xmppconn.Config, local, password string, u 
 	}
 	defer xmppconn.Close(s)
 	sum := &Summary{}
-	im := &importer{s: s, sum: sum, opt: opt, own: s.LocalAddr().Bare()}
+	im := newImporter(s, sum, opt)
 	im.run(ctx, u)
 	ok, failed := sum.Counts()
 	opt.Log.Info("import.done", "restored", ok, "not_restored", failed)
 	return sum, nil
 }
 
+// importer writes one account. Its two ways out (iq, send) are functions
+// so that the fuzz test can run it without a server.
 type importer struct {
-	s   *xmpp.Session
-	sum *Summary
-	opt ImportOptions
-	own jid.JID
+	sum  *Summary
+	opt  ImportOptions
+	own  jid.JID
+	iq   func(ctx context.Context, typ stanza.IQType, payload *pie.Element) (*pie.Element, error)
+	send func(ctx context.Context, st *pie.Element) error
+}
+
+func newImporter(s *xmpp.Session, sum *Summary, opt ImportOptions) *importer {
+	return &importer{sum: sum, opt: opt, own: s.LocalAddr().Bare(),
+		iq: func(ctx context.Context, typ stanza.IQType, payload *pie.Element) (*pie.Element, error) {
+			return iq(ctx, s, typ, "", payload)
+		},
+		send: func(ctx context.Context, st *pie.Element) error { return s.Send(ctx, st.TokenReader()) },
+	}
 }
 
 func (im *importer) run(ctx context.Context, u *pie.User) {
 	im.roster(ctx, u)
 	if u.VCard != nil {
-		_, err := iq(ctx, im.s, stanza.SetIQ, "", u.VCard)
+		_, err := im.iq(ctx, stanza.SetIQ, u.VCard)
 		im.sum.add(KindVCard, "vcard-temp", err)
 	}
 	// Legacy bookmarks first: Prosody rewrites XEP-0402 items from them.
 	if bm := u.PrivateElement(NSLegacyBM); bm != nil {
-		_, err := iq(ctx, im.s, stanza.SetIQ, "", pie.NewElement(pie.NSPrivate, "query").Add(bm))
+		_, err := im.iq(ctx, stanza.SetIQ, pie.NewElement(pie.NSPrivate, "query").Add(bm))
 		im.sum.add(KindLegacyBM, NSLegacyBM, err)
 	}
 	for _, p := range u.Private {
 		if p.Name.Space == NSLegacyBM {
 			continue
 		}
-		_, err := iq(ctx, im.s, stanza.SetIQ, "", pie.NewElement(pie.NSPrivate, "query").Add(p))
+		_, err := im.iq(ctx, stanza.SetIQ, pie.NewElement(pie.NSPrivate, "query").Add(p))
 		im.sum.add(KindPrivate, p.Name.Space, err)
 	}
 	im.pep(ctx, u)
@@ -188,7 +200,7 @@ func (im *importer) roster(ctx context.Context, u *pie.User) {
 		for _, g := range it.Groups {
 			item.Add(pie.NewElement(pie.NSRoster, "group").SetText(g))
 		}
-		_, err = iq(ctx, im.s, stanza.SetIQ, "", pie.NewElement(pie.NSRoster, "query").Add(item))
+		_, err = im.iq(ctx, stanza.SetIQ, pie.NewElement(pie.NSRoster, "query").Add(item))
 		im.sum.add(KindContact, j.String(), err)
 		if err != nil || !im.opt.Subscribe {
 			continue
@@ -209,7 +221,7 @@ func (im *importer) subscribe(ctx context.Context, to jid.JID, nick string) erro
 	if nick != "" {
 		p.Add(pie.NewElement(NSNick, "nick").SetText(nick))
 	}
-	return im.s.Send(ctx, p.TokenReader())
+	return im.send(ctx, p)
 }
 
 func (im *importer) blocklist(ctx context.Context, u *pie.User) {
@@ -236,7 +248,7 @@ func (im *importer) blocklist(ctx context.Context, u *pie.User) {
 	if len(valid) == 0 {
 		return
 	}
-	_, err := iq(ctx, im.s, stanza.SetIQ, "", block)
+	_, err := im.iq(ctx, stanza.SetIQ, block)
 	for _, j := range valid {
 		im.sum.add(KindBlocked, j, err)
 	}
@@ -309,7 +321,7 @@ func (im *importer) publish(ctx context.Context, node string, it pie.PEPItem, ac
 	pub := pie.NewElement(pie.NSPubSub, "publish", "node", node).Add(item)
 	if access != "" {
 		opts := pie.NewElement(pie.NSPubSub, "publish-options").Add(pie.Form("submit", publishOptions, "pubsub#persist_items", "true", "pubsub#access_model", access))
-		_, err := iq(ctx, im.s, stanza.SetIQ, "", pie.NewElement(pie.NSPubSub, "pubsub").Add(pub, opts))
+		_, err := im.iq(ctx, stanza.SetIQ, pie.NewElement(pie.NSPubSub, "pubsub").Add(pub, opts))
 		if err == nil || fatal(err) {
 			return err
 		}
@@ -319,7 +331,7 @@ func (im *importer) publish(ctx context.Context, node string, it pie.PEPItem, ac
 			return err
 		}
 	}
-	_, err := iq(ctx, im.s, stanza.SetIQ, "", pie.NewElement(pie.NSPubSub, "pubsub").Add(pub.Clone()))
+	_, err := im.iq(ctx, stanza.SetIQ, pie.NewElement(pie.NSPubSub, "pubsub").Add(pub.Clone()))
 	return err
 }
 
@@ -333,13 +345,13 @@ func (im *importer) ensureNode(ctx context.Context, node, access string, n int) 
 		}
 		form := pie.Form("submit", pie.NodeConfigFormType, fields...)
 		create := pie.NewElement(pie.NSPubSub, "pubsub").Add(pie.NewElement(pie.NSPubSub, "create", "node", node), pie.NewElement(pie.NSPubSub, "configure").Add(form))
-		_, err := iq(ctx, im.s, stanza.SetIQ, "", create)
+		_, err := im.iq(ctx, stanza.SetIQ, create)
 		if err == nil || fatal(err) {
 			return
 		}
 		if stanzaCondition(err) == "conflict" {
 			conf := pie.NewElement(pie.NSPubSubOwner, "pubsub").Add(pie.NewElement(pie.NSPubSubOwner, "configure", "node", node).Add(form.Clone()))
-			if _, err := iq(ctx, im.s, stanza.SetIQ, "", conf); err == nil || fatal(err) {
+			if _, err := im.iq(ctx, stanza.SetIQ, conf); err == nil || fatal(err) {
 				return
 			}
 		}
@@ -359,7 +371,7 @@ func PublishMoved(ctx context.Context, cfg xmppconn.Config, local, password, new
 		return err
 	}
 	defer xmppconn.Close(s)
-	im := &importer{s: s, sum: &Summary{}}
+	im := newImporter(s, &Summary{}, ImportOptions{})
 	payload := pie.NewElement(NSMoved, "moved").Add(pie.NewElement(NSMoved, "new-jid").SetText(nj.Bare().String()))
 	return im.publish(ctx, NSMoved, pie.PEPItem{ID: "current", Payload: payload}, "presence")
 }

@@ -269,8 +269,8 @@ func (s *Service) Run(ctx context.Context) error {
 		if published || time.Since(started) > s.cfg.RetryMax {
 			delay = s.cfg.RetryMin
 		}
-		s.setState(StateRetrying, err)
 		s.log.Warn("onion.failed", "mode", s.cfg.Mode, "err", err, "retry_in", delay.String())
+		s.setState(StateRetrying, err)
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -282,8 +282,8 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		delay = min(2*delay, s.cfg.RetryMax)
 	}
-	s.setState(StateStopped, nil)
 	s.log.Info("onion.stopped")
+	s.setState(StateStopped, nil)
 	return nil
 }
 
@@ -338,8 +338,8 @@ func (s *Service) session(ctx context.Context) (published bool, err error) {
 					published = true
 					pubMu.Unlock()
 					if first {
-						s.setState(StatePublished, nil)
 						s.log.Info("onion.published", "address", s.key.Address())
+						s.setState(StatePublished, nil)
 					}
 				case "FAILED":
 					s.log.Debug("onion.upload_failed", "reason", hs.Reason)
@@ -418,12 +418,12 @@ func (s *Service) session(ctx context.Context) (published bool, err error) {
 	s.ctlMu.Lock()
 	s.cur = t
 	s.ctlMu.Unlock()
+	s.log.Info("onion.added", "mode", s.cfg.Mode, "address", s.key.Address())
 	pubMu.Lock()
 	if !published {
 		s.setState(StateAnnouncing, nil)
 	}
 	pubMu.Unlock()
-	s.log.Info("onion.added", "mode", s.cfg.Mode, "address", s.key.Address())
 
 	watchErr := make(chan error, 1)
 	ctl := t.Control // bine's Close sets the field to nil

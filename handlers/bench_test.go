@@ -18,6 +18,7 @@ import (
 	"github.com/xmpp-portal/portal/internal/captchastore"
 	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/policy"
+	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/store"
 	"github.com/xmpp-portal/portal/views"
 )
@@ -25,7 +26,12 @@ import (
 // benchHandler is the portal's handler as app.New wires it, with a memory
 // store, a provisioner that accepts everything, and an info-level text log
 // written to io.Discard (so formatting the request log is measured too).
-func benchHandler(b *testing.B) (http.Handler, *captchastore.Captchas) {
+func benchHandler(b testing.TB) (http.Handler, *captchastore.Captchas) {
+	return perfHandler(b, acceptAll{})
+}
+
+// perfHandler is benchHandler with the given provisioner.
+func perfHandler(b testing.TB, prov provision.Provisioner) (http.Handler, *captchastore.Captchas) {
 	b.Helper()
 	st, err := store.Open("memory", "", "bench:", store.WithMaxKeys(10_000_000))
 	if err != nil {
@@ -51,7 +57,7 @@ func benchHandler(b *testing.B) (http.Handler, *captchastore.Captchas) {
 		b.Fatal(err)
 	}
 	h := handlers.New(handlers.Deps{
-		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: caps, Policy: pol, Provisioner: acceptAll{},
+		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: caps, Policy: pol, Provisioner: prov,
 		Site:      views.Site{Name: "Example", Domain: "example.test", StorageNote: "Messages are kept for 7 days."},
 		BodyLimit: 64 << 10, XMPPTimeout: 5 * time.Second, MinPassword: 10,
 	})

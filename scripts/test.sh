@@ -15,3 +15,5 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 go test -race -count=1 -timeout 20m "$@" ./...
+# Every fuzz target for a fixed short time (60 s in total; FUZZ_BUDGET=0 skips).
+[ "${FUZZ_BUDGET:-60}" = 0 ] || bash scripts/fuzz.sh

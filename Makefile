@@ -1,0 +1,16 @@
+# The two commands of the repository; the scripts work without make too.
+.PHONY: test bench fuzz
+
+# Everything CI runs: vet, gofmt, unit and integration tests against real
+# servers (installed from Debian if missing), then every fuzz target briefly.
+test:
+	scripts/test.sh
+
+# Benchmarks against the real server and Prosody's own page; writes
+# docs/benchmarks.md and prints the goals met or missed (about 10 minutes).
+bench:
+	scripts/bench.sh
+
+# Only the fuzz targets (FUZZ_BUDGET seconds in total, default 60).
+fuzz:
+	scripts/fuzz.sh

@@ -3,6 +3,8 @@ package handlers_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -261,10 +263,14 @@ func TestStoreTroubleFailsClosed(t *testing.T) {
 		}
 	})
 	t.Run("full", func(t *testing.T) {
-		e := newLimitedEnv(t, budgets(func(*abuse.Budgets) {}), 3)
-		id, ans := e.newCaptcha(t) // one key
-		for _, k := range []string{"f1", "f2"} {
-			if err := e.st.Set(context.Background(), k, []byte("x"), time.Hour); err != nil {
+		e := newLimitedEnv(t, budgets(func(*abuse.Budgets) {}), 5)
+		id, ans := e.newCaptcha(t) // the captcha and the form load's budget keys
+		// Fill the rest.
+		for i := 0; ; i++ {
+			err := e.st.Set(context.Background(), fmt.Sprintf("f%d", i), []byte("x"), time.Hour)
+			if errors.Is(err, store.ErrFull) {
+				break
+			} else if err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -33,6 +33,13 @@ type registeredPage struct {
 }
 
 func (h *Handler) registerShow(c echo.Context) error {
+	// Every form holds a new captcha in the store: it counts against the
+	// client's captcha budget, or one client loading the form in a loop
+	// could fill the store and lock everybody out of signing up
+	// (TestResilienceFormFloodCannotLockOut).
+	if _, err := h.checkBudget(c, abuse.Captcha); err != nil {
+		return err
+	}
 	return h.showRegisterForm(c, http.StatusOK, registerForm{})
 }
 
@@ -71,6 +78,9 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 	f := registerForm{Username: username}
 
 	if r.PostForm.Get("action") == "reload" {
+		if _, err := h.checkBudget(c, abuse.Captcha); err != nil { // a new captcha, as in registerShow
+			return err
+		}
 		return h.showRegisterForm(c, http.StatusOK, f)
 	}
 

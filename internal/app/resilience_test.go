@@ -530,3 +530,53 @@ func TestResilienceSlowClients(t *testing.T) {
 	t.Logf("slowest cut: headers %v, body %v", worst["slow headers"].Round(time.Millisecond), worst["slow body"].Round(time.Millisecond))
 	logs.check(t)
 }
+
+// TestResilienceFormFloodCannotLockOut: every sign-up form holds a new
+// captcha in the store, so a client loading the form in a loop would fill
+// the memory store (store.max_keys) and lock everybody out of signing up for
+// captcha.ttl. With the default budgets the flood is cut per client (429)
+// and another client still signs up.
+func TestResilienceFormFloodCannotLockOut(t *testing.T) {
+	srv := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeAdmin, LogLevel: "warn"})
+	// Default abuse budgets; the smallest memory store the configuration allows.
+	a, base, _ := startResilientPortal(t, srv, map[string]string{
+		"PORTAL_ABUSE_SIGNUPS_PER_HOUR":        "10",
+		"PORTAL_ABUSE_CAPTCHAS_PER_MINUTE":     "30",
+		"PORTAL_ABUSE_GLOBAL_SIGNUPS_PER_HOUR": "100",
+		"PORTAL_STORE_MAX_KEYS":                "1000",
+	})
+	from := func(ip string) *http.Client {
+		c := bench.NewClient(4, 10*time.Second)
+		c.Transport.(*http.Transport).DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext
+		return c
+	}
+	flooder := from("127.0.0.2")
+	rec := bench.NewRecorder()
+	var n atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	bench.Run(ctx, 4, time.Minute, func(ctx context.Context, w, i int) {
+		if n.Add(1) > 1500 {
+			cancel()
+			return
+		}
+		t0 := time.Now()
+		resp, err := flooder.Get(base + "/register")
+		if err != nil {
+			rec.Add("flood", 0, err, time.Since(t0))
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		rec.Add("flood", resp.StatusCode, nil, time.Since(t0))
+	})
+	st := rec.Stats("flood")
+	t.Logf("flood of 1500 form loads from one client: %s", st.StatusString())
+	if st.Status[http.StatusTooManyRequests] == 0 || st.Status[http.StatusOK] > 100 {
+		t.Errorf("the flood was not cut: %s", st.StatusString())
+	}
+	su := &bench.Signup{Base: base, Client: from("127.0.0.3"), Domain: srv.Domain, Peek: a.Captchas.Peek}
+	if r := su.Do(context.Background(), "afterflood", resPassword, false); r.Outcome != bench.Created {
+		t.Fatalf("another client cannot sign up after the flood: %s %d %v\n%s", r.Outcome, r.Status, r.Err, r.Body)
+	}
+}

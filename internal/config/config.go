@@ -303,7 +303,7 @@ var options = []option{
 	opt("abuse.global_signups_per_hour", "100", "sign-ups per hour over the clearnet listener, all clients together (shared by every instance on one Redis)", false, func() (func(*Config) string, func(*Config, string) error) {
 		return integer(func(c *Config) *int { return &c.Abuse.GlobalSignupsPerHour })
 	}),
-	opt("abuse.captchas_per_minute", "30", "captcha pictures and sounds per client per minute", false, func() (func(*Config) string, func(*Config, string) error) {
+	opt("abuse.captchas_per_minute", "30", "captchas per client per minute: new sign-up forms (each holds a new captcha in the store), pictures and sounds", false, func() (func(*Config) string, func(*Config, string) error) {
 		return integer(func(c *Config) *int { return &c.Abuse.CaptchasPerMinute })
 	}),
 	opt("abuse.credential_checks_per_minute", "10", "password checks (password change, export, delete) per client per minute", false, func() (func(*Config) string, func(*Config, string) error) {

@@ -85,6 +85,9 @@ func BenchmarkExport(b *testing.B) {
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 		b.ReportMetric(float64(bytesOut)/(1<<20), "MB/export")
+		peak := vmHWM(b, portal)
+		b.ReportMetric(peak, "portal-peak-RSS-MB")
+		b.ReportMetric(peak-baseline, "portal-peak-growth-MB")
 	})
 	b.Run("raw-mam", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
@@ -94,10 +97,7 @@ func BenchmarkExport(b *testing.B) {
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	})
-	peak := vmHWM(b, portal)
-	b.Logf("portal process peak RSS (VmHWM): %.1f MB after start, %.1f MB after the exports of %d messages", baseline, peak, n)
-	b.ReportMetric(peak, "portal-peak-RSS-MB")
-	b.ReportMetric(peak-baseline, "portal-peak-growth-MB")
+	b.Logf("portal process peak RSS (VmHWM): %.1f MB after start, %.1f MB after the exports of %d messages", baseline, vmHWM(b, portal), n)
 }
 
 // tailCounter counts bytes and archive results and keeps the last bytes.

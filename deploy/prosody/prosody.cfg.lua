@@ -142,6 +142,13 @@ registration_notification = "New account on $host"
 -- The portal does its own abuse control; its address is allowlisted, which
 -- also exempts it from mod_register_limits' throttle.
 
+-- mod_limits caps every client connection at 10 KB/s by default. In admin
+-- mode all sign-ups travel over the portal's one admin session (about 1 KB
+-- per account), so the default would cap sign-ups at about 10 per second
+-- (measured: docs/benchmarks.md). The portal's account is exempt; everybody
+-- else keeps the default.
+unlimited_jids = { portal_admin }
+
 ---------- Encryption ---------------------------------------------------------
 c2s_require_encryption = true
 s2s_require_encryption = true

@@ -194,16 +194,29 @@ func TestBenchmarks(t *testing.T) {
 	admin := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeAdmin, LogLevel: "warn"})
 	ibr := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeIBR, LogLevel: "warn"})
 
-	t.Logf("sign-up throughput (load average %s)", bench.LoadAverage())
-	rep.Signup = signupBench(t, s, work, map[string]*testenv.Server{"admin": admin, "ibr": ibr})
-	t.Logf("page throughput and footprint (load average %s)", bench.LoadAverage())
-	deployCfg, err := testenv.DeployFile("prosody", "prosody.cfg.lua")
-	if err != nil {
-		t.Fatal(err)
+	// PORTAL_BENCH_ONLY=signup,pages,load runs some sections (for work on
+	// one of them); the report is then partial.
+	only := os.Getenv("PORTAL_BENCH_ONLY")
+	run := func(section string) bool { return only == "" || strings.Contains(only, section) }
+	if run("signup") {
+		t.Logf("sign-up throughput (load average %s)", bench.LoadAverage())
+		rep.Signup = signupBench(t, s, work, map[string]*testenv.Server{"admin": admin, "ibr": ibr})
 	}
-	rep.Pages = pageBench(t, s, bin, deployCfg, admin, work, &rep.Footprint)
-	t.Logf("mixed load (load average %s)", bench.LoadAverage())
-	rep.Load = loadBench(t, s, bin, admin, work, &rep.Footprint)
+	if run("pages") {
+		t.Logf("page throughput and footprint (load average %s)", bench.LoadAverage())
+		deployCfg, err := testenv.DeployFile("prosody", "prosody.cfg.lua")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep.Pages = pageBench(t, s, bin, deployCfg, admin, work, &rep.Footprint)
+	}
+	if run("load") {
+		t.Logf("mixed load (load average %s)", bench.LoadAverage())
+		rep.Load = loadBench(t, s, bin, admin, work, &rep.Footprint)
+	}
+	if only != "" {
+		rep.Notes = append(rep.Notes, "Partial run: only "+only+" (PORTAL_BENCH_ONLY).")
+	}
 
 	rep.LoadEnd = bench.LoadAverage()
 	rep.Duration = time.Since(start)

@@ -47,6 +47,7 @@ type Admin struct {
 	password string
 	log      *slog.Logger
 	timeout  time.Duration
+	inFlight *admission // bounds the add-user commands under way (admission.go)
 
 	mu       sync.Mutex
 	sess     *xmpp.Session
@@ -77,6 +78,7 @@ func NewAdmin(cfg xmppconn.Config, adminJID jid.JID, adminPassword string, log *
 		password: adminPassword,
 		log:      log.With("provision", "admin"),
 		timeout:  timeout,
+		inFlight: newAdmission(maxInFlight),
 	}
 }
 
@@ -96,6 +98,11 @@ func (a *Admin) create(ctx context.Context, localpart, password string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
+	release, err := a.inFlight.acquire(ctx, a.timeout/2)
+	if err != nil {
+		return err
+	}
+	defer release()
 	s, err := a.session(ctx)
 	if err != nil {
 		return Classify(err)

@@ -153,6 +153,8 @@ func errorClass(err error) string {
 		return "connection_closed"
 	case errors.Is(err, errBackoff):
 		return "backoff"
+	case errors.Is(err, errBusy):
+		return "busy"
 	case errors.Is(err, xmppconn.ErrProtocol):
 		return "protocol"
 	case errors.Is(err, xmppconn.ErrUnavailable):

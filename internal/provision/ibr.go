@@ -19,9 +19,10 @@ const NSRegister = "jabber:iq:register"
 // unauthenticated STARTTLS stream per account (closed afterwards).
 // The server must allow registration from the portal's address only.
 type IBR struct {
-	cfg     xmppconn.Config
-	log     *slog.Logger
-	timeout time.Duration
+	cfg      xmppconn.Config
+	log      *slog.Logger
+	timeout  time.Duration
+	inFlight *admission // bounds the registrations under way (admission.go)
 }
 
 var _ Provisioner = (*IBR)(nil)
@@ -35,7 +36,7 @@ func NewIBR(cfg xmppconn.Config, log *slog.Logger) *IBR {
 	if timeout <= 0 {
 		timeout = xmppconn.DefaultTimeout
 	}
-	return &IBR{cfg: cfg, log: log.With("provision", "ibr"), timeout: timeout}
+	return &IBR{cfg: cfg, log: log.With("provision", "ibr"), timeout: timeout, inFlight: newAdmission(maxInFlight)}
 }
 
 // Create registers localpart with password. The name is sent as given (the
@@ -54,6 +55,11 @@ func (r *IBR) create(ctx context.Context, localpart, password string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
+	release, err := r.inFlight.acquire(ctx, r.timeout/2)
+	if err != nil {
+		return err
+	}
+	defer release()
 	s, err := xmppconn.Unauth(ctx, r.cfg)
 	if err != nil {
 		return Classify(err)

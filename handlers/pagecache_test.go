@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/xmpp-portal/portal/internal/captchastore"
 	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/policy"
+	"github.com/xmpp-portal/portal/internal/qrsvg"
 	"github.com/xmpp-portal/portal/internal/store"
 	"github.com/xmpp-portal/portal/views"
 )
@@ -54,8 +56,13 @@ func newCacheTestHandler(t *testing.T) *Handler {
 // response.
 func serveWith(t *testing.T, h *Handler, target string, onion bool, accept string, fn func(c echo.Context) error) *httptest.ResponseRecorder {
 	t.Helper()
+	return serveAs(t, http.MethodGet, target, onion, accept, fn)
+}
+
+func serveAs(t *testing.T, method, target string, onion bool, accept string, fn func(c echo.Context) error) *httptest.ResponseRecorder {
+	t.Helper()
 	e := echo.New()
-	req := httptest.NewRequest(http.MethodGet, target, nil)
+	req := httptest.NewRequest(method, target, nil)
 	if accept != "" {
 		req.Header.Set("Accept-Language", accept)
 	}
@@ -100,6 +107,20 @@ func TestPageCacheMatchesRender(t *testing.T) {
 					return h.renderCached(c, http.StatusOK, page, nil)
 				})
 				compareResponses(t, page+" "+path+v.target+" "+v.accept, want, got)
+			}
+			for _, local := range []string{"alice", "a.b-c_d9", "zoë", "a+b", "qrcodeplaceholder0x", "localpartplaceholder0"} {
+				address := local + "@example.test"
+				qr, err := qrsvg.SVG("xmpp:"+address, 200, address)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p := registeredPage{Address: address, URI: template.URL("xmpp:" + address), QR: qr}
+				post := func(fn func(c echo.Context) error) *httptest.ResponseRecorder {
+					return serveAs(t, http.MethodPost, "/register"+v.target, v.onion, v.accept, fn)
+				}
+				want := post(func(c echo.Context) error { return h.render(c, "registered", p) })
+				got := post(func(c echo.Context) error { return h.renderRegistered(c, local, p) })
+				compareResponses(t, "registered "+local+" "+v.target+" "+v.accept, want, got)
 			}
 			for _, id := range ids {
 				f := registerForm{CaptchaID: id, MinPassword: h.d.MinPassword}

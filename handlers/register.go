@@ -153,7 +153,7 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 	if err != nil {
 		h.d.Log.Error("qr.render", "err", err)
 	}
-	return h.render(c, "registered", registeredPage{Address: address, URI: template.URL(uri), QR: qr})
+	return h.renderRegistered(c, local, registeredPage{Address: address, URI: template.URL(uri), QR: qr})
 }
 
 // provisionMessage maps a provisioning failure to status and message key.

@@ -64,7 +64,10 @@ func (r *IBR) create(ctx context.Context, localpart, password string) error {
 	if err != nil {
 		return Classify(err)
 	}
-	defer xmppconn.Close(s)
+	// The answer is known once the IQ returns: the stream is closed in the
+	// background (Close waits for the server's closing tag, up to 2 s), so
+	// the user does not wait for it.
+	defer func() { go xmppconn.Close(s) }()
 	q := xmlstream.Wrap(xmlstream.MultiReader(
 		element("username", localpart),
 		element("password", password),

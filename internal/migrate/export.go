@@ -400,10 +400,43 @@ func (e *Export) fetchOffline(ctx context.Context) ([]*pie.Element, error) {
 	if !has {
 		return nil, nil
 	}
+	// XEP-0013 §2.2: how many there are (servers route the messages apart
+	// from the result of <fetch/>, which may come first).
+	want := -1
+	if ni, err := iq(ctx, e.s, stanza.GetIQ, "", pie.NewElement(NSDiscoInfo, "query", "node", NSOffline)); err == nil {
+		if v, err := strconv.Atoi(pie.FormValue(ni.Child(pie.NSData, "x"), "number_of_messages")); err == nil {
+			want = v
+		}
+	} else if fatal(err) {
+		return nil, err
+	}
+	if want <= 0 {
+		return nil, nil // none, or the server does not say: no presence for nothing
+	}
 	e.mu.Lock()
 	e.inOff, e.offline = true, nil
 	e.mu.Unlock()
+	// ejabberd routes fetched messages only to an available session. The
+	// disco#info request above stops it from flushing (and deleting) the
+	// stored messages on presence; the session is available only while the
+	// messages are fetched, so live messages are not swallowed.
+	if err := e.s.Send(ctx, pie.NewElement(pie.NSClient, "presence").Add(pie.NewElement(pie.NSClient, "priority").SetText("0")).TokenReader()); err != nil {
+		return nil, &xmppconn.ConnError{Op: "presence", Err: err}
+	}
+	defer e.s.Send(ctx, pie.NewElement(pie.NSClient, "presence", "type", "unavailable").TokenReader())
 	_, err = iq(ctx, e.s, stanza.GetIQ, "", pie.NewElement(NSOffline, "offline").Add(pie.NewElement(NSOffline, "fetch")))
+	if err == nil && want > 0 {
+		deadline := time.Now().Add(e.cfg.Timeout)
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			e.mu.Lock()
+			got := len(e.offline)
+			e.mu.Unlock()
+			if got >= want {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	e.mu.Lock()
 	msgs := e.offline
 	e.inOff, e.offline = false, nil

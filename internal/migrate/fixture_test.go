@@ -165,8 +165,40 @@ func fillAccount(t testing.TB, srv *testenv.Server, local string, u *pie.User, m
 		t.Fatalf("%s: MAM reports %d messages, want %d", srv.Name, n, want)
 	}
 	t.Logf("%s: %d messages sent and archived in %s", srv.Name, messages, time.Since(start).Round(time.Millisecond))
-	return n
+
+	// Offline messages: the recipient goes away, the admin sends a few more.
+	// They are stored offline (and archived); the final archive count is
+	// read on a session that never sends presence (which would flush them).
+	// Close waits until the server closed the stream: the session is gone.
+	xmppconn.Close(user)
+	for i := 0; i < fixtureOffline; i++ {
+		m := pie.NewElement(pie.NSClient, "message", "to", to, "type", "chat", "id", fmt.Sprintf("off%d", i)).
+			Add(pie.NewElement(pie.NSClient, "body").SetText(fmt.Sprintf("offline message %d", i)))
+		if err := admin.Send(ctx, m.TokenReader()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	quiet, err := xmppconn.Login(ctx, srv.XMPP(), local, fixturePassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer xmppconn.Close(quiet)
+	// Wait until the count is stable (whether a server archives offline
+	// messages is its business).
+	last := -1
+	for tries := 0; tries < 50; tries++ {
+		c := mamCount(t, quiet)
+		if c == last && c >= n {
+			break
+		}
+		last = c
+		time.Sleep(200 * time.Millisecond)
+	}
+	return last
 }
+
+// fixtureOffline is the number of offline messages of the fixture.
+const fixtureOffline = 3
 
 // mamCount asks MAM for the size of the account's archive (RSM count).
 func mamCount(t testing.TB, s *xmpp.Session) int {

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"errors"
 	"io"
@@ -86,6 +87,28 @@ func TestMigration(t *testing.T) {
 				}
 				if r.Stamp == "" || r.ID == "" {
 					t.Fatalf("archive result without stamp or id: %+v", r)
+				}
+			}
+			// Offline messages: readable (XEP-0013) on ejabberd only.
+			wantOffline := 0
+			if name == "ejabberd" {
+				wantOffline = fixtureOffline
+			}
+			if st.Offline != wantOffline || len(u.Offline) != wantOffline {
+				t.Errorf("offline messages: exporter %d, file %d, want %d", st.Offline, len(u.Offline), wantOffline)
+			}
+			for i, m := range u.Offline {
+				if b := m.Child(pie.NSClient, "body").Text(); b != fmt.Sprintf("offline message %d", i) {
+					t.Errorf("offline message %d: body %q", i, b)
+				}
+				if m.Child(NSOffline, "offline") != nil {
+					t.Errorf("offline message %d keeps the XEP-0013 marker", i)
+				}
+			}
+			if wantOffline > 0 {
+				// Reading them left them stored: a second export has them too.
+				if _, st2, _ := readBack(t, servers[name].XMPP(), "fixture"); st2.Offline != wantOffline {
+					t.Errorf("second export: %d offline messages, want %d", st2.Offline, wantOffline)
 				}
 			}
 			if seen != fixtureMessages {

@@ -111,6 +111,9 @@ func (e *Element) Text() string {
 
 // String returns the element serialised as the writer does.
 func (e *Element) String() string {
+	if e == nil {
+		return ""
+	}
 	var b strings.Builder
 	bw := bufio.NewWriter(&b)
 	writeElement(bw, e, "")

@@ -2,9 +2,9 @@ package migrate
 
 import (
 	"bytes"
-	"fmt"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"

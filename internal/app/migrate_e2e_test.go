@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"mellium.im/xmpp/stanza"
+
 	"github.com/xmpp-portal/portal/internal/migrate"
 	"github.com/xmpp-portal/portal/internal/pie"
 	"github.com/xmpp-portal/portal/internal/provision"
@@ -99,13 +101,15 @@ func TestBrowserExportImport(t *testing.T) {
 	}
 	b.Fill("#address", "newhome@localhost")
 	b.Fill("#password", pw)
+	b.Check(`input[name=moved]`)
+	b.Fill("#old_password", pw)
 	b.SetFile("#file", path)
 	b.Click(`button[type=submit]`)
 	text := b.Text()
 	if b.Status() != 200 || !strings.Contains(text, "Your data was imported into newhome@localhost") {
 		t.Fatalf("summary not shown: status %d\n%s\n%s", b.Status(), text, logs.String())
 	}
-	for _, want := range []string{"friend1@example.net", "friend5@example.net", "spam@example.com", "Nickname", "restored", "archived messages"} {
+	for _, want := range []string{"friend1@example.net", "friend5@example.net", "spam@example.com", "Nickname", "restored", "archived messages", "Moved notice\tmover@localhost\trestored"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("summary lacks %q:\n%s", want, text)
 		}
@@ -113,6 +117,20 @@ func TestBrowserExportImport(t *testing.T) {
 	// Only the archive is not restored (and the page says why).
 	if strings.Count(text, "not restored (") != 1 || !strings.Contains(text, "not restored (no server accepts a message archive") {
 		t.Errorf("summary shows failures:\n%s", text)
+	}
+	// The old account says where it went (XEP-0283).
+	ms, err := xmppconn.Login(ctx, srv.XMPP(), "mover", pw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := xmppconn.SendIQ(ctx, ms, stanza.IQ{Type: stanza.GetIQ}, pie.NewElement(pie.NSPubSub, "pubsub").Add(pie.NewElement(pie.NSPubSub, "items", "node", migrate.NSMoved)).TokenReader())
+	xmppconn.Close(ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved, _ := pie.FromTokens(resp.TokenReader(), 20)
+	if nj := moved.Child("", "items").Child("", "item").Child("", "moved").Child("", "new-jid").Text(); nj != "newhome@localhost" {
+		t.Errorf("moved statement on the old account: %q", nj)
 	}
 	// Read the new account back over XMPP.
 	ex, err := migrate.OpenExport(ctx, srv.XMPP(), "newhome", pw, migrate.ExportOptions{})

@@ -5,7 +5,9 @@
 //
 // Export (OpenExport, Export.WriteTo) logs in as the user and streams a
 // XEP-0227 document: offline messages where the server offers XEP-0013
-// (ejabberd), the roster, vcard-temp, the private XML namespaces it knows
+// (ejabberd; the count is asked first, which stops the server from flushing
+// and deleting them, then the session is available only while <fetch/>
+// delivers them, and they stay stored), the roster, vcard-temp, the private XML namespaces it knows
 // (XEP-0049 cannot list them: storage:bookmarks, storage:rosternotes and
 // other common ones are asked for), the XEP-0191 blocklist (written as the
 // default privacy list, see package pie), every PEP node found with
@@ -28,5 +30,8 @@
 // archive is never imported: no server accepts one over XMPP.
 //
 // PublishMoved publishes the XEP-0283 statement on the old account.
-// Resolver finds other servers (port 5222 or DNS SRV where enabled).
+// Resolver finds other servers (port 5222 or DNS SRV where enabled); it
+// takes domain names only, never address literals or single-label names, so
+// nobody can point the portal at machines on its own network by typing
+// user@10.0.0.1.
 package migrate

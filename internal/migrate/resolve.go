@@ -40,6 +40,12 @@ func (r Resolver) Config(ctx context.Context, address string) (xmppconn.Config, 
 	if domain == r.Own.Domain {
 		return r.Own, j.Localpart(), nil
 	}
+	// Other servers only by name: an address literal (or a bare host name
+	// such as localhost) would let anyone point the portal at machines on
+	// its own network.
+	if net.ParseIP(strings.Trim(domain, "[]")) != nil || !strings.Contains(domain, ".") {
+		return xmppconn.Config{}, "", ErrBadDomain
+	}
 	var base *tls.Config
 	if r.Own.TLS != nil {
 		base = r.Own.TLS.Clone()

@@ -3,6 +3,7 @@ package migrate
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
 
 	"github.com/xmpp-portal/portal/internal/pie"
 	"github.com/xmpp-portal/portal/internal/testenv"
@@ -137,9 +141,44 @@ func TestMigration(t *testing.T) {
 			createAccount(t, servers[to], local)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
+			// A contact the old account was subscribed to, online on the
+			// target server: it must get a subscription request carrying
+			// the XEP-0283 notice and the nickname.
+			watcher := "watcher-" + from
+			createAccount(t, servers[to], watcher)
+			requests := make(chan *pie.Element, 4)
+			ws, err := xmppconn.Login(ctx, servers[to].XMPP(), watcher, fixturePassword, xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+				if start.Name.Local != "presence" {
+					return nil
+				}
+				e, err := pie.FromTokens(xmlstream.MultiReader(xmlstream.Token(*start), r), 20)
+				if err == nil && e.AttrValue("type") == "subscribe" {
+					requests <- e
+				}
+				return nil
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer xmppconn.Close(ws)
+			if err := ws.Send(ctx, pie.NewElement(pie.NSClient, "presence").TokenReader()); err != nil {
+				t.Fatal(err)
+			}
+			u.Roster.Items = append(u.Roster.Items, pie.RosterItem{JID: watcher + "@" + servers[to].Domain, Name: "Watcher", Subscription: "both"})
 			sum, err := Import(ctx, servers[to].XMPP(), local, fixturePassword, u, ImportOptions{Subscribe: true, MovedFrom: "fixture@" + servers[from].Domain})
 			if err != nil {
 				t.Fatal(err)
+			}
+			u.Roster.Items = u.Roster.Items[:len(u.Roster.Items)-1]
+			select {
+			case p := <-requests:
+				old := p.Child(NSMoved, "moved").Child(NSMoved, "old-jid").Text()
+				nick := p.Child(NSNick, "nick").Text()
+				if old != "fixture@"+servers[from].Domain || nick != "Fixie "+from || !strings.HasPrefix(p.AttrValue("from"), local+"@") {
+					t.Errorf("subscription request: %s", p)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("the contact got no subscription request")
 			}
 			ok, failed := sum.Counts()
 			t.Logf("import into %s: %d restored, %d not", to, ok, failed)
@@ -150,6 +189,16 @@ func TestMigration(t *testing.T) {
 			}
 			got, _, _ := readBack(t, servers[to].XMPP(), local)
 			_, gu := got.User()
+			if gu != nil && gu.Roster != nil {
+				// The watcher was added for this test only.
+				kept := gu.Roster.Items[:0]
+				for _, it := range gu.Roster.Items {
+					if !strings.HasPrefix(it.JID, watcher+"@") {
+						kept = append(kept, it)
+					}
+				}
+				gu.Roster.Items = kept
+			}
 			checkUser(t, want[from], gu)
 		})
 	}

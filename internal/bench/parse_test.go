@@ -206,7 +206,7 @@ func TestReportMarkdown(t *testing.T) {
 		Goals:  []Goal{{Name: "g1", Figure: "0.97×", Target: "≥ 0.95×", Met: true}, {Name: "g2", Figure: "1×", Target: "≥ 3×"}},
 	}
 	md := r.Markdown("## Findings\n")
-	for _, want := range []string{"2026-11-22 12:00 UTC", "0.10 0.20 0.30", "| admin | 4 | 100.0 | 97.0 | **0.97×**", "**3.00×**",
+	for _, want := range []string{"2026-11-22 12:00 UTC", "0.10 0.20 0.30", "| admin | 4 | 100.0 | 97.0 | **0.970×**", "**3.00×**",
 		"| g1 | 0.97× | ≥ 0.95× | **met** |", "| g2 | 1× | ≥ 3× | **missed** |", "## 3. Export", "## Findings"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)

@@ -192,7 +192,7 @@ func (r *Report) Markdown(extra string) string {
 	w("Accounts per second created through the portal's real HTTP flow (GET /register for a fresh form, the captcha answer read from the store the benchmark owns with `Captchas.Peek`, POST /register, success page) against the same operation done raw from Go with the portal's own XMPP code on the same Prosody: XEP-0133 add-user over one persistent admin session (`provision.Admin`) in admin mode, XEP-0077 in-band registration on a fresh STARTTLS stream per account (`provision.IBR`) in ibr mode. Closed loop: each client starts its next sign-up when the previous one returned. Each cell is the mean of two runs in the order raw, portal, portal, raw. Goal: ≥ 0.95× raw.\n\n")
 	w("| mode | clients | raw accounts/s | portal accounts/s | ratio | raw p50 / p99 | portal p50 / p99 (GET+POST) |\n|---|---|---|---|---|---|---|\n")
 	for _, s := range r.Signup {
-		w("| %s | %d | %.1f | %.1f | **%.2f×** | %s / %s | %s / %s |\n", s.Mode, s.Clients, s.Raw.Rate, s.Portal.Rate, s.Ratio(),
+		w("| %s | %d | %.1f | %.1f | **%.3f×** | %s / %s | %s / %s |\n", s.Mode, s.Clients, s.Raw.Rate, s.Portal.Rate, s.Ratio(),
 			ms(s.Raw.P50), ms(s.Raw.P99), ms(s.Portal.P50), ms(s.Portal.P99))
 	}
 	for _, s := range r.Signup {
@@ -229,7 +229,7 @@ func (r *Report) Markdown(extra string) string {
 	}
 
 	if l := r.Load; l != nil {
-		w("\n## 5. Load: %s at %d connections\n\n", l.Duration.Round(time.Second), l.Connections)
+		w("\n## 5. Load: %.0f s at %d connections\n\n", l.Duration.Seconds(), l.Connections)
 		w("The portal binary (store: %s) against the admin-mode Prosody. Half the connections load the sign-up page and its captcha picture in a loop; the other half sign up (one attempt in ten with a wrong captcha, which must be refused). Afterwards every attempt is checked on the server by logging in with its password.\n\n", l.Store)
 		w("| figure | value |\n|---|---|\n")
 		w("| page requests | %d (%s), p50 %s, p99 %s |\n", l.Pages.Count, l.Pages.StatusString(), ms(l.Pages.P50), ms(l.Pages.P99))

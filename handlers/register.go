@@ -166,6 +166,10 @@ func provisionMessage(err error) (int, i18n.Key, []any) {
 	if errors.Is(err, store.ErrUnavailable) {
 		return http.StatusServiceUnavailable, i18n.K("error.store_unavailable"), nil
 	}
+	if pe != nil && pe.Unanswered {
+		// Sent, then no answer: the account may exist. Never "nothing was created".
+		return http.StatusServiceUnavailable, i18n.K("register.err.unanswered"), nil
+	}
 	switch provision.KindOf(err) {
 	case provision.KindConflict:
 		return http.StatusConflict, i18n.K("register.err.username_taken"), nil

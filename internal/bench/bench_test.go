@@ -616,7 +616,11 @@ func loadBench(t *testing.T, s settings, bin string, srv *testenv.Server, work s
 	caps := captchastore.NewCaptchas(st, captchastore.Options{})
 	client := bench.NewClient(s.loadConns, 60*time.Second)
 	defer client.CloseIdleConnections()
-	su := &bench.Signup{Base: p.URL, Client: client, Domain: srv.Domain, Peek: caps.Peek}
+	unknown, err := bench.UnknownOutcomeText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	su := &bench.Signup{Base: p.URL, Client: client, Domain: srv.Domain, Peek: caps.Peek, UnknownText: unknown}
 
 	// The success page's weight, from a real sign-up.
 	r := su.Do(ctx, "weighed", benchPassword, false)

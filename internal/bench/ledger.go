@@ -56,7 +56,9 @@ func (l *Ledger) Count(o Outcome) int {
 // Accounting is the server's view of a ledger.
 type Accounting struct {
 	Created      int      // attempts the portal reported as created
-	NotCreated   int      // attempts reported as anything else (MayExist ones excluded)
+	NotCreated   int      // attempts reported as not created (MayExist and Unknown ones excluded)
+	Unknown      int      // attempts whose outcome the portal said it cannot tell
+	UnknownExist int      // of which the account exists
 	Missing      []string // reported created, but the account does not log in
 	Unexpected   []string // reported not created, but the account exists
 	Unverifiable []string // the server could not tell (after retries)
@@ -70,6 +72,9 @@ func (a Accounting) OK() bool {
 func (a Accounting) String() string {
 	s := fmt.Sprintf("%d reported created (all log in: %v), %d reported not created (none exists: %v)",
 		a.Created, len(a.Missing) == 0, a.NotCreated, len(a.Unexpected) == 0)
+	if a.Unknown > 0 {
+		s += fmt.Sprintf(", %d reported as unknown (%d of them exist)", a.Unknown, a.UnknownExist)
+	}
 	if len(a.Missing) > 0 {
 		s += fmt.Sprintf("; MISSING %d: %s", len(a.Missing), head(a.Missing))
 	}
@@ -103,9 +108,12 @@ func (l *Ledger) Verify(ctx context.Context, cfg xmppconn.Config, parallel int) 
 		if e.MayExist && e.Outcome != Created {
 			continue
 		}
-		if e.Outcome == Created {
+		switch e.Outcome {
+		case Created:
 			a.Created++
-		} else {
+		case Unknown:
+			a.Unknown++
+		default:
 			a.NotCreated++
 		}
 		wg.Add(1)
@@ -119,6 +127,10 @@ func (l *Ledger) Verify(ctx context.Context, cfg xmppconn.Config, parallel int) 
 			switch {
 			case err != nil:
 				a.Unverifiable = append(a.Unverifiable, e.User+" ("+err.Error()+")")
+			case e.Outcome == Unknown:
+				if exists {
+					a.UnknownExist++
+				}
 			case e.Outcome == Created && !exists:
 				a.Missing = append(a.Missing, e.User)
 			case e.Outcome != Created && exists:

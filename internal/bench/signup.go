@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/xmpp-portal/portal/internal/i18n"
 )
 
 // Outcome is what the portal told a user about one sign-up.
@@ -27,6 +29,9 @@ const (
 	Unavailable
 	// ServerError: any other 5xx answer.
 	ServerError
+	// Unknown: the portal said it cannot tell whether the account was
+	// created (the server stopped answering after the request was sent).
+	Unknown
 )
 
 func (o Outcome) String() string {
@@ -39,6 +44,8 @@ func (o Outcome) String() string {
 		return "unavailable"
 	case ServerError:
 		return "server_error"
+	case Unknown:
+		return "unknown"
 	}
 	return "failed"
 }
@@ -53,6 +60,10 @@ type Signup struct {
 	// Peek returns the answer of captcha id without consuming it
 	// (captchastore.Captchas.Peek on the portal's store).
 	Peek func(ctx context.Context, id string) (string, error)
+	// UnknownText, if set, is the (English) message of a 503 page saying
+	// that the outcome is unknown; such answers are Unknown, not
+	// Unavailable. See UnknownOutcomeText.
+	UnknownText string
 }
 
 // Result is one sign-up attempt as the user saw it.
@@ -63,6 +74,16 @@ type Result struct {
 	Form, Post time.Duration // durations of the two requests
 	Body       []byte        // the POST's answer
 	Err        error
+}
+
+// UnknownOutcomeText returns the English text of the portal's page for a
+// sign-up whose outcome is unknown, for Signup.UnknownText.
+func UnknownOutcomeText() (string, error) {
+	b, err := i18n.Load()
+	if err != nil {
+		return "", err
+	}
+	return b.T("en", i18n.K("register.err.unanswered")), nil
 }
 
 var captchaIDRe = regexp.MustCompile(`name="captcha_id" value="([A-Za-z0-9]+)"`)
@@ -141,6 +162,9 @@ func (s *Signup) Do(ctx context.Context, user, password string, wrongCaptcha boo
 		return r
 	}
 	r.Outcome = classify(r.Status, r.Body, user+"@"+s.Domain)
+	if r.Outcome == Unavailable && s.UnknownText != "" && bytes.Contains(r.Body, []byte(s.UnknownText)) {
+		r.Outcome = Unknown
+	}
 	return r
 }
 

@@ -107,12 +107,22 @@ func (a *Admin) create(ctx context.Context, localpart, password string) error {
 	if err != nil {
 		return Classify(err)
 	}
+	// Command calls fill between its two steps; the second one creates the
+	// account. A connection failure or timeout after it was sent leaves the
+	// outcome unknown.
+	filled := false
 	_, err = xmppconn.Command(ctx, s, a.domain, AddUserNode, func(d *form.Data) error {
-		return fillAddUser(d, user, password)
+		err := fillAddUser(d, user, password)
+		filled = err == nil
+		return err
 	})
 	if err != nil {
 		a.maybeDrop(s, err)
-		return Classify(err)
+		pe := Classify(err)
+		if filled && pe.Kind == KindUnavailable {
+			pe.Unanswered = true
+		}
+		return pe
 	}
 	return nil
 }
@@ -369,6 +379,9 @@ func logCreate(ctx context.Context, log *slog.Logger, localpart string, err erro
 	}
 	if pe.Kind == KindUnavailable || pe.Kind == KindUnknown {
 		attrs = append(attrs, "error_class", errorClass(pe.Err))
+	}
+	if pe.Unanswered {
+		attrs = append(attrs, "outcome", "unknown")
 	}
 	log.Log(ctx, level, "account.create_failed", attrs...)
 	// Server texts may quote user input: Debug only, like the username.

@@ -73,7 +73,10 @@ func (r *IBR) create(ctx context.Context, localpart, password string) error {
 		element("password", password),
 	), xml.StartElement{Name: xml.Name{Space: NSRegister, Local: "query"}})
 	if _, err := xmppconn.SendIQ(ctx, s, stanza.IQ{Type: stanza.SetIQ}, q); err != nil {
-		return Classify(err)
+		pe := Classify(err)
+		// Sent but not answered: the server may have registered the name.
+		pe.Unanswered = pe.Kind == KindUnavailable
+		return pe
 	}
 	return nil
 }

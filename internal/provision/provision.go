@@ -27,6 +27,11 @@ type Error struct {
 	Condition string // XMPP defined condition, if any (e.g. "conflict")
 	Text      string // server's human text, for the log only
 	Err       error  // underlying error, for the log only
+	// Unanswered marks a KindUnavailable failure that happened after the
+	// request that creates the account was sent: the server may have
+	// created it before the connection died or the time ran out, so the
+	// outcome is unknown and must not be reported as "nothing was created".
+	Unanswered bool
 }
 
 func (e *Error) Error() string {

@@ -151,7 +151,7 @@ func SendIQ(ctx context.Context, s *xmpp.Session, iq stanza.IQ, payload xml.Toke
 		return nil, sendError(ctx, err)
 	}
 	if resp == nil {
-		return nil, protoErr("no response reader", nil)
+		return nil, lostOr(info, protoErr("no response reader", nil))
 	}
 	// While the response is being read, the session's Serve loop waits for us;
 	// a server that stalls mid-stanza must not block forever.
@@ -172,8 +172,33 @@ func SendIQ(ctx context.Context, s *xmpp.Session, iq stanza.IQ, payload xml.Toke
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) {
 			return nil, &ConnError{Op: "receive", Err: err}
 		}
+		if errors.As(err, &pe) {
+			return nil, lostOr(info, err)
+		}
 	}
 	return r, err
+}
+
+// lostWait is how long an odd response waits for the session to end before
+// it is believed to be the server's doing.
+const lostWait = 100 * time.Millisecond
+
+// lostOr returns err, unless the session ended with it or ends within
+// lostWait: a server killed mid-answer leaves a truncated or empty response,
+// which is a lost connection (ErrUnavailable), not an odd reply
+// (TestResilienceXMPPServerKilled in internal/app).
+func lostOr(info *sessionInfo, err error) error {
+	if info == nil {
+		return err
+	}
+	t := time.NewTimer(lostWait)
+	defer t.Stop()
+	select {
+	case <-info.ctx.Done():
+		return &ConnError{Op: "receive", Err: err}
+	case <-t.C:
+		return err
+	}
 }
 
 type xmlEmpty struct{}

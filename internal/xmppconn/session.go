@@ -234,6 +234,9 @@ func negotiationError(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.As(err, &ne):
 		return &ConnError{Op: "negotiate", Err: err}
+	case errors.As(err, &sep) && sep.Msg == "unexpected EOF":
+		// encoding/xml reports a stream cut mid-element as a syntax error.
+		return &ConnError{Op: "negotiate", Err: err}
 	case errors.As(err, &sep):
 		return protoErr("malformed XML during negotiation", err)
 	}

@@ -102,3 +102,14 @@ func asMaxBytes(err error) bool {
 	var mbe *http.MaxBytesError
 	return errors.As(err, &mbe)
 }
+
+// parseForm reads the posted form, mapping a body over the limit to 413.
+func parseForm(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		if asMaxBytes(err) {
+			return i18n.Wrap(err, http.StatusRequestEntityTooLarge, i18n.K("error.body_too_large"))
+		}
+		return i18n.Wrap(err, http.StatusBadRequest, i18n.K("error.bad_request"))
+	}
+	return nil
+}

@@ -116,17 +116,6 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 	return h.render(c, "password_done", passwordDone{Address: local + "@" + h.d.Policy.Domain()})
 }
 
-// parseForm reads the posted form, mapping a body over the limit to 413.
-func parseForm(r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		if asMaxBytes(err) {
-			return i18n.Wrap(err, http.StatusRequestEntityTooLarge, i18n.K("error.body_too_large"))
-		}
-		return i18n.Wrap(err, http.StatusBadRequest, i18n.K("error.bad_request"))
-	}
-	return nil
-}
-
 // keepTyped bounds what is echoed back into a form.
 func keepTyped(s string) string {
 	if len(s) > 1023 {

@@ -63,11 +63,8 @@ func (h *Handler) showRegisterForm(c echo.Context, status int, f registerForm) e
 // then asks the XMPP server to create the account.
 func (h *Handler) registerSubmit(c echo.Context) error {
 	r := c.Request()
-	if err := r.ParseForm(); err != nil {
-		if asMaxBytes(err) {
-			return i18n.Wrap(err, http.StatusRequestEntityTooLarge, i18n.K("error.body_too_large"))
-		}
-		return i18n.Wrap(err, http.StatusBadRequest, i18n.K("error.bad_request"))
+	if err := parseForm(r); err != nil {
+		return err
 	}
 	lang := h.lang(c)
 	tr := func(e *i18n.Error) string { return e.Message(h.d.I18n, lang) }

@@ -4,7 +4,7 @@
 set -euo pipefail
 # docker-compose, nginx-light and systemd (systemd-analyze) check the shipped
 # deployment files in deploy/ (no Docker engine is needed).
-pkgs=(prosody prosody-modules lua-unbound ejabberd redis-server tor chromium chromium-driver libxml2-utils openssl ca-certificates
+pkgs=(prosody prosody-modules lua-unbound ejabberd redis-server tor chromium chromium-driver libxml2-utils openssl ca-certificates iproute2 util-linux
       docker-compose nginx-light systemd)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,325 @@
+package captchaimg
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"image"
+	"image/color"
+	"io"
+	"math"
+	mrand "math/rand/v2"
+	"sync"
+)
+
+// Limits of Draw's arguments.
+const (
+	MaxSide   = 4096
+	MaxDigits = 32
+)
+
+// ErrBadInput is returned for a size or digit string Draw cannot draw.
+var ErrBadInput = errors.New("captchaimg: size or digits out of range")
+
+const (
+	maxSkew     = 0.7 // largest absolute skew of a digit, as in dchest
+	circleCount = 20  // noise circles, as in dchest
+	colours     = 2   // transparent and ink: 1 bit per pixel
+)
+
+// Renderer draws pictures; it is safe for concurrent use.
+type Renderer struct {
+	key [32]byte
+	enc encoder
+}
+
+// New returns a Renderer with a fresh random secret. Pictures of one id
+// differ between Renderers (and so between processes), never within one.
+func New() *Renderer {
+	var key [32]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		panic("captchaimg: no random source: " + err.Error())
+	}
+	return newWithKey(key)
+}
+
+func newWithKey(key [32]byte) *Renderer {
+	return &Renderer{key: key}
+}
+
+// WritePNG draws the picture of id and digits (values 0–9) at width ×
+// height pixels and writes it as a PNG.
+func (r *Renderer) WritePNG(w io.Writer, id string, digits []byte, width, height int) error {
+	c, err := r.draw(id, digits, width, height)
+	if err != nil {
+		return err
+	}
+	defer c.free()
+	return r.enc.encode(w, c)
+}
+
+// Draw returns the picture of id and digits (values 0–9) at width × height
+// pixels (1–MaxSide each, 1–MaxDigits digits): the pixels WritePNG encodes.
+func (r *Renderer) Draw(id string, digits []byte, width, height int) (*image.Paletted, error) {
+	c, err := r.draw(id, digits, width, height)
+	if err != nil {
+		return nil, err
+	}
+	defer c.free()
+	m := image.NewPaletted(image.Rect(0, 0, width, height), c.palette())
+	for y := range height {
+		c.distortRow(y, m.Pix[y*m.Stride:y*m.Stride+width])
+	}
+	return m, nil
+}
+
+// draw makes the picture before its distortion, and the distortion.
+func (r *Renderer) draw(id string, digits []byte, width, height int) (*canvas, error) {
+	if width < 1 || height < 1 || width > MaxSide || height > MaxSide || len(digits) < 1 || len(digits) > MaxDigits {
+		return nil, ErrBadInput
+	}
+	for _, d := range digits {
+		if d > 9 {
+			return nil, ErrBadInput
+		}
+	}
+	rng := r.rng(id, digits)
+	c := newCanvas(width, height)
+	c.pal = palette(rng)
+
+	dot, numW, numH := sizes(width, height, len(digits))
+	border := min(width, height) / 5
+	maxx := width - (numW+dot)*len(digits) - dot
+	maxy := height - numH - dot*2
+	x := rng.between(border, maxx-border)
+	y := rng.between(border, maxy-border)
+	for _, d := range digits {
+		c.digit(rng, &glyphs[d], x, y, dot)
+		x += numW + dot
+	}
+	c.strike(rng, dot)
+	// dchest draws the noise after the distortion; drawn before, it is as
+	// random, and the distortion can then be applied while encoding.
+	for range circleCount {
+		rad := rng.between(1, dot)
+		c.circle(rng.between(rad, width-rad), rng.between(rad, height-rad), rad, 1)
+	}
+	c.setDistortion(rng.float(5, 10), rng.float(100, 200))
+	return c, nil
+}
+
+// rng is seeded from HMAC-SHA256(key, id, 0, digits): the same picture for
+// the same captcha, unpredictable without the key.
+func (r *Renderer) rng(id string, digits []byte) *random {
+	h := hmac.New(sha256.New, r.key[:])
+	h.Write([]byte(id))
+	h.Write([]byte{0})
+	h.Write(digits)
+	var seed [32]byte
+	h.Sum(seed[:0])
+	return &random{mrand.New(mrand.NewChaCha8(seed))}
+}
+
+// palette is a transparent background and a random dark ink. dchest
+// draws its noise in shades of the ink; a bot can drop those by colour, so
+// here the noise has the ink's colour.
+func palette(rng *random) [colours]color.NRGBA {
+	ink := color.NRGBA{uint8(rng.IntN(129)), uint8(rng.IntN(129)), uint8(rng.IntN(129)), 0xFF}
+	return [colours]color.NRGBA{{0xFF, 0xFF, 0xFF, 0x00}, ink}
+}
+
+// sizes fits the digits into the picture as dchest does: the dot size, and
+// a digit's width and height in pixels.
+func sizes(width, height, n int) (dot, numW, numH int) {
+	border := min(width, height) / 4
+	w := float64(width - border*2)
+	h := float64(height - border*2)
+	fw := float64(fontWidth + 1)
+	fh := float64(fontHeight)
+	nw := w / float64(n)
+	nh := nw * fh / fw
+	if nh > h {
+		nh = h
+		nw = fw / fh * nh
+	}
+	dot = max(int(nh/fh), 1)
+	return dot, int(nw) - dot, int(nh)
+}
+
+// random adds dchest's range helpers to math/rand.
+type random struct{ *mrand.Rand }
+
+// between returns a number in [from, to], or from when to < from.
+func (r *random) between(from, to int) int {
+	if to <= from {
+		return from
+	}
+	return from + r.IntN(to-from+1)
+}
+
+func (r *random) float(from, to float64) float64 { return from + (to-from)*r.Float64() }
+
+// canvas is a picture's pixels before the distortion, one palette index
+// per byte, and the distortion's shifts; everything drawn is clipped to it.
+type canvas struct {
+	pix        []uint8
+	w, h       int
+	pal        [colours]color.NRGBA
+	xoff, yoff []int // the distortion: per row, per column
+}
+
+var canvases sync.Pool // *canvas, reused between pictures
+
+func newCanvas(w, h int) *canvas {
+	c, _ := canvases.Get().(*canvas)
+	if c == nil {
+		c = &canvas{}
+	}
+	c.w, c.h = w, h
+	if cap(c.pix) < w*h {
+		c.pix = make([]uint8, w*h)
+	} else {
+		c.pix = c.pix[:w*h]
+		clear(c.pix)
+	}
+	return c
+}
+
+func (c *canvas) free() {
+	if cap(c.pix) <= 256*1024 { // keep only the usual sizes
+		canvases.Put(c)
+	}
+}
+
+func (c *canvas) palette() color.Palette {
+	p := make(color.Palette, colours)
+	for i, col := range c.pal {
+		p[i] = col
+	}
+	return p
+}
+
+func (c *canvas) hline(x0, x1, y int, ci uint8) {
+	if y < 0 || y >= c.h {
+		return
+	}
+	x0, x1 = max(x0, 0), min(x1, c.w-1)
+	if x0 > x1 {
+		return
+	}
+	row := c.pix[y*c.w : y*c.w+c.w]
+	for x := x0; x <= x1; x++ {
+		row[x] = ci
+	}
+}
+
+// circle fills a circle with the midpoint algorithm (as dchest draws it).
+func (c *canvas) circle(x, y, radius int, ci uint8) {
+	switch radius { // the usual dots, drawn as the algorithm would draw them
+	case 0:
+		c.hline(x, x, y, ci)
+		return
+	case 1:
+		c.hline(x, x, y-1, ci)
+		c.hline(x-1, x+1, y, ci)
+		c.hline(x, x, y+1, ci)
+		return
+	}
+	f := 1 - radius
+	dfx, dfy := 1, -2*radius
+	xo, yo := 0, radius
+	c.hline(x, x, y+radius, ci)
+	c.hline(x, x, y-radius, ci)
+	c.hline(x-radius, x+radius, y, ci)
+	for xo < yo {
+		if f >= 0 {
+			yo--
+			dfy += 2
+			f += dfy
+		}
+		xo++
+		dfx += 2
+		f += dfx
+		c.hline(x-xo, x+xo, y+yo, ci)
+		c.hline(x-xo, x+xo, y-yo, ci)
+		c.hline(x-yo, x+yo, y+xo, ci)
+		c.hline(x-yo, x+yo, y-xo, ci)
+	}
+}
+
+// digit draws one glyph as dots, skewed by a random factor and shifted up
+// or down by up to half a dot.
+func (c *canvas) digit(rng *random, g *[fontHeight]string, x, y, dot int) {
+	skew := rng.float(-maxSkew, maxSkew)
+	xs := float64(x)
+	r := dot / 2
+	y += rng.between(-r, r)
+	for yo, row := range g {
+		for xo := 0; xo < fontWidth; xo++ {
+			if row[xo] == '#' {
+				c.circle(x+xo*dot, y+yo*dot, r, 1)
+			}
+		}
+		xs += skew
+		x = int(xs)
+	}
+}
+
+// strike draws a wavy line across the picture, dot rows thick.
+func (c *canvas) strike(rng *random, dot int) {
+	y := rng.between(c.h/3, c.h-c.h/3)
+	amplitude := rng.float(5, 20)
+	period := rng.float(80, 180)
+	dx := 2 * math.Pi / period
+	xo := int(amplitude * math.Cos(float64(y)*dx))
+	for x := range c.w {
+		yo := int(amplitude * math.Sin(float64(x)*dx))
+		for yn := range dot {
+			r := rng.between(0, dot)
+			c.circle(x+xo, y+yo+yn*dot, r/2, 1)
+		}
+	}
+}
+
+// setDistortion sets the wave that moves the pixels: the pixel at (x, y)
+// comes from (x + a·sin(y·2π/p), y + a·cos(x·2π/p)), transparent outside,
+// as in dchest. Each shift depends on one coordinate, so it is computed once
+// per row or column rather than twice per pixel.
+func (c *canvas) setDistortion(amplitude, period float64) {
+	dx := 2 * math.Pi / period
+	c.xoff = resize(c.xoff, c.h)
+	for y := range c.xoff {
+		c.xoff[y] = int(amplitude * math.Sin(float64(y)*dx))
+	}
+	c.yoff = resize(c.yoff, c.w)
+	for x := range c.yoff {
+		c.yoff[x] = int(amplitude * math.Cos(float64(x)*dx))
+	}
+}
+
+func resize(s []int, n int) []int {
+	if cap(s) < n {
+		return make([]int, n)
+	}
+	return s[:n]
+}
+
+// distortRow writes row y of the distorted picture to dst (len c.w).
+func (c *canvas) distortRow(y int, dst []uint8) {
+	xo := c.xoff[y]
+	// Only columns whose source column is inside the picture; the others
+	// stay transparent.
+	x0, x1 := max(0, -xo), min(c.w, c.w-xo)
+	clear(dst)
+	if x0 >= x1 {
+		return
+	}
+	src := c.pix
+	w, h := c.w, c.h
+	for x := x0; x < x1; x++ {
+		if sy := y + c.yoff[x]; uint(sy) < uint(h) {
+			dst[x] = src[sy*w+x+xo]
+		}
+	}
+}

@@ -6,14 +6,13 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"image/png"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/dchest/captcha"
 
+	"github.com/xmpp-portal/portal/internal/captchaimg"
 	"github.com/xmpp-portal/portal/internal/store"
 )
 
@@ -72,13 +71,13 @@ type Captchas struct {
 	prefix  string
 	timeout time.Duration
 	log     *slog.Logger
-	png     *png.Encoder
+	img     *captchaimg.Renderer
 }
 
 // NewCaptchas returns Captchas on st. It panics if opts.Length is out of
 // range (a programming error, caught at start-up).
 func NewCaptchas(st store.Store, opts Options) *Captchas {
-	c := &Captchas{st: st, ttl: opts.TTL, length: opts.Length, prefix: opts.Prefix, timeout: opts.Timeout, log: opts.Log, png: newPNGEncoder()}
+	c := &Captchas{st: st, ttl: opts.TTL, length: opts.Length, prefix: opts.Prefix, timeout: opts.Timeout, log: opts.Log, img: captchaimg.New()}
 	if c.ttl <= 0 {
 		c.ttl = DefaultTTL
 	}
@@ -163,9 +162,10 @@ func (c *Captchas) Peek(ctx context.Context, id string) (string, error) {
 }
 
 // WriteImage writes the captcha as a PNG image of the given size
-// (100–1000 × 40–500 pixels; dchest's standard is 240 × 80).
-// The same id and answer always give the same picture.
-func (c *Captchas) WriteImage(w io.Writer, id string, width, height int) (err error) {
+// (100–1000 × 40–500 pixels; dchest's standard is 240 × 80), drawn by
+// internal/captchaimg (dchest's recipe at a fraction of its CPU time).
+// The same id and answer always give the same picture in one process.
+func (c *Captchas) WriteImage(w io.Writer, id string, width, height int) error {
 	if width < minWidth || width > maxWidth || height < minHeight || height > maxHeight {
 		return ErrBadSize
 	}
@@ -173,33 +173,11 @@ func (c *Captchas) WriteImage(w io.Writer, id string, width, height int) (err er
 	if err != nil {
 		return err
 	}
-	defer func() { // dchest panics on sizes its layout cannot handle
-		if r := recover(); r != nil {
-			err = fmt.Errorf("captchastore: rendering image: %v", r)
-		}
-	}()
-	// dchest's WriteTo allocates a new zlib compressor (about 900 KB) per
-	// picture; encoding the same pixels with a pooled, fast encoder costs a
-	// fraction of that (docs/benchmarks.md).
-	return c.png.Encode(w, captcha.NewImage(id, digits, width, height).Paletted)
-}
-
-// newPNGEncoder returns an encoder that reuses compressor state between
-// pictures. Captcha pictures are noise-heavy, so stronger compression saves
-// few bytes for much more CPU.
-func newPNGEncoder() *png.Encoder {
-	return &png.Encoder{CompressionLevel: png.BestSpeed, BufferPool: &pngBuffers{}}
-}
-
-type pngBuffers struct{ p sync.Pool }
-
-func (b *pngBuffers) Get() *png.EncoderBuffer {
-	if v, ok := b.p.Get().(*png.EncoderBuffer); ok {
-		return v
+	if err := c.img.WritePNG(w, id, digits, width, height); err != nil {
+		return fmt.Errorf("captchastore: rendering image: %w", err)
 	}
 	return nil
 }
-func (b *pngBuffers) Put(v *png.EncoderBuffer) { b.p.Put(v) }
 
 // WriteAudio writes the captcha as a WAV file spoken in lang ("en", "ja",
 // "ru", "zh" or "pt"; any other language falls back to English).

@@ -40,16 +40,22 @@ func (e *encoder) encode(w io.Writer, c *canvas) error {
 	} else {
 		st.raw = st.raw[:n]
 	}
-	st.row = resizeBytes(st.row, width+7)
+	if cap(st.row) < width {
+		st.row = make([]byte, width)
+	}
 	for y := range height {
 		out := st.raw[y*rowBytes : (y+1)*rowBytes]
 		out[0] = 0 // filter: none
-		px := st.row[:width+7]
-		c.distortRow(y, px[:width])
-		clear(px[width:]) // padding of the last byte
-		for i := range out[1:] {
-			p := px[8*i : 8*i+8]
-			out[1+i] = p[0]<<7 | p[1]<<6 | p[2]<<5 | p[3]<<4 | p[4]<<3 | p[5]<<2 | p[6]<<1 | p[7]
+		px := st.row[:width]
+		c.distortRow(y, px)
+		packed := out[1:]
+		for i := range width / 8 {
+			packed[i] = pack8(px[8*i:])
+		}
+		if r := width % 8; r != 0 {
+			var last [8]byte
+			copy(last[:], px[width-r:])
+			packed[width/8] = pack8(last[:])
 		}
 	}
 	st.idat.Reset()
@@ -87,13 +93,6 @@ func chunk(b *bytes.Buffer, typ string, data []byte) {
 	b.Write(data)
 	binary.BigEndian.PutUint32(n[:], crc.Sum32())
 	b.Write(n[:])
-}
-
-func resizeBytes(s []byte, n int) []byte {
-	if cap(s) < n {
-		return make([]byte, n)
-	}
-	return s[:n]
 }
 
 // zlibStored appends data as a zlib stream of stored (uncompressed) deflate

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"image"
 	"image/color"
@@ -167,6 +168,8 @@ type canvas struct {
 	w, h       int
 	pal        [colours]color.NRGBA
 	xoff, yoff []int // the distortion: per row, per column
+	colOff     []int // per column: yoff·w + x, the source offset from the row's start
+	in0, in1   int   // rows y in [in0, in1) read only rows inside the picture
 }
 
 var canvases sync.Pool // *canvas, reused between pictures
@@ -273,8 +276,10 @@ func (c *canvas) strike(rng *random, dot int) {
 	period := rng.float(80, 180)
 	dx := 2 * math.Pi / period
 	xo := int(amplitude * math.Cos(float64(y)*dx))
+	wv := newWave(amplitude, dx)
 	for x := range c.w {
-		yo := int(amplitude * math.Sin(float64(x)*dx))
+		s, _ := wv.next()
+		yo := int(s)
 		for yn := range dot {
 			r := rng.between(0, dot)
 			c.circle(x+xo, y+yo+yn*dot, r/2, 1)
@@ -289,13 +294,36 @@ func (c *canvas) strike(rng *random, dot int) {
 func (c *canvas) setDistortion(amplitude, period float64) {
 	dx := 2 * math.Pi / period
 	c.xoff = resize(c.xoff, c.h)
+	wv := newWave(amplitude, dx)
 	for y := range c.xoff {
-		c.xoff[y] = int(amplitude * math.Sin(float64(y)*dx))
+		s, _ := wv.next()
+		c.xoff[y] = int(s)
 	}
 	c.yoff = resize(c.yoff, c.w)
+	c.colOff = resize(c.colOff, c.w)
+	lo, hi := 0, 0
+	wv = newWave(amplitude, dx)
 	for x := range c.yoff {
-		c.yoff[x] = int(amplitude * math.Cos(float64(x)*dx))
+		_, co := wv.next()
+		c.yoff[x] = int(co)
+		c.colOff[x] = c.yoff[x]*c.w + x
+		lo, hi = min(lo, c.yoff[x]), max(hi, c.yoff[x])
 	}
+	c.in0, c.in1 = -lo, c.h-hi
+}
+
+// wave yields a·sin(i·step) and a·cos(i·step) for i = 0, 1, 2, … by
+// rotating a vector: two trigonometric calls per wave, not per point.
+type wave struct{ s, c, ds, dc float64 }
+
+func newWave(amplitude, step float64) wave {
+	return wave{s: 0, c: amplitude, ds: math.Sin(step), dc: math.Cos(step)}
+}
+
+func (w *wave) next() (sin, cos float64) {
+	sin, cos = w.s, w.c
+	w.s, w.c = sin*w.dc+cos*w.ds, cos*w.dc-sin*w.ds
+	return sin, cos
 }
 
 func resize(s []int, n int) []int {
@@ -305,21 +333,33 @@ func resize(s []int, n int) []int {
 	return s[:n]
 }
 
-// distortRow writes row y of the distorted picture to dst (len c.w).
+// distortRow writes row y of the distorted picture to dst (len c.w), a
+// palette index per byte.
 func (c *canvas) distortRow(y int, dst []uint8) {
-	xo := c.xoff[y]
-	// Only columns whose source column is inside the picture; the others
-	// stay transparent.
-	x0, x1 := max(0, -xo), min(c.w, c.w-xo)
 	clear(dst)
+	xo := c.xoff[y]
+	// Source columns outside the picture are transparent.
+	x0, x1 := max(0, -xo), min(c.w, c.w-xo)
 	if x0 >= x1 {
 		return
 	}
-	src := c.pix
-	w, h := c.w, c.h
-	for x := x0; x < x1; x++ {
-		if sy := y + c.yoff[x]; uint(sy) < uint(h) {
-			dst[x] = src[sy*w+x+xo]
+	base := y*c.w + xo
+	pix, offs, d := c.pix, c.colOff[x0:x1], dst[x0:x1]
+	if y >= c.in0 && y < c.in1 { // every source row is inside
+		for i, o := range offs {
+			d[i] = pix[base+o]
+		}
+		return
+	}
+	for i, o := range offs {
+		if sy := y + c.yoff[x0+i]; uint(sy) < uint(c.h) {
+			d[i] = pix[base+o]
 		}
 	}
+}
+
+// pack8 packs eight pixels of 0 or 1 into a byte, the first in the high bit
+// (PNG's order), with one multiplication.
+func pack8(p []byte) byte {
+	return byte((binary.LittleEndian.Uint64(p) * 0x8040201008040201) >> 56)
 }

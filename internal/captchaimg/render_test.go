@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"math"
 	"testing"
 )
 
@@ -225,4 +226,67 @@ func FuzzDraw(f *testing.F) {
 		}
 		decode(t, buf.Bytes(), w, h)
 	})
+}
+
+// TestDistortRowMatchesDefinition: the row-at-a-time distortion (with its
+// fast path for rows whose sources are all inside) moves every pixel as
+// its definition says, at the picture's edges too.
+func TestDistortRowMatchesDefinition(t *testing.T) {
+	cases := []struct {
+		w, h              int
+		amplitude, period float64
+	}{
+		{240, 80, 5, 100},
+		{240, 80, 10, 200},
+		{100, 40, 9.9, 100},
+		{9, 7, 10, 100},    // shifts larger than the picture
+		{1, 1, 5, 150},     // one pixel
+		{1000, 500, 7, 13}, // short period
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%dx%d-a%g-p%g", tc.w, tc.h, tc.amplitude, tc.period), func(t *testing.T) {
+			c := &canvas{pix: make([]uint8, tc.w*tc.h), w: tc.w, h: tc.h}
+			for i := range c.pix {
+				c.pix[i] = uint8(i*7919>>3) & 1
+			}
+			c.setDistortion(tc.amplitude, tc.period)
+			row := make([]uint8, tc.w)
+			for y := range tc.h {
+				c.distortRow(y, row)
+				for x := range tc.w {
+					sx, sy := x+c.xoff[y], y+c.yoff[x]
+					want := uint8(0)
+					if sx >= 0 && sx < tc.w && sy >= 0 && sy < tc.h {
+						want = c.pix[sy*tc.w+sx]
+					}
+					if row[x] != want {
+						t.Fatalf("(%d,%d) = %d, want %d (from (%d,%d))", x, y, row[x], want, sx, sy)
+					}
+				}
+			}
+			// The shifts are the wave of the definition, to within rounding.
+			for y, got := range c.xoff {
+				if want := tc.amplitude * math.Sin(float64(y)*2*math.Pi/tc.period); math.Abs(float64(got)-want) >= 1+1e-9 {
+					t.Fatalf("row %d shifted by %d, want about %.3f", y, got, want)
+				}
+			}
+			for x, got := range c.yoff {
+				if want := tc.amplitude * math.Cos(float64(x)*2*math.Pi/tc.period); math.Abs(float64(got)-want) >= 1+1e-9 {
+					t.Fatalf("column %d shifted by %d, want about %.3f", x, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestPack8(t *testing.T) {
+	for v := range 256 {
+		var p [8]byte
+		for k := range 8 {
+			p[k] = byte(v >> (7 - k) & 1)
+		}
+		if got := pack8(p[:]); got != byte(v) {
+			t.Fatalf("pack8(%v) = %08b, want %08b", p, got, v)
+		}
+	}
 }

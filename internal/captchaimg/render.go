@@ -224,6 +224,11 @@ func (c *canvas) circle(x, y, radius int, ci uint8) {
 		c.hline(x, x, y, ci)
 		return
 	case 1:
+		if x >= 1 && y >= 1 && x+1 < c.w && y+1 < c.h { // inside: no clipping
+			i := y*c.w + x
+			c.pix[i-c.w], c.pix[i-1], c.pix[i], c.pix[i+1], c.pix[i+c.w] = ci, ci, ci, ci, ci
+			return
+		}
 		c.hline(x, x, y-1, ci)
 		c.hline(x-1, x+1, y, ci)
 		c.hline(x, x, y+1, ci)
@@ -277,11 +282,20 @@ func (c *canvas) strike(rng *random, dot int) {
 	dx := 2 * math.Pi / period
 	xo := int(amplitude * math.Cos(float64(y)*dx))
 	wv := newWave(amplitude, dx)
+	var bits uint64 // random bytes, eight per call of the generator
+	left := 0
 	for x := range c.w {
 		s, _ := wv.next()
 		yo := int(s)
 		for yn := range dot {
-			r := rng.between(0, dot)
+			if left == 0 {
+				bits, left = rng.Uint64(), 8
+			}
+			// A dot of radius 0 to dot/2: a random byte scaled to 0..dot
+			// (uneven by under 1%, which noise can afford).
+			r := int(uint64(byte(bits)) * uint64(dot+1) >> 8)
+			bits >>= 8
+			left--
 			c.circle(x+xo, y+yo+yn*dot, r/2, 1)
 		}
 	}

@@ -56,6 +56,7 @@ func SVG(text string, size int, label string) (template.HTML, error) {
 // writePath draws each horizontal run of dark modules as one rectangle:
 // "M{x} {y}h{w}v1h-{w}z", in absolute module coordinates.
 func writePath(sb *strings.Builder, code *qr.Code) {
+	buf := make([]byte, 0, 32)
 	for y := range code.Size {
 		for x := 0; x < code.Size; {
 			if !code.Black(x, y) {
@@ -66,8 +67,17 @@ func writePath(sb *strings.Builder, code *qr.Code) {
 			for x < code.Size && code.Black(x, y) {
 				x++
 			}
-			w := strconv.Itoa(x - start)
-			sb.WriteString("M" + strconv.Itoa(start+QuietZone) + " " + strconv.Itoa(y+QuietZone) + "h" + w + "v1h-" + w + "z")
+			w := int64(x - start)
+			buf = append(buf[:0], 'M')
+			buf = strconv.AppendInt(buf, int64(start+QuietZone), 10)
+			buf = append(buf, ' ')
+			buf = strconv.AppendInt(buf, int64(y+QuietZone), 10)
+			buf = append(buf, 'h')
+			buf = strconv.AppendInt(buf, w, 10)
+			buf = append(buf, "v1h-"...)
+			buf = strconv.AppendInt(buf, w, 10)
+			buf = append(buf, 'z')
+			sb.Write(buf)
 		}
 	}
 }

@@ -55,7 +55,7 @@ func StartProsody(t testing.TB, opt Options) *Server {
 		data []byte
 		mode os.FileMode
 	}{
-		{cfgPath, cfgData, 0o644},
+		{cfgPath, append(append([]byte(nil), cfgData...), opt.ProsodyConfigTail...), 0o644},
 		{certFile, certs.CertPEM, 0o644},
 		{keyFile, certs.KeyPEM, 0o600},
 	} {
@@ -69,8 +69,8 @@ func StartProsody(t testing.TB, opt Options) *Server {
 	if err := chownTree(s.Dir, u); err != nil {
 		t.Fatal(err)
 	}
-	// The copy must be the shipped file, byte for byte.
-	if got, err := os.ReadFile(cfgPath); err != nil || !bytes.Equal(got, cfgData) {
+	// The copy must be the shipped file, byte for byte (then the tail).
+	if got, err := os.ReadFile(cfgPath); err != nil || !bytes.Equal(got, append(cfgData, opt.ProsodyConfigTail...)) {
 		t.Fatalf("testenv: copy of %s differs from the original", src)
 	}
 

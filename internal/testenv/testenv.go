@@ -44,6 +44,10 @@ type Options struct {
 	Domain string
 	// LogLevel is the server's log level; default "info".
 	LogLevel string
+	// ProsodyConfigTail is Lua appended to Prosody's copy of the shipped
+	// configuration (Prosody only; e.g. a VirtualHost section with a storage
+	// option). The copy is the shipped file byte for byte, then this text.
+	ProsodyConfigTail string
 }
 
 func (o Options) withDefaults() (Options, error) {

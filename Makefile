@@ -7,7 +7,7 @@ test:
 	scripts/test.sh
 
 # Benchmarks against the real server and Prosody's own page; writes
-# docs/benchmarks.md and prints the goals met or missed (about 10 minutes).
+# docs/benchmarks.md and prints the goals met or missed (about 13 minutes).
 bench:
 	scripts/bench.sh
 

@@ -4,25 +4,35 @@
 # average, every figure as a ratio against a baseline of the same run), then
 # prints the goals met or missed.
 #
-# It installs what it needs if missing (the test servers via install-deps.sh,
-# and wrk, the HTTP load tool), builds the portal binary and runs
+# It installs what it needs if missing (the test servers via install-deps.sh;
+# wrk, the HTTP load tool; sqlite3 and lua-dbi-sqlite3 for the export
+# benchmark's SQL message archive), builds the portal binary and runs
 # TestBenchmarks in internal/bench (real Prosody in admin and ibr mode, a
-# Prosody with mod_register_web as the page baseline, Redis for the mixed
-# load). About 10 minutes with the defaults; tune with
+# Prosody with mod_register_web as the page baseline, a Prosody with its
+# message archive in SQLite for the export, Redis for the mixed load).
+# About 13 minutes with the defaults; tune with
 #   PORTAL_BENCH_SIGNUP_SECONDS (5)  PORTAL_BENCH_PAGE_SECONDS (10)
 #   PORTAL_BENCH_PAGE_CONNS (64)     PORTAL_BENCH_PAGE_ROUNDS (2)
 #   PORTAL_BENCH_LOAD_SECONDS (60)   PORTAL_BENCH_LOAD_CONNS (256)
 #   PORTAL_BENCH_STARTUPS (5)        PORTAL_BENCH_OUT (docs/benchmarks.md)
+#   PORTAL_BENCH_EXPORT_MESSAGES (10000)  PORTAL_BENCH_EXPORT_LARGE (100000)
+#   PORTAL_BENCH_EXPORT_ROUNDS (3)   PORTAL_BENCH_EXPORT_INTERNAL (1000)
+#   PORTAL_BENCH_ONLY (all; e.g. "export" or "signup,pages" for a partial run)
 # The machine should be otherwise idle: the load average at the start and
 # the end is part of the report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-if ! command -v wrk >/dev/null; then
+missing=""
+command -v wrk >/dev/null || missing="$missing wrk"
+command -v sqlite3 >/dev/null || missing="$missing sqlite3"
+ls /usr/lib/*/lua/*/dbd/sqlite3.so >/dev/null 2>&1 || missing="$missing lua-dbi-sqlite3"
+if [ -n "$missing" ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-  echo "bench: installing wrk"
+  echo "bench: installing$missing"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends wrk
+  # shellcheck disable=SC2086 # one word per package
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
 export PATH="$PATH:/usr/local/go/bin"
 export CI=1

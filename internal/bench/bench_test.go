@@ -40,6 +40,10 @@ type settings struct {
 	loadSeconds   int
 	loadConns     int
 	startups      int
+	// export: archive sizes (throughput, and the large one for peak
+	// memory), rounds of raw/portal/portal/raw, and the smaller archive
+	// size of the storage = "internal" figure.
+	exportMessages, exportLarge, exportRounds, exportInternal int
 }
 
 func envInt(name string, def int) int {
@@ -51,19 +55,23 @@ func envInt(name string, def int) int {
 
 func settingsFromEnv() settings {
 	return settings{
-		signupSeconds: envInt("PORTAL_BENCH_SIGNUP_SECONDS", 5),
-		pageSeconds:   envInt("PORTAL_BENCH_PAGE_SECONDS", 10),
-		pageConns:     envInt("PORTAL_BENCH_PAGE_CONNS", 64),
-		pageRounds:    envInt("PORTAL_BENCH_PAGE_ROUNDS", 2),
-		loadSeconds:   envInt("PORTAL_BENCH_LOAD_SECONDS", 60),
-		loadConns:     envInt("PORTAL_BENCH_LOAD_CONNS", 256),
-		startups:      envInt("PORTAL_BENCH_STARTUPS", 5),
+		signupSeconds:  envInt("PORTAL_BENCH_SIGNUP_SECONDS", 5),
+		pageSeconds:    envInt("PORTAL_BENCH_PAGE_SECONDS", 10),
+		pageConns:      envInt("PORTAL_BENCH_PAGE_CONNS", 64),
+		pageRounds:     envInt("PORTAL_BENCH_PAGE_ROUNDS", 2),
+		loadSeconds:    envInt("PORTAL_BENCH_LOAD_SECONDS", 60),
+		loadConns:      envInt("PORTAL_BENCH_LOAD_CONNS", 256),
+		startups:       envInt("PORTAL_BENCH_STARTUPS", 5),
+		exportMessages: envInt("PORTAL_BENCH_EXPORT_MESSAGES", 10000),
+		exportLarge:    envInt("PORTAL_BENCH_EXPORT_LARGE", 100000),
+		exportRounds:   envInt("PORTAL_BENCH_EXPORT_ROUNDS", 3),
+		exportInternal: envInt("PORTAL_BENCH_EXPORT_INTERNAL", 1000),
 	}
 }
 
 func (s settings) String() string {
-	return fmt.Sprintf("sign-up runs of %d s; page loads of %d s × %d rounds at %d connections; mixed load %d s at %d connections; %d start-ups",
-		s.signupSeconds, s.pageSeconds, s.pageRounds, s.pageConns, s.loadSeconds, s.loadConns, s.startups)
+	return fmt.Sprintf("sign-up runs of %d s; page loads of %d s × %d rounds at %d connections; mixed load %d s at %d connections; %d start-ups; export of %d and %d messages, %d rounds",
+		s.signupSeconds, s.pageSeconds, s.pageRounds, s.pageConns, s.loadSeconds, s.loadConns, s.startups, s.exportMessages, s.exportLarge, s.exportRounds)
 }
 
 // generous is the abuse-control configuration of every benchmark portal:
@@ -210,6 +218,10 @@ func TestBenchmarks(t *testing.T) {
 		}
 		rep.Pages = pageBench(t, s, bin, deployCfg, admin, work, &rep.Footprint)
 	}
+	if run("export") {
+		t.Logf("export (load average %s)", bench.LoadAverage())
+		rep.Export = exportBench(t, s, bin, work)
+	}
 	if run("load") {
 		t.Logf("mixed load (load average %s)", bench.LoadAverage())
 		rep.Load = loadBench(t, s, bin, admin, work, &rep.Footprint)
@@ -250,6 +262,9 @@ func goals(r *bench.Report) []bench.Goal {
 	for _, p := range r.Footprint.Pages {
 		g = append(g, bench.Goal{Name: "bytes per page, " + p.Name + " (with what it loads)", Figure: bench.KB(p.Total),
 			Target: "≤ 20 KB", Met: p.Total > 0 && p.Total <= 20e3})
+	}
+	if r.Export != nil {
+		g = append(g, exportGoals(r.Export)...)
 	}
 	if l := r.Load; l != nil {
 		clean := l.Pages.Count5xx()+l.Signups.Count5xx() == 0 && l.Pages.Errors+l.Signups.Errors == 0 && l.Alive

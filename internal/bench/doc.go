@@ -7,8 +7,11 @@
 // for every attempted account and its check against the server (Ledger,
 // Ledger.Verify), process figures from /proc (ReadProc, Sampler), the machine
 // description (DescribeMachine), a wrapper for the wrk load tool (RunWrk), the
-// portal binary as a separate process (StartPortal) and Prosody's own web
-// registration page as a baseline (StartProsodyWeb).
+// portal binary as a separate process (StartPortal), Prosody's own web
+// registration page as a baseline (StartProsodyWeb), and the export
+// benchmark's pieces: message archives filled in Prosody's SQLite store
+// (SendTemplate, CloneArchive), raw MAM paging as the baseline (RawMAM) and
+// an export read whole over HTTP (ExportHTTP, CheckExport).
 //
 // The benchmark itself (make bench, scripts/bench.sh) is TestBenchmarks in
 // this package; it runs only when PORTAL_BENCH_OUT names the report file

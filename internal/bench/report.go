@@ -20,6 +20,7 @@ type Report struct {
 	Pages     []PageRow
 	Footprint Footprint
 	Load      *LoadRun
+	Export    *ExportBench // nil when not measured
 	Goals     []Goal
 	Notes     []string // remarks of this run (tools used, anomalies)
 }
@@ -209,7 +210,12 @@ func (r *Report) Markdown(extra string) string {
 			ms(p.Portal.P50), ms(p.Portal.P99), ms(p.Baseline.P50), ms(p.Baseline.P99), us(p.PortalCPU), us(p.BaselineCPU), p.Portal.Non2xx+p.Portal.Errors, p.Baseline.Non2xx+p.Baseline.Errors)
 	}
 
-	w("\n## 3. Export\n\nNot measured yet: the export flow (issue 4) adds its figures here — a 10,000-message archive exported through the portal against raw MAM paging with the same XMPP code (goal ≥ 0.9×), and the portal's peak RSS for 10,000 against 100,000 messages (goal: independent of the archive size).\n")
+	w("\n## 3. Export\n\n")
+	if r.Export == nil {
+		w("Not measured in this run.\n")
+	} else {
+		w("%s", r.Export.Markdown())
+	}
 
 	f := r.Footprint
 	w("\n## 4. Footprint\n\n")

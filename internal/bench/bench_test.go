@@ -202,7 +202,7 @@ func TestBenchmarks(t *testing.T) {
 	admin := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeAdmin, LogLevel: "warn"})
 	ibr := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeIBR, LogLevel: "warn"})
 
-	// PORTAL_BENCH_ONLY=signup,pages,load runs some sections (for work on
+	// PORTAL_BENCH_ONLY=signup,pages,export,load runs some sections (for work on
 	// one of them); the report is then partial.
 	only := os.Getenv("PORTAL_BENCH_ONLY")
 	run := func(section string) bool { return only == "" || strings.Contains(only, section) }

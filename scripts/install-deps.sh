@@ -4,8 +4,10 @@
 set -euo pipefail
 # docker-compose, nginx-light and systemd (systemd-analyze) check the shipped
 # deployment files in deploy/ (no Docker engine is needed).
+# sqlite3 and lua-dbi-sqlite3: the export benchmark's SQL archive (its
+# machinery is tested in CI).
 pkgs=(prosody prosody-modules lua-unbound ejabberd redis-server tor chromium chromium-driver libxml2-utils openssl ca-certificates iproute2 util-linux
-      docker-compose nginx-light systemd)
+      docker-compose nginx-light systemd sqlite3 lua-dbi-sqlite3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

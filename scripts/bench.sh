@@ -11,7 +11,8 @@
 # Prosody with mod_register_web as the page baseline, a Prosody with its
 # message archive in SQLite for the export, Redis for the mixed load).
 # About 13 minutes with the defaults; tune with
-#   PORTAL_BENCH_SIGNUP_SECONDS (5)  PORTAL_BENCH_PAGE_SECONDS (10)
+#   PORTAL_BENCH_SIGNUP_SECONDS (5)  PORTAL_BENCH_SIGNUP_ROUNDS (2)
+#   PORTAL_BENCH_PAGE_SECONDS (10)
 #   PORTAL_BENCH_PAGE_CONNS (64)     PORTAL_BENCH_PAGE_ROUNDS (2)
 #   PORTAL_BENCH_LOAD_SECONDS (60)   PORTAL_BENCH_LOAD_CONNS (256)
 #   PORTAL_BENCH_STARTUPS (5)        PORTAL_BENCH_OUT (docs/benchmarks.md)

@@ -33,7 +33,8 @@ var findings string
 
 // settings of a run, from PORTAL_BENCH_* environment variables.
 type settings struct {
-	signupSeconds int // per run; four runs per cell
+	signupSeconds int // per run
+	signupRounds  int // of raw, portal, portal, raw per cell
 	pageSeconds   int // per page and round
 	pageConns     int
 	pageRounds    int
@@ -56,6 +57,7 @@ func envInt(name string, def int) int {
 func settingsFromEnv() settings {
 	return settings{
 		signupSeconds:  envInt("PORTAL_BENCH_SIGNUP_SECONDS", 5),
+		signupRounds:   envInt("PORTAL_BENCH_SIGNUP_ROUNDS", 2),
 		pageSeconds:    envInt("PORTAL_BENCH_PAGE_SECONDS", 10),
 		pageConns:      envInt("PORTAL_BENCH_PAGE_CONNS", 64),
 		pageRounds:     envInt("PORTAL_BENCH_PAGE_ROUNDS", 2),
@@ -70,8 +72,8 @@ func settingsFromEnv() settings {
 }
 
 func (s settings) String() string {
-	return fmt.Sprintf("sign-up runs of %d s; page loads of %d s × %d rounds at %d connections; mixed load %d s at %d connections; %d start-ups; export of %d and %d messages, %d rounds",
-		s.signupSeconds, s.pageSeconds, s.pageRounds, s.pageConns, s.loadSeconds, s.loadConns, s.startups, s.exportMessages, s.exportLarge, s.exportRounds)
+	return fmt.Sprintf("sign-up runs of %d s, %d rounds; page loads of %d s × %d rounds at %d connections; mixed load %d s at %d connections; %d start-ups; export of %d and %d messages, %d rounds",
+		s.signupSeconds, s.signupRounds, s.pageSeconds, s.pageRounds, s.pageConns, s.loadSeconds, s.loadConns, s.startups, s.exportMessages, s.exportLarge, s.exportRounds)
 }
 
 // generous is the abuse-control configuration of every benchmark portal:
@@ -208,6 +210,7 @@ func TestBenchmarks(t *testing.T) {
 	run := func(section string) bool { return only == "" || strings.Contains(only, section) }
 	if run("signup") {
 		t.Logf("sign-up throughput (load average %s)", bench.LoadAverage())
+		rep.SignupRounds = s.signupRounds
 		rep.Signup = signupBench(t, s, work, map[string]*testenv.Server{"admin": admin, "ibr": ibr})
 	}
 	if run("pages") {
@@ -328,7 +331,11 @@ func signupBench(t *testing.T, s settings, work string, servers map[string]*test
 		for _, clients := range []int{1, 4, 16} {
 			rawRec, portalRec := bench.NewRecorder(), bench.NewRecorder()
 			var rawTime, portalTime time.Duration
-			for _, which := range []string{"raw", "portal", "portal", "raw"} {
+			var order []string
+			for range s.signupRounds {
+				order = append(order, "raw", "portal", "portal", "raw")
+			}
+			for _, which := range order {
 				run++
 				prefix := fmt.Sprintf("%s%d", mode[:1], run)
 				d := time.Duration(s.signupSeconds) * time.Second

@@ -16,13 +16,14 @@ type Report struct {
 	Duration  time.Duration // of the whole run
 	Settings  string        // durations and connection counts used
 
-	Signup    []SignupRow
-	Pages     []PageRow
-	Footprint Footprint
-	Load      *LoadRun
-	Export    *ExportBench // nil when not measured
-	Goals     []Goal
-	Notes     []string // remarks of this run (tools used, anomalies)
+	Signup       []SignupRow
+	SignupRounds int // rounds of raw, portal, portal, raw per sign-up cell
+	Pages        []PageRow
+	Footprint    Footprint
+	Load         *LoadRun
+	Export       *ExportBench // nil when not measured
+	Goals        []Goal
+	Notes        []string // remarks of this run (tools used, anomalies)
 }
 
 // SignupRow compares accounts per second through the portal with the raw
@@ -190,7 +191,7 @@ func (r *Report) Markdown(extra string) string {
 	}
 
 	w("\n## 1. Sign-up throughput\n\n")
-	w("Accounts per second created through the portal's real HTTP flow (GET /register for a fresh form, the captcha answer read from the store the benchmark owns with `Captchas.Peek`, POST /register, success page) against the same operation done raw from Go with the portal's own XMPP code on the same Prosody: XEP-0133 add-user over one persistent admin session (`provision.Admin`) in admin mode, XEP-0077 in-band registration on a fresh STARTTLS stream per account (`provision.IBR`) in ibr mode. Closed loop: each client starts its next sign-up when the previous one returned. Each cell is the mean of two runs in the order raw, portal, portal, raw. Goal: ≥ 0.95× raw.\n\n")
+	w("Accounts per second created through the portal's real HTTP flow (GET /register for a fresh form, the captcha answer read from the store the benchmark owns with `Captchas.Peek`, POST /register, success page) against the same operation done raw from Go with the portal's own XMPP code on the same Prosody: XEP-0133 add-user over one persistent admin session (`provision.Admin`) in admin mode, XEP-0077 in-band registration on a fresh STARTTLS stream per account (`provision.IBR`) in ibr mode. Closed loop: each client starts its next sign-up when the previous one returned. Each cell is the mean of %d runs of each side, in %d rounds of raw, portal, portal, raw (interference from other work on the machine is spread over both sides). Goal: ≥ 0.95× raw.\n\n", 2*max(r.SignupRounds, 1), max(r.SignupRounds, 1))
 	w("| mode | clients | raw accounts/s | portal accounts/s | ratio | raw p50 / p99 | portal p50 / p99 (GET+POST) |\n|---|---|---|---|---|---|---|\n")
 	for _, s := range r.Signup {
 		w("| %s | %d | %.1f | %.1f | **%.3f×** | %s / %s | %s / %s |\n", s.Mode, s.Clients, s.Raw.Rate, s.Portal.Rate, s.Ratio(),

@@ -16,7 +16,6 @@ import (
 	"mellium.im/xmpp/history"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
-	"mellium.im/xmpp/roster"
 	"mellium.im/xmpp/stanza"
 
 	"github.com/xmpp-portal/portal/internal/pie"
@@ -224,7 +223,7 @@ func (e *Export) WriteTo(ctx context.Context, out io.Writer) (ExportStats, error
 	}
 
 	// Roster.
-	r, err := e.fetchRoster(ctx)
+	r, invalid, err := e.fetchRoster(ctx)
 	if err != nil {
 		if err := skip("roster", err); err != nil {
 			return st, err
@@ -232,6 +231,10 @@ func (e *Export) WriteTo(ctx context.Context, out io.Writer) (ExportStats, error
 	} else {
 		st.Roster = len(r.Items)
 		w.Roster(r)
+		if invalid > 0 {
+			st.Skipped = append(st.Skipped, fmt.Sprintf("roster: %d contacts with an invalid address", invalid))
+			e.log.Info("export.roster_items_skipped", "count", invalid)
+		}
 	}
 
 	// vcard-temp.
@@ -336,35 +339,28 @@ func doneCtx(s *xmpp.Session) context.Context {
 	return ctx
 }
 
-func (e *Export) fetchRoster(ctx context.Context) (*pie.Roster, error) {
+// fetchRoster reads the roster by hand rather than with mellium's
+// roster.Fetch, whose items have no ask attribute: a contact with a pending
+// subscription request would lose it (and the import could not send it
+// again). It returns the number of contacts left out for an invalid address.
+func (e *Export) fetchRoster(ctx context.Context) (*pie.Roster, int, error) {
 	rctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout+30*time.Second)
 	defer cancel()
-	it := roster.Fetch(rctx, e.s)
-	r := &pie.Roster{}
-	for it.Next() {
-		item := it.Item()
-		r.Items = append(r.Items, pie.RosterItem{JID: item.JID.String(), Name: item.Name, Subscription: item.Subscription, Groups: item.Group})
-		if len(r.Items) > 100000 {
-			it.Close()
-			return nil, errors.New("roster too large")
-		}
-	}
-	r.Ver = it.Version()
-	err := it.Err()
-	if cerr := it.Close(); err == nil {
-		err = cerr
-	}
+	q, err := iq(rctx, e.s, stanza.GetIQ, "", pie.NewElement(pie.NSRoster, "query"))
 	if err != nil {
-		var se stanza.Error
-		if errors.As(err, &se) {
-			return nil, &xmppconn.StanzaError{Type: string(se.Type), Condition: string(se.Condition)}
-		}
-		if ctx.Err() != nil || rctx.Err() != nil {
-			return nil, &xmppconn.ConnError{Op: "roster", Err: err}
-		}
-		return nil, err
+		return nil, 0, err
 	}
-	return r, nil
+	if q == nil { // an empty result: no contacts
+		return &pie.Roster{}, 0, nil
+	}
+	if q.Name.Space != pie.NSRoster || q.Name.Local != "query" {
+		return nil, 0, fmt.Errorf("%w: roster answer is <%s xmlns=%q>", xmppconn.ErrProtocol, q.Name.Local, q.Name.Space)
+	}
+	r, problems := pie.RosterFromQuery(q)
+	if len(r.Items) > 100000 {
+		return nil, 0, errors.New("roster too large")
+	}
+	return r, len(problems), nil
 }
 
 // fetchOffline retrieves offline messages with XEP-0013 where the server

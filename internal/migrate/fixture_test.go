@@ -129,6 +129,12 @@ func fillAccount(t testing.TB, srv *testenv.Server, local string, u *pie.User, m
 	if err := user.Send(ctx, pie.NewElement(pie.NSClient, "presence").TokenReader()); err != nil {
 		t.Fatal(err)
 	}
+	// A subscription request to the admin, who never answers: the roster
+	// keeps the admin as a contact with ask="subscribe" (PendingContact).
+	if err := user.Send(ctx, pie.NewElement(pie.NSClient, "presence", "to", srv.AdminJID.Bare().String(), "type", "subscribe").TokenReader()); err != nil {
+		t.Fatal(err)
+	}
+	u.Roster.Items = append(u.Roster.Items, pie.RosterItem{JID: srv.AdminJID.Bare().String(), Subscription: "none", Ask: "subscribe"})
 	before := mamCount(t, user)
 	admin, err := xmppconn.Login(ctx, srv.XMPP(), srv.AdminJID.Localpart(), srv.AdminPassword, nil)
 	if err != nil {
@@ -241,6 +247,9 @@ func checkUser(t *testing.T, want, got *pie.User) {
 		}
 		if g.Name != w.Name || strings.Join(sorted(g.Groups), "|") != strings.Join(sorted(w.Groups), "|") {
 			t.Errorf("roster %s: got %q %v, want %q %v", w.JID, g.Name, g.Groups, w.Name, w.Groups)
+		}
+		if w.Ask != "" && g.Ask != w.Ask {
+			t.Errorf("roster %s: ask %q, want %q (a pending subscription request)", w.JID, g.Ask, w.Ask)
 		}
 	}
 	// vCard.

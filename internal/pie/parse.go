@@ -422,6 +422,16 @@ func (p *parser) userChild(u *User, e *Element) {
 	}
 }
 
+// RosterFromQuery reads a jabber:iq:roster <query/> (a server's roster
+// result, or one from a file) as Parse does: contacts with an invalid
+// address are left out and reported in problems.
+func RosterFromQuery(e *Element) (*Roster, []Problem) {
+	p := &parser{doc: &Document{}}
+	u := &User{Roster: &Roster{}}
+	p.roster(u, e)
+	return u.Roster, p.doc.Problems
+}
+
 func (p *parser) roster(u *User, e *Element) {
 	if u.Roster == nil {
 		u.Roster = &Roster{}

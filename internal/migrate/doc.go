@@ -7,7 +7,9 @@
 // XEP-0227 document: offline messages where the server offers XEP-0013
 // (ejabberd; the count is asked first, which stops the server from flushing
 // and deleting them, then the session is available only while <fetch/>
-// delivers them, and they stay stored), the roster, vcard-temp, the private XML namespaces it knows
+// delivers them, and they stay stored), the roster (read by hand: mellium's
+// roster items lose the ask attribute of a pending subscription request),
+// vcard-temp, the private XML namespaces it knows
 // (XEP-0049 cannot list them: storage:bookmarks, storage:rosternotes and
 // other common ones are asked for), the XEP-0191 blocklist (written as the
 // default privacy list, see package pie), every PEP node found with

@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"bytes"
 	"context"
+	"image/png"
 	"io"
 	"log/slog"
 	"net/http"
@@ -438,6 +439,24 @@ func TestCaptchaMedia(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.HasPrefix(body, sig) {
 			t.Errorf("%s: status %d", ext, resp.StatusCode)
 		}
+		if ext == "png" {
+			// The picture the form's <img width="240" height="80"> shows.
+			img, err := png.Decode(strings.NewReader(body))
+			if err != nil || img.Bounds().Dx() != 240 || img.Bounds().Dy() != 80 {
+				t.Errorf("png: %v, %v", err, img)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "image/png" {
+				t.Errorf("png: Content-Type %q", ct)
+			}
+		}
+	}
+	// The pooled response buffers: every answer is whole, none mixes another's bytes.
+	first, _ := e.get(t, "/captcha/"+id+".png")
+	_, a := e.get(t, "/captcha/"+id+".png")
+	wav, _ := e.get(t, "/captcha/"+id+".wav")
+	_, b := e.get(t, "/captcha/"+id+".png")
+	if a != b || first.StatusCode != 200 || wav.StatusCode != 200 {
+		t.Error("the same captcha's picture changed between requests")
 	}
 	if resp, _ := e.get(t, "/captcha/unknown.png"); resp.StatusCode != 404 {
 		t.Errorf("unknown captcha: %d", resp.StatusCode)

@@ -169,6 +169,9 @@ func buildElement(r xml.TokenReader, start xml.StartElement, depth, maxDepth int
 	if maxDepth > 0 && depth > maxDepth {
 		return nil, fmt.Errorf("%w: elements nested more than %d deep", ErrTooLarge, maxDepth)
 	}
+	if err := checkNames(start); err != nil {
+		return nil, err
+	}
 	e := &Element{Name: start.Name, Attr: cleanAttrs(start.Attr)}
 	hasElem := false
 	for {

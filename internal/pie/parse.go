@@ -119,6 +119,9 @@ func (g *guard) Token() (xml.Token, error) {
 			}
 			return nil, errf("processing instructions are not allowed")
 		case xml.StartElement:
+			if err := checkNames(tt); err != nil {
+				return nil, err
+			}
 			g.started = true
 			g.elements++
 			if g.elements > g.max {

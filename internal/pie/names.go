@@ -1,0 +1,50 @@
+package pie
+
+import (
+	"encoding/xml"
+	"unicode"
+	"unicode/utf8"
+)
+
+// checkNames refuses a start tag whose element or attribute names are not
+// XML names. encoding/xml accepts any run of letters, digits, '.', '-', '_'
+// and ':' (so <0/> or <a:0/>), and what it accepts would be written back
+// as XML no other parser reads: a file or a server answer with such a name
+// is not well-formed, and is refused as a whole.
+func checkNames(s xml.StartElement) error {
+	if !ncName(s.Name.Local) {
+		return errf("invalid element name %q", shorten(s.Name.Local))
+	}
+	for _, a := range s.Attr {
+		if a.Name.Space == "" && a.Name.Local == "xmlns" {
+			continue
+		}
+		if !ncName(a.Name.Local) {
+			return errf("invalid attribute name %q", shorten(a.Name.Local))
+		}
+	}
+	return nil
+}
+
+// ncName reports whether s is an XML name without a colon (Namespaces in
+// XML's NCName): a letter or '_' first, then letters, digits, '.', '-',
+// '_', combining marks and extenders.
+func ncName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if r == utf8.RuneError {
+			return false
+		}
+		switch {
+		case r == '_' || unicode.IsLetter(r):
+		case i == 0:
+			return false
+		case r == '.' || r == '-' || r == '\u00b7' || unicode.IsDigit(r) || unicode.In(r, unicode.Mn, unicode.Mc, unicode.Lm):
+		default:
+			return false
+		}
+	}
+	return true
+}

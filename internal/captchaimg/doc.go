@@ -9,8 +9,9 @@
 // Unlike dchest, the noise has the ink's colour (noise in other shades can
 // be dropped by colour).
 //
-// It draws the same kind of picture for about a tenth of the CPU
-// (BenchmarkRender against BenchmarkDchest in the same run): the
+// It draws the same kind of picture for about a twentieth of the CPU
+// (BenchmarkRender against BenchmarkDchest in the same run: 33–34 µs
+// against 670–780 µs per 240 × 80 picture on the development VM): the
 // distortion's shifts are computed once per row and column instead of two
 // trigonometric calls per pixel, drawing writes the pixel slice directly,
 // and the picture has two colours, written as a 1-bit PNG in stored

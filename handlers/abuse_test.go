@@ -14,12 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xmpp-portal/portal/assets"
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/abuse"
 	"github.com/xmpp-portal/portal/internal/captchastore"
-	"github.com/xmpp-portal/portal/internal/i18n"
-	"github.com/xmpp-portal/portal/internal/policy"
 	"github.com/xmpp-portal/portal/internal/store"
 	"github.com/xmpp-portal/portal/views"
 )
@@ -44,22 +41,7 @@ func newLimitedEnv(t *testing.T, b abuse.Budgets, maxKeys int) *limitedEnv {
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	caps := captchastore.NewCaptchas(st, captchastore.Options{Length: 6, TTL: time.Minute, Log: log})
-	bundle, err := i18n.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.New(policy.Rules{Domain: "example.test", MinUsername: 2, MaxUsername: 32, MinPassword: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	as, err := assets.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vw, err := views.New(bundle.Printer, bundle.Languages(), as.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bundle, pol, as, vw := loadUI(t)
 	lim, err := abuse.NewLimiter(st, abuse.LimiterOptions{Budgets: b, TrustedProxies: []string{"127.0.0.1"}, IsOnion: handlers.IsOnion, Log: log})
 	if err != nil {
 		t.Fatal(err)

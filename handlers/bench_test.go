@@ -13,11 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xmpp-portal/portal/assets"
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/captchastore"
-	"github.com/xmpp-portal/portal/internal/i18n"
-	"github.com/xmpp-portal/portal/internal/policy"
 	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/store"
 	"github.com/xmpp-portal/portal/views"
@@ -40,22 +37,7 @@ func perfHandler(b testing.TB, prov provision.Provisioner) (http.Handler, *captc
 	b.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	caps := captchastore.NewCaptchas(st, captchastore.Options{Length: 6, TTL: time.Minute, Log: log})
-	bundle, err := i18n.Load()
-	if err != nil {
-		b.Fatal(err)
-	}
-	pol, err := policy.New(policy.Rules{Domain: "example.test", MinUsername: 2, MaxUsername: 32, MinPassword: 10})
-	if err != nil {
-		b.Fatal(err)
-	}
-	as, err := assets.Load()
-	if err != nil {
-		b.Fatal(err)
-	}
-	vw, err := views.New(bundle.Printer, bundle.Languages(), as.URL)
-	if err != nil {
-		b.Fatal(err)
-	}
+	bundle, pol, as, vw := loadUI(b)
 	h := handlers.New(handlers.Deps{
 		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: caps, Policy: pol, Provisioner: prov,
 		Site:      views.Site{Name: "Example", Domain: "example.test", StorageNote: "Messages are kept for 7 days."},

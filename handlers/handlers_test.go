@@ -64,22 +64,7 @@ func newEnv(t *testing.T) *env {
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	caps := captchastore.NewCaptchas(st, captchastore.Options{Length: 6, TTL: time.Minute, Log: log})
-	bundle, err := i18n.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.New(policy.Rules{Domain: "example.test", MinUsername: 2, MaxUsername: 32, MinPassword: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	as, err := assets.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vw, err := views.New(bundle.Printer, bundle.Languages(), as.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bundle, pol, as, vw := loadUI(t)
 	prov := &fakeProvisioner{created: map[string]string{}}
 	h := handlers.New(handlers.Deps{
 		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: caps, Policy: pol, Provisioner: prov,
@@ -465,4 +450,27 @@ func TestCaptchaMedia(t *testing.T) {
 	if _, err := e.caps.Peek(context.Background(), id); err != nil {
 		t.Errorf("captcha gone after fetching its image: %v", err)
 	}
+}
+
+// loadUI returns what every test handler renders with: the catalogs, the
+// rules of example.test, the assets and the views.
+func loadUI(t testing.TB) (*i18n.Bundle, *policy.Policy, *assets.Set, *views.Renderer) {
+	t.Helper()
+	bundle, err := i18n.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.New(policy.Rules{Domain: "example.test", MinUsername: 2, MaxUsername: 32, MinPassword: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := assets.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vw, err := views.New(bundle.Printer, bundle.Languages(), as.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bundle, pol, as, vw
 }

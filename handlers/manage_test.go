@@ -12,13 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xmpp-portal/portal/assets"
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/abuse"
 	"github.com/xmpp-portal/portal/internal/account"
 	"github.com/xmpp-portal/portal/internal/captchastore"
-	"github.com/xmpp-portal/portal/internal/i18n"
-	"github.com/xmpp-portal/portal/internal/policy"
 	"github.com/xmpp-portal/portal/views"
 )
 
@@ -160,22 +157,7 @@ func newManageEnv(t *testing.T) *manageEnv {
 	st := newMem(t, 10_000)
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	bundle, err := i18n.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.New(policy.Rules{Domain: "example.test", MinUsername: 2, MaxUsername: 32, MinPassword: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	as, err := assets.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vw, err := views.New(bundle.Printer, bundle.Languages(), as.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bundle, pol, as, vw := loadUI(t)
 	clock := &manageClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	accts := &fakeAccounts{clock: clock, users: map[string]string{"bob": goodPW}, loginTime: 80 * time.Millisecond, unknownTime: 5 * time.Millisecond}
 	reg := abuse.NewRegulator(st, abuse.RegulatorOptions{Now: clock.Now})

@@ -13,12 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xmpp-portal/portal/assets"
 	"github.com/xmpp-portal/portal/handlers"
-	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/migrate"
 	"github.com/xmpp-portal/portal/internal/pie"
-	"github.com/xmpp-portal/portal/internal/policy"
 	"github.com/xmpp-portal/portal/internal/xmppconn"
 	"github.com/xmpp-portal/portal/views"
 )
@@ -35,22 +32,7 @@ func newMigrateEnv(t *testing.T, importMax int64) (*httptest.Server, *bytes.Buff
 	ln.Close()
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	bundle, err := i18n.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.New(policy.Rules{Domain: "example.test", MinUsername: 2, MaxUsername: 32, MinPassword: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	as, err := assets.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vw, err := views.New(bundle.Printer, bundle.Languages(), as.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bundle, pol, as, vw := loadUI(t)
 	own := xmppconn.Config{Domain: "example.test", Addr: dead, Timeout: 2 * time.Second}
 	h := handlers.New(handlers.Deps{
 		Log: log, I18n: bundle, Views: vw, Assets: as, Policy: pol,

@@ -11,6 +11,6 @@ test:
 bench:
 	scripts/bench.sh
 
-# Only the fuzz targets (FUZZ_BUDGET seconds in total, default 60).
+# Only the fuzz targets (FUZZ_EXECS executions each, default 10000).
 fuzz:
 	scripts/fuzz.sh

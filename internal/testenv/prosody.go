@@ -44,7 +44,8 @@ func StartProsody(t testing.TB, opt Options) *Server {
 	s.tempRoot, s.Dir = xmppTempDir(t, "prosody")
 	t.Cleanup(s.cleanup)
 	s.logFile = filepath.Join(s.Dir, "prosody.log")
-	s.readyTimeout = 15 * time.Second
+	// A bound for a hang only (Prosody starts in well under a second idle).
+	s.readyTimeout = 45 * time.Second
 	s.errorMarker = "\terror\t"
 
 	cfgPath := filepath.Join(s.Dir, "prosody.cfg.lua")

@@ -452,25 +452,8 @@ func TestCaptchaMedia(t *testing.T) {
 	}
 }
 
-// loadUI returns what every test handler renders with: the catalogs, the
-// rules of example.test, the assets and the views.
+// loadUI returns what every test handler renders with, for example.test.
 func loadUI(t testing.TB) (*i18n.Bundle, *policy.Policy, *assets.Set, *views.Renderer) {
 	t.Helper()
-	bundle, err := i18n.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.New(policy.Rules{Domain: "example.test", MinUsername: 2, MaxUsername: 32, MinPassword: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	as, err := assets.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vw, err := views.New(bundle.Printer, bundle.Languages(), as.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bundle, pol, as, vw
+	return handlers.LoadUI(t, handlers.UnitRules)
 }

@@ -12,12 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xmpp-portal/portal/assets"
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/abuse"
 	"github.com/xmpp-portal/portal/internal/account"
 	"github.com/xmpp-portal/portal/internal/captchastore"
-	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/policy"
 	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/testenv"
@@ -57,22 +55,7 @@ func manageSuite(t *testing.T, srv *testenv.Server) {
 	st := newMem(t, 10_000)
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	bundle, err := i18n.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.New(policy.Rules{Domain: srv.Domain, MinPassword: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	as, err := assets.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vw, err := views.New(bundle.Printer, bundle.Languages(), as.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bundle, pol, as, vw := handlers.LoadUI(t, policy.Rules{Domain: srv.Domain, MinPassword: 10})
 	clock := &manageClock{t: time.Now()}
 	mgr := account.New(account.Config{XMPP: cfg, Admin: admin, EndSessions: true, Log: log})
 	reg := abuse.NewRegulator(st, abuse.RegulatorOptions{Now: clock.Now, Secret: []byte("test secret 0123456789")})

@@ -14,10 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/xmpp-portal/portal/assets"
 	"github.com/xmpp-portal/portal/internal/captchastore"
-	"github.com/xmpp-portal/portal/internal/i18n"
-	"github.com/xmpp-portal/portal/internal/policy"
 	"github.com/xmpp-portal/portal/internal/qrsvg"
 	"github.com/xmpp-portal/portal/internal/store"
 	"github.com/xmpp-portal/portal/views"
@@ -27,22 +24,7 @@ func newCacheTestHandler(t *testing.T) *Handler {
 	t.Helper()
 	st := store.NewMemory(store.MemoryOptions{})
 	t.Cleanup(func() { st.Close() })
-	bundle, err := i18n.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.New(policy.Rules{Domain: "example.test", MinUsername: 2, MaxUsername: 32, MinPassword: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	as, err := assets.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vw, err := views.New(bundle.Printer, bundle.Languages(), as.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bundle, pol, as, vw := LoadUI(t, UnitRules)
 	return New(Deps{
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), I18n: bundle, Views: vw, Assets: as,
 		Captchas: captchastore.NewCaptchas(st, captchastore.Options{}), Policy: pol,

@@ -84,8 +84,8 @@ func StartEjabberd(t testing.TB, opt Options) *Server {
 	t.Cleanup(s.cleanup)
 	s.logFile = filepath.Join(s.Dir, "logs", "ejabberd.log")
 	s.pidFile = filepath.Join(s.Dir, "ejabberd.pid")
-	// ejabberd starts in 2-5 s on an idle machine but took 20-40 s on a
-	// machine loaded by other test packages: the bound is for a hang only.
+	// ejabberd starts in 2-5 s on an idle machine but took from 20 s to over
+	// 40 s with both cores busy: the bound is for a hang only.
 	s.readyTimeout = 90 * time.Second
 	s.errorMarker = "[error]"
 

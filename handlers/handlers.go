@@ -97,7 +97,9 @@ func New(d Deps) *Handler {
 func (h *Handler) Register(e *echo.Echo) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = h.errorHandler
-	e.Use(h.recoverPanics, h.requestLog, securityHeaders, h.bodyLimit, crossOriginProtection)
+	// Origin before size: a refused request is answered without touching
+	// its body.
+	e.Use(h.recoverPanics, h.requestLog, securityHeaders, crossOriginProtection, h.bodyLimit)
 
 	e.GET("/", h.home)
 	e.GET("/register", h.registerShow)

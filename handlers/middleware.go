@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"time"
 
@@ -103,8 +104,17 @@ func asMaxBytes(err error) bool {
 	return errors.As(err, &mbe)
 }
 
+// formType is the one body type the portal's forms (other than /import)
+// send.
+const formType = "application/x-www-form-urlencoded"
+
 // parseForm reads the posted form, mapping a body over the limit to 413.
+// Only URL-encoded bodies are read: anything else (a multipart body, which
+// net/http would spool to disk) is refused unread with 415.
 func parseForm(r *http.Request) error {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != formType {
+		return i18n.NewError(http.StatusUnsupportedMediaType, i18n.K("error.bad_request"))
+	}
 	if err := r.ParseForm(); err != nil {
 		if asMaxBytes(err) {
 			return i18n.Wrap(err, http.StatusRequestEntityTooLarge, i18n.K("error.body_too_large"))

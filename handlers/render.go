@@ -10,12 +10,18 @@ import (
 	"github.com/xmpp-portal/portal/views"
 )
 
-// lang is the page language: an explicit ?lang= (or form field) first, then
-// Accept-Language, then the default.
+// lang is the page language: an explicit ?lang= (or the form field of a form
+// already read) first, then Accept-Language, then the default.
+//
+// It never reads a request body: error pages ask for the language of
+// requests whose body was refused (too large, cross-origin), and reading it
+// here would parse what was refused (a multipart body would even be spooled
+// to a temporary file).
 func (h *Handler) lang(c echo.Context) string {
+	r := c.Request()
 	explicit := c.QueryParam("lang")
-	if explicit == "" && c.Request().Method == http.MethodPost {
-		explicit = c.Request().PostFormValue("lang")
+	if explicit == "" && r.PostForm != nil {
+		explicit = r.PostForm.Get("lang")
 	}
 	accept := c.Request().Header.Get("Accept-Language")
 	if explicit == "" && accept == "" {

@@ -1,0 +1,282 @@
+package handlers_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp/stanza"
+
+	"github.com/xmpp-portal/portal/handlers"
+	"github.com/xmpp-portal/portal/internal/abuse"
+	"github.com/xmpp-portal/portal/internal/account"
+	"github.com/xmpp-portal/portal/internal/captchastore"
+	"github.com/xmpp-portal/portal/internal/migrate"
+	"github.com/xmpp-portal/portal/internal/pie"
+	"github.com/xmpp-portal/portal/internal/policy"
+	"github.com/xmpp-portal/portal/internal/provision"
+	"github.com/xmpp-portal/portal/internal/testenv"
+	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/views"
+)
+
+// hardEnv is the portal's handlers against a real Prosody (admin mode), with
+// the real account manager, migrator, regulator, limiter and captchas on a
+// memory store; the clock is fake, so padding and bans never wait.
+type hardEnv struct {
+	*env
+	srv   *testenv.Server
+	admin *provision.Admin
+	reg   *abuse.Regulator
+	clock *manageClock
+	ctx   context.Context
+}
+
+const hardPW = "hardening Secret phrase 7"
+
+// startHardEnv starts Prosody and the portal. The operator reserves "press".
+func startHardEnv(t *testing.T) *hardEnv {
+	t.Helper()
+	srv := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeAdmin})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	cfg := srv.XMPP()
+	admin := provision.NewAdmin(cfg, srv.AdminJID, srv.AdminPassword, nil)
+	t.Cleanup(func() { admin.Close() })
+	st := newMem(t, 20_000)
+	logs := &bytes.Buffer{}
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	bundle, pol, as, vw := handlers.LoadUI(t, policy.Rules{Domain: srv.Domain, MinPassword: 10,
+		Reserved: []string{srv.AdminJID.Localpart(), "press"}})
+	clock := &manageClock{t: time.Now()}
+	mgr := account.New(account.Config{XMPP: cfg, Admin: admin, Log: log})
+	reg := abuse.NewRegulator(st, abuse.RegulatorOptions{Now: clock.Now, Secret: []byte("hardening secret 0123456789")})
+	lim, err := abuse.NewLimiter(st, abuse.LimiterOptions{Budgets: budgets(func(*abuse.Budgets) {}), IsOnion: handlers.IsOnion, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caps := captchastore.NewCaptchas(st, captchastore.Options{Length: 6, TTL: time.Minute, Log: log})
+	h := handlers.New(handlers.Deps{
+		Log: log, I18n: bundle, Views: vw, Assets: as, Policy: pol, Provisioner: admin, Captchas: caps, Limiter: lim,
+		Site:      views.Site{Name: "Test", Domain: srv.Domain},
+		BodyLimit: 8 << 10, XMPPTimeout: 10 * time.Second, MinPassword: 10,
+		Accounts: mgr, Regulator: reg, MinResponse: minResponse, Sleep: clock.Sleep, Now: clock.Now,
+		Migrator:       &migrate.Service{Resolver: migrate.Resolver{Own: cfg}, MaxImportBytes: 1 << 20, Log: log},
+		ImportMaxBytes: 1 << 20,
+	})
+	hs := httptest.NewServer(h.HTTPHandler())
+	t.Cleanup(hs.Close)
+	return &hardEnv{env: &env{srv: hs, st: st, caps: caps, logs: logs}, srv: srv, admin: admin, reg: reg, clock: clock, ctx: ctx}
+}
+
+func (e *hardEnv) create(t *testing.T, local string) {
+	t.Helper()
+	if err := e.admin.Create(e.ctx, local, hardPW); err != nil {
+		t.Fatalf("create %s: %v", local, err)
+	}
+}
+
+func (e *hardEnv) canLogin(local, pw string) bool {
+	s, err := xmppconn.Login(e.ctx, e.srv.XMPP(), local, pw, nil)
+	if err != nil {
+		return false
+	}
+	xmppconn.Close(s)
+	return true
+}
+
+// lockVia fails five times on /password for the address as typed.
+func (e *hardEnv) lockVia(t *testing.T, typed ...string) {
+	t.Helper()
+	for i := 0; i < 5; i++ {
+		addr := typed[i%len(typed)]
+		if r, body := e.post(t, "/password", passwordForm(addr, fmt.Sprintf("wrong password %d", i), newPW), nil); r.StatusCode != http.StatusForbidden {
+			t.Fatalf("failure %d (%s): status %d\n%s", i+1, addr, r.StatusCode, body)
+		}
+	}
+}
+
+func (e *hardEnv) locked(t *testing.T, bare string) bool {
+	t.Helper()
+	l, _, err := e.reg.Locked(e.ctx, bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// exportOf is a small export of user@host with one contact.
+func exportOf(t *testing.T, host, user, contact string) []byte {
+	t.Helper()
+	u := &pie.User{Name: user, Roster: &pie.Roster{Items: []pie.RosterItem{{JID: contact, Name: "Friend", Subscription: "both"}}}}
+	var buf bytes.Buffer
+	if err := pie.NewWriter(&buf).WriteDocument(&pie.Document{Hosts: []*pie.Host{{JID: host, Users: []*pie.User{u}}}}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func (e *hardEnv) postImport(t *testing.T, fields map[string]string, file []byte) (int, string) {
+	t.Helper()
+	ct, body := multipartBody(t, fields, file)
+	resp, err := http.Post(e.env.srv.URL+"/import", ct, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (e *hardEnv) rosterHas(t *testing.T, local, contact string) bool {
+	t.Helper()
+	ex, err := migrate.OpenExport(e.ctx, e.srv.XMPP(), local, hardPW, migrate.ExportOptions{})
+	if err != nil {
+		t.Fatalf("open export of %s: %v", local, err)
+	}
+	defer ex.Close()
+	var sb strings.Builder
+	if _, err := ex.WriteTo(e.ctx, &sb); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Contains(sb.String(), contact)
+}
+
+func (e *hardEnv) movedStatement(t *testing.T, local string) string {
+	t.Helper()
+	s, err := xmppconn.Login(e.ctx, e.srv.XMPP(), local, hardPW, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer xmppconn.Close(s)
+	resp, err := xmppconn.SendIQ(e.ctx, s, stanza.IQ{Type: stanza.GetIQ}, pie.NewElement(pie.NSPubSub, "pubsub").Add(pie.NewElement(pie.NSPubSub, "items", "node", migrate.NSMoved)).TokenReader())
+	if err != nil {
+		return ""
+	}
+	el, _ := pie.FromTokens(resp.TokenReader(), 20)
+	return el.Child("", "items").Child("", "item").Child("", "moved").Child("", "new-jid").Text()
+}
+
+// TestHardening holds the entry points against the attacks that found holes
+// (the hardening issue), against a real Prosody. Each subtest names its hole.
+func TestHardening(t *testing.T) {
+	e := startHardEnv(t)
+	domain := e.srv.Domain
+
+	// Hole 1: /import checked the lock of its target only when moving, and
+	// its wrong guesses were never counted.
+	t.Run("ImportHonoursLockout", func(t *testing.T) {
+		e.create(t, "bob")
+		e.lockVia(t, "bob")
+		file := exportOf(t, domain, "bob", "friend-bob@example.net")
+		status, body := e.postImport(t, map[string]string{"address": "bob", "password": hardPW, "lang": "en"}, file)
+		if status != http.StatusForbidden {
+			t.Fatalf("import into a locked account: status %d\n%s", status, body)
+		}
+		if e.rosterHas(t, "bob", "friend-bob@example.net") {
+			t.Fatal("import into a locked account wrote to it")
+		}
+	})
+	t.Run("ImportGuessesAreCounted", func(t *testing.T) {
+		e.create(t, "carol")
+		file := exportOf(t, domain, "carol", "friend-carol@example.net")
+		for i := 0; i < 5; i++ {
+			if status, body := e.postImport(t, map[string]string{"address": "carol", "password": fmt.Sprint("guess ", i), "lang": "en"}, file); status != http.StatusForbidden {
+				t.Fatalf("guess %d: status %d\n%s", i, status, body)
+			}
+		}
+		if !e.locked(t, "carol@"+domain) {
+			t.Fatal("five wrong passwords on /import did not lock the account")
+		}
+	})
+
+	// Hole 2: addresses spelled differently were different accounts.
+	t.Run("SpellingsAreOneAccount", func(t *testing.T) {
+		e.create(t, "alice")
+		e.lockVia(t, "alice")
+		file := exportOf(t, domain, "alice", "friend-alice@example.net")
+		for _, spelling := range []string{"alice@" + strings.ToUpper(domain), "alice@" + domain + ".", "Alice@" + strings.ToUpper(domain[:1]) + domain[1:], " xmpp:ALICE@" + domain + " "} {
+			status, body := e.postImport(t, map[string]string{"address": spelling, "password": hardPW, "lang": "en"}, file)
+			if status != http.StatusForbidden {
+				t.Errorf("%q while alice is locked: status %d\n%s", spelling, status, body)
+			}
+		}
+		if e.rosterHas(t, "alice", "friend-alice@example.net") {
+			t.Error("a spelling of a locked account was imported into")
+		}
+	})
+	t.Run("ReservedInEverySpelling", func(t *testing.T) {
+		admin := e.srv.AdminJID.Localpart()
+		file := exportOf(t, domain, "someone", "friend-admin@example.net")
+		for _, spelling := range []string{admin + "@" + strings.ToUpper(domain), admin + "@" + domain + ".", strings.ToUpper(admin)} {
+			status, body := e.postImport(t, map[string]string{"address": spelling, "password": e.srv.AdminPassword, "lang": "en"}, file)
+			if status != http.StatusUnprocessableEntity || !strings.Contains(body, "cannot be managed here") {
+				t.Errorf("import into %q: status %d\n%s", spelling, status, body)
+			}
+		}
+		// The old address of a "moved" import comes from the file: reserved
+		// there too, whatever its spelling.
+		e.create(t, "dora")
+		moved := exportOf(t, strings.ToUpper(domain)+".", admin, "friend-admin@example.net")
+		status, body := e.postImport(t, map[string]string{"address": "dora", "password": hardPW, "moved": "1", "old_password": e.srv.AdminPassword, "lang": "en"}, moved)
+		if status != http.StatusUnprocessableEntity || !strings.Contains(body, "cannot be managed here") {
+			t.Errorf("moved import from the admin account: status %d\n%s", status, body)
+		}
+		if got := e.movedStatement(t, "dora"); got != "" {
+			t.Errorf("dora has a moved statement %q", got)
+		}
+	})
+
+	// Hole 3: the moved statement was published before the new account's
+	// password was proven, and the answers told which password was wrong.
+	t.Run("MovedOnlyAfterBothPasswords", func(t *testing.T) {
+		e.create(t, "erin")  // old account
+		e.create(t, "frank") // new account
+		file := exportOf(t, domain, "erin", "friend-erin@example.net")
+		s1, b1 := e.postImport(t, map[string]string{"address": "frank", "password": "not frank's password", "moved": "1", "old_password": hardPW, "lang": "en"}, file)
+		if s1 != http.StatusForbidden {
+			t.Fatalf("wrong new password: status %d\n%s", s1, b1)
+		}
+		if got := e.movedStatement(t, "erin"); got != "" {
+			t.Fatalf("moved statement %q published although the new account's password was wrong", got)
+		}
+		s2, b2 := e.postImport(t, map[string]string{"address": "frank", "password": hardPW, "moved": "1", "old_password": "not erin's password", "lang": "en"}, file)
+		if s2 != s1 || b2 != b1 {
+			t.Fatalf("the answers tell which password was wrong:\n%d %s\n---\n%d %s", s1, b1, s2, b2)
+		}
+		if e.rosterHas(t, "frank", "friend-erin@example.net") {
+			t.Fatal("imported although the old account's password was wrong")
+		}
+	})
+
+	// Hole 8: names the server folds together.
+	t.Run("ServerFoldingAtSignup", func(t *testing.T) {
+		for _, name := range []string{"preß", "PREß", "ᴀdmin", "ʀoot", "ssßx"} {
+			id, ans := e.newCaptcha(t)
+			r, body := e.post(t, "/register", signupForm(id, ans, name, hardPW), nil)
+			if r.StatusCode != http.StatusUnprocessableEntity {
+				t.Errorf("sign-up as %q: status %d\n%s", name, r.StatusCode, body)
+			}
+		}
+		if e.canLogin("press", hardPW) || e.canLogin("ssssx", hardPW) {
+			t.Error("an account was created under a folded or reserved name")
+		}
+	})
+	t.Run("ServerFoldingOneCounter", func(t *testing.T) {
+		e.create(t, "strasse")
+		e.lockVia(t, "straße", "STRASSE", "Straße", "strasse", "STRAßE")
+		if !e.locked(t, "strasse@"+domain) {
+			t.Fatal("five failures under spellings that log into strasse did not lock it")
+		}
+		if r, _ := e.post(t, "/password", passwordForm("strasse", hardPW, newPW), nil); r.StatusCode != http.StatusForbidden {
+			t.Fatalf("locked account accepted: %d", r.StatusCode)
+		}
+	})
+}

@@ -22,17 +22,27 @@ import (
 
 // backend is a store for the tests plus the way to let a captcha expire.
 type backend struct {
-	st     store.Store
-	ttl    time.Duration // captcha TTL to use in the expiry case
-	expire func()        // lets ttl pass
+	st store.Store
+	// opts are the options of the captchas made on st: a TTL no test can
+	// outlast, and for Redis a generous bound on store calls (a hang limit,
+	// not the production default of 2 s, which a busy machine may exceed).
+	opts captchastore.Options
+	// expiryTTL is the captcha TTL of the expiry case, and expire lets it
+	// pass for a captcha whose New returned at created.
+	expiryTTL time.Duration
+	expire    func(created time.Time)
 }
 
 func memoryBackend(t *testing.T) backend {
 	clk := storetest.NewFakeClock()
 	m := store.NewMemory(store.MemoryOptions{Now: clk.Now})
 	t.Cleanup(func() { m.Close() })
-	return backend{st: m, ttl: captchastore.DefaultTTL, expire: func() { clk.Advance(captchastore.DefaultTTL + time.Second) }}
+	return backend{st: m, expiryTTL: captchastore.DefaultTTL,
+		expire: func(time.Time) { clk.Advance(captchastore.DefaultTTL + time.Second) }}
 }
+
+// redisCallLimit bounds the store calls of the Redis-backed tests: a hang limit.
+const redisCallLimit = 30 * time.Second
 
 func redisBackend(t *testing.T, srv *testenv.Redis, prefix string) backend {
 	r, err := store.OpenRedis(srv.URL(), prefix)
@@ -41,7 +51,16 @@ func redisBackend(t *testing.T, srv *testenv.Redis, prefix string) backend {
 	}
 	t.Cleanup(func() { r.Close() })
 	const ttl = 100 * time.Millisecond
-	return backend{st: r, ttl: ttl, expire: func() { time.Sleep(ttl + 50*time.Millisecond) }}
+	return backend{st: r, opts: captchastore.Options{Timeout: redisCallLimit}, expiryTTL: ttl, expire: func(created time.Time) {
+		// Redis wrote the key before New returned and keeps time in whole
+		// milliseconds: once ttl plus a millisecond has passed since then by
+		// our clock, the key has expired. Waiting longer (a busy machine) only
+		// makes that surer.
+		wait := ttl + time.Millisecond
+		for d := time.Since(created); d <= wait; d = time.Since(created) {
+			time.Sleep(wait - d + time.Millisecond)
+		}
+	}}
 }
 
 // answer reads the digits of id straight from the store (Peek is tested
@@ -115,11 +134,18 @@ func runVerifyTable(t *testing.T, newBackend func(t *testing.T) backend) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			be := newBackend(t)
-			c := captchastore.NewCaptchas(be.st, captchastore.Options{TTL: be.ttl})
+			opts := be.opts
+			if tc.expire {
+				// Only the expiry case uses a short TTL: in the others the
+				// captcha must outlive any stall of the machine.
+				opts.TTL = be.expiryTTL
+			}
+			c := captchastore.NewCaptchas(be.st, opts)
 			id, err := c.New()
 			if err != nil {
 				t.Fatal(err)
 			}
+			created := time.Now()
 			a := answer(t, be.st, id)
 			if len(a) != captchastore.DefaultLength {
 				t.Fatalf("answer %q: want %d digits", a, captchastore.DefaultLength)
@@ -129,7 +155,7 @@ func runVerifyTable(t *testing.T, newBackend func(t *testing.T) backend) {
 				useID = tc.id(id)
 			}
 			if tc.expire {
-				be.expire()
+				be.expire(created)
 			}
 			for i, s := range tc.steps {
 				got, err := c.Verify(context.Background(), useID, s.answer(a))
@@ -159,10 +185,10 @@ func TestCaptchaStoreVerifyRedis(t *testing.T) {
 func TestCaptchaStoreTwoInstancesRedis(t *testing.T) {
 	ctx := context.Background()
 	srv := testenv.StartRedis(t)
-	stA := redisBackend(t, srv, "portal:").st
-	stB := redisBackend(t, srv, "portal:").st
-	a := captchastore.NewCaptchas(stA, captchastore.Options{})
-	b := captchastore.NewCaptchas(stB, captchastore.Options{})
+	beA, beB := redisBackend(t, srv, "portal:"), redisBackend(t, srv, "portal:")
+	stA := beA.st
+	a := captchastore.NewCaptchas(stA, beA.opts)
+	b := captchastore.NewCaptchas(beB.st, beB.opts)
 
 	id, err := a.New()
 	if err != nil {
@@ -224,7 +250,9 @@ func TestCaptchaStoreRedisUnavailable(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	be := redisBackend(t, srv, "p:")
 	var logs bytes.Buffer
-	c := captchastore.NewCaptchas(be.st, captchastore.Options{Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	opts := be.opts
+	opts.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	c := captchastore.NewCaptchas(be.st, opts)
 	id, err := c.New()
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package xmppconn
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -23,6 +24,13 @@ type Config struct {
 	// Addr is host:port of the client-to-server listener (STARTTLS, usually
 	// port 5222). It is dialed as is: no SRV or other DNS tricks.
 	Addr string
+	// Dial, when set, opens the TCP connection to Addr instead of a
+	// net.Dialer; it is how a caller restricts what may be dialed (package
+	// migrate refuses addresses that are not public for other servers).
+	// It gets network "tcp", Addr, and a context bounded by Timeout.
+	// Its errors are returned wrapped in a *ConnError (ErrUnavailable).
+	// nil: a net.Dialer dials Addr as is (the portal's own server).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// TLS is the client TLS configuration (RootCAs, ServerName).
 	// nil means the system roots and ServerName Domain.
 	// An empty ServerName is set to Domain; MinVersion is at least TLS 1.2.

@@ -12,8 +12,9 @@ import (
 	"mellium.im/xmpp"
 )
 
-// Dial opens a TCP connection to cfg.Addr, bounded by ctx and cfg.Timeout.
-// It never looks up SRV records. Errors match ErrUnavailable.
+// Dial opens a TCP connection to cfg.Addr (with cfg.Dial when set), bounded
+// by ctx and cfg.Timeout. It never looks up SRV records. Errors match
+// ErrUnavailable.
 func Dial(ctx context.Context, cfg Config) (net.Conn, error) {
 	cfg, _, err := cfg.normalize()
 	if err != nil {
@@ -23,8 +24,22 @@ func Dial(ctx context.Context, cfg Config) (net.Conn, error) {
 }
 
 func dial(ctx context.Context, cfg Config) (net.Conn, error) {
-	d := net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	var c net.Conn
+	var err error
+	if cfg.Dial != nil {
+		dctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		c, err = cfg.Dial(dctx, "tcp", cfg.Addr)
+		cancel()
+	} else {
+		d := net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}
+		c, err = d.DialContext(ctx, "tcp", cfg.Addr)
+	}
+	if err == nil && c == nil {
+		err = errors.New("Config.Dial returned no connection")
+	}
+	if err != nil && c != nil {
+		_ = c.Close()
+	}
 	if err != nil {
 		return nil, &ConnError{Op: "dial", Err: err}
 	}

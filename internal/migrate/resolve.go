@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -23,6 +24,13 @@ type Resolver struct {
 	SRV bool
 	// LookupSRV replaces net.DefaultResolver.LookupSRV (tests).
 	LookupSRV func(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
+	// LookupNetIP replaces net.DefaultResolver.LookupNetIP, which resolves
+	// the host names of other servers (and SRV targets) at dial time (tests).
+	LookupNetIP func(ctx context.Context, network, host string) ([]netip.Addr, error)
+
+	// connect replaces the net.Dialer that connects to one checked public
+	// address of another server (tests: to see what would be dialled).
+	connect func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // ErrBadDomain: the address has no usable domain.
@@ -31,6 +39,17 @@ var ErrBadDomain = errors.New("migrate: not a valid address")
 // Config returns the connection settings for the domain of address
 // (a bare JID). TLS is verified against the domain name, with the roots of
 // the portal's own configuration.
+//
+// The portal's own domain gets r.Own unchanged: its address is dialled as
+// configured, usually on loopback or a private network. Every other domain
+// gets a configuration whose Dial resolves the host name (the domain or the
+// SRV target) when connecting and dials only public addresses (isPublic),
+// checked again on the very address being connected to; when none is
+// public, the dial fails with ErrNotPublic (matching ErrUnavailable). A
+// name in someone's DNS zone, or an SRV record, can point anywhere –
+// 127.0.0.1, 10.0.0.5, the cloud metadata service at 169.254.169.254 – and
+// a check at lookup time alone would be undone by a second answer at
+// connect time (DNS rebinding), so the check sits in the dialer itself.
 func (r Resolver) Config(ctx context.Context, address string) (xmppconn.Config, string, error) {
 	j, err := jid.Parse(strings.TrimSpace(address))
 	if err != nil || j.Localpart() == "" || j.Resourcepart() != "" {
@@ -54,7 +73,8 @@ func (r Resolver) Config(ctx context.Context, address string) (xmppconn.Config, 
 	}
 	base.ServerName = domain
 	cfg := xmppconn.Config{Domain: domain, Addr: net.JoinHostPort(domain, "5222"), TLS: base, Timeout: r.Own.Timeout,
-		MaxTokenBytes: r.Own.MaxTokenBytes, MaxResponseBytes: r.Own.MaxResponseBytes}
+		MaxTokenBytes: r.Own.MaxTokenBytes, MaxResponseBytes: r.Own.MaxResponseBytes,
+		Dial: publicDialer{lookup: r.LookupNetIP, connect: r.connect}.DialContext}
 	if r.SRV {
 		lookup := r.LookupSRV
 		if lookup == nil {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/xmpp-portal/portal/internal/xmppconn"
 )
@@ -51,6 +54,93 @@ func TestResolver(t *testing.T) {
 			if cfg.Domain != own.Domain && (cfg.TLS == nil || cfg.TLS.ServerName != cfg.Domain) {
 				t.Fatalf("TLS not verified against the domain: %+v", cfg.TLS)
 			}
+			if (cfg.Domain == own.Domain) != (cfg.Dial == nil) {
+				t.Fatalf("Dial set %v for %s: only other servers get the public-only dialer", cfg.Dial != nil, cfg.Domain)
+			}
 		})
+	}
+}
+
+// loopbackListener listens on 127.0.0.1 and tells how many connections
+// reached it. It is the witness that nothing private is dialled.
+type loopbackListener struct {
+	ln       net.Listener
+	accepted chan string // remote address of every accepted connection
+}
+
+func newLoopbackListener(t *testing.T) *loopbackListener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &loopbackListener{ln: ln, accepted: make(chan string, 64)}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				close(l.accepted)
+				return
+			}
+			l.accepted <- c.RemoteAddr().String()
+			_ = c.Close()
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close() })
+	return l
+}
+
+func (l *loopbackListener) port() string {
+	return strconv.Itoa(l.ln.Addr().(*net.TCPAddr).Port)
+}
+
+// count returns the number of connections accepted so far. It dials a
+// marker connection itself and waits until the listener has accepted it:
+// connections are accepted in the order they were made, so everything
+// dialled before the call has been counted by then (no sleeping).
+func (l *loopbackListener) count(t *testing.T) int {
+	t.Helper()
+	c, err := net.Dial("tcp", l.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	marker := c.LocalAddr().String()
+	n := 0
+	for a := range l.accepted {
+		if a == marker {
+			return n
+		}
+		n++
+	}
+	t.Fatal("listener closed before the marker connection arrived")
+	return 0
+}
+
+// An SRV record may name any target; one on loopback must not be dialled.
+// (The target is an address literal, so no resolver is asked.)
+func TestResolverSRVTargetOnLoopbackIsNotDialled(t *testing.T) {
+	l := newLoopbackListener(t)
+	port, _ := strconv.Atoi(l.port())
+	r := Resolver{
+		Own: xmppconn.Config{Domain: "own.example", Addr: "127.0.0.1:5222", Timeout: 5 * time.Second},
+		SRV: true,
+		LookupSRV: func(ctx context.Context, service, proto, name string) (string, []*net.SRV, error) {
+			return "", []*net.SRV{{Target: "127.0.0.1.", Port: uint16(port)}}, nil
+		},
+	}
+	cfg, local, err := r.Config(context.Background(), "bob@evil.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = xmppconn.Login(context.Background(), cfg, local, "secret", nil)
+	if !errors.Is(err, xmppconn.ErrUnavailable) {
+		t.Errorf("login: %v, want an error matching ErrUnavailable", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "127.0.0.1") {
+		t.Errorf("error names the refused address: %v", err)
+	}
+	if n := l.count(t); n != 0 {
+		t.Errorf("%d connection(s) reached the loopback listener, want 0", n)
 	}
 }

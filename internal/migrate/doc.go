@@ -35,5 +35,16 @@
 // Resolver finds other servers (port 5222 or DNS SRV where enabled); it
 // takes domain names only, never address literals or single-label names, so
 // nobody can point the portal at machines on its own network by typing
-// user@10.0.0.1.
+// user@10.0.0.1. A domain name is no better protection on its own: anyone
+// can publish an A record or an SRV target of 127.0.0.1, 10.0.0.5 or
+// 169.254.169.254 (cloud metadata) and have the portal connect there, and
+// a name may resolve to a public address when checked and to a private one
+// when dialled (DNS rebinding). So the configuration of every other server
+// carries a dialer (dial.go) that resolves the host name itself, dials only
+// public addresses (isPublic lists what is refused, with the RFCs), and
+// checks the numeric address once more right before connect(2). When
+// nothing public is left the dial fails with ErrNotPublic, which matches
+// ErrUnavailable: the user reads that the server cannot be reached, and
+// neither the page nor the error text says which address was refused. The
+// portal's own server is dialled at its configured address, as before.
 package migrate

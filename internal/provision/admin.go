@@ -48,6 +48,10 @@ type Admin struct {
 	log      *slog.Logger
 	timeout  time.Duration
 	inFlight *admission // bounds the add-user commands under way (admission.go)
+	// withTimeout sets every deadline of the provisioner (context.WithTimeout).
+	// Tests wrap it to see that each is the configured timeout: an exact check
+	// where a bound on elapsed time would depend on the machine's load.
+	withTimeout func(context.Context, time.Duration) (context.Context, context.CancelFunc)
 
 	mu       sync.Mutex
 	sess     *xmpp.Session
@@ -79,6 +83,8 @@ func NewAdmin(cfg xmppconn.Config, adminJID jid.JID, adminPassword string, log *
 		log:      log.With("provision", "admin"),
 		timeout:  timeout,
 		inFlight: newAdmission(maxInFlight),
+
+		withTimeout: context.WithTimeout,
 	}
 }
 
@@ -96,7 +102,7 @@ func (a *Admin) create(ctx context.Context, localpart, password string) error {
 	if perr != nil {
 		return perr
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	ctx, cancel := a.withTimeout(ctx, a.timeout)
 	defer cancel()
 	release, err := a.inFlight.acquire(ctx, a.timeout/2)
 	if err != nil {
@@ -169,7 +175,7 @@ func fillAddUser(d *form.Data, user jid.JID, password string) error {
 // Check logs in as the admin (or reuses the session) and verifies that the
 // server offers the add-user command to it. Use it at startup.
 func (a *Admin) Check(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	ctx, cancel := a.withTimeout(ctx, a.timeout)
 	defer cancel()
 	s, err := a.session(ctx)
 	if err != nil {
@@ -305,7 +311,7 @@ func (a *Admin) connect(ctx context.Context) (s *xmpp.Session, callerGone bool, 
 	start := time.Now()
 	cctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(nil)
-	tctx, tcancel := context.WithTimeout(cctx, a.timeout)
+	tctx, tcancel := a.withTimeout(cctx, a.timeout)
 	defer tcancel()
 	stop := context.AfterFunc(ctx, func() { cancel(errCallerGone) })
 	defer stop()

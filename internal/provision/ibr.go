@@ -23,6 +23,8 @@ type IBR struct {
 	log      *slog.Logger
 	timeout  time.Duration
 	inFlight *admission // bounds the registrations under way (admission.go)
+	// withTimeout sets every deadline of the provisioner, as in Admin.
+	withTimeout func(context.Context, time.Duration) (context.Context, context.CancelFunc)
 }
 
 var _ Provisioner = (*IBR)(nil)
@@ -36,7 +38,8 @@ func NewIBR(cfg xmppconn.Config, log *slog.Logger) *IBR {
 	if timeout <= 0 {
 		timeout = xmppconn.DefaultTimeout
 	}
-	return &IBR{cfg: cfg, log: log.With("provision", "ibr"), timeout: timeout, inFlight: newAdmission(maxInFlight)}
+	return &IBR{cfg: cfg, log: log.With("provision", "ibr"), timeout: timeout, inFlight: newAdmission(maxInFlight),
+		withTimeout: context.WithTimeout}
 }
 
 // Create registers localpart with password. The name is sent as given (the
@@ -53,7 +56,7 @@ func (r *IBR) create(ctx context.Context, localpart, password string) error {
 	if password == "" {
 		return &Error{Kind: KindPasswordPolicy, Condition: "not-acceptable", Text: "empty password"}
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	ctx, cancel := r.withTimeout(ctx, r.timeout)
 	defer cancel()
 	release, err := r.inFlight.acquire(ctx, r.timeout/2)
 	if err != nil {
@@ -92,7 +95,7 @@ func element(name, text string) xml.TokenReader {
 // allowing IBR from the portal's address only) are applied on submit and
 // cannot be checked without creating an account.
 func (r *IBR) Check(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	ctx, cancel := r.withTimeout(ctx, r.timeout)
 	defer cancel()
 	s, err := xmppconn.Unauth(ctx, r.cfg)
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 // an *Error (use Classify). A request that fails on the connection drops the
 // session (unless only ctx was canceled), and the next call reconnects.
 func (a *Admin) Run(ctx context.Context, node string, fill func(*form.Data) error) (xmppconn.CommandResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	ctx, cancel := a.withTimeout(ctx, a.timeout)
 	defer cancel()
 	s, err := a.session(ctx)
 	if err != nil {

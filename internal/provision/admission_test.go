@@ -7,6 +7,11 @@ import (
 	"time"
 )
 
+// hangLimit bounds waits that end at once unless the code under test hangs.
+// It is far above anything a busy machine adds and far below the hours a
+// hang would last.
+const hangLimit = 30 * time.Second
+
 func TestAdmission(t *testing.T) {
 	ad := newAdmission(2)
 	ctx := context.Background()
@@ -20,14 +25,27 @@ func TestAdmission(t *testing.T) {
 	}
 
 	// Full, and the caller's deadline leaves less than keep: refused at
-	// once, as unavailable, marked as never sent.
-	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	// once, as unavailable, marked as never sent. "At once" without a clock:
+	// the deadline is an hour away and no slot is ever freed, so an acquire
+	// that waited would wait for an hour; it must return before the
+	// deadline, and within a hang limit that only a hang reaches.
+	short, cancel := context.WithTimeout(ctx, time.Hour)
 	defer cancel()
-	start := time.Now()
-	if _, err := ad.acquire(short, time.Second); KindOf(err) != KindUnavailable || !errors.Is(err, errBusy) {
-		t.Fatalf("acquire when full with too little time = %v", err)
-	} else if d := time.Since(start); d > 100*time.Millisecond {
-		t.Fatalf("refusal took %v: it must not wait", d)
+	refused := make(chan error, 1)
+	go func() {
+		_, err := ad.acquire(short, 2*time.Hour)
+		refused <- err
+	}()
+	select {
+	case err := <-refused:
+		if KindOf(err) != KindUnavailable || !errors.Is(err, errBusy) {
+			t.Fatalf("acquire when full with too little time = %v", err)
+		}
+		if short.Err() != nil {
+			t.Fatal("the refusal came only after the caller's deadline: it waited")
+		}
+	case <-time.After(hangLimit):
+		t.Fatalf("acquire when full with too little time still waits after %v: it must not wait", hangLimit)
 	}
 	// A cancelled caller gives up too.
 	gone, cancelGone := context.WithCancel(ctx)

@@ -3,8 +3,11 @@ package provision
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -87,22 +90,73 @@ func provisioners(cfg xmppconn.Config, log *slog.Logger) map[string]Provisioner 
 	}
 }
 
+// deadlines makes p record the length of every deadline it sets.
+func deadlines(p Provisioner) func() []time.Duration {
+	var mu sync.Mutex
+	var got []time.Duration
+	record := func(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+		mu.Lock()
+		got = append(got, d)
+		mu.Unlock()
+		return context.WithTimeout(ctx, d)
+	}
+	switch p := p.(type) {
+	case *Admin:
+		p.withTimeout = record
+	case *IBR:
+		p.withTimeout = record
+	}
+	return func() []time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+}
+
+// An unreachable server makes Create fail as unavailable, by itself, and
+// no check needs a bound on elapsed time that a busy machine could break:
+//
+//   - every deadline Create sets is the configured timeout (recorded);
+//   - closed port: the timeout is the hang limit, so a Create that waited
+//     for it instead of reporting the refusal shows as a timeout error;
+//   - black hole (accepts, never answers): the 400 ms timeout is all that
+//     can end the call, so it takes at least that long, and it must return
+//     before the caller's context, which ends at the hang limit.
 func TestUnreachableServer(t *testing.T) {
 	t.Parallel()
-	for name, addr := range map[string]string{"closed port": closedAddr(t), "black hole": blackHole(t)} {
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		addr    string
+		timeout time.Duration
+	}{
+		{"closed port", closedAddr(t), hangLimit},
+		{"black hole", blackHole(t), 400 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			log, buf := newLogger(slog.LevelInfo)
-			cfg := xmppconn.Config{Domain: "localhost", Addr: addr, Timeout: 400 * time.Millisecond}
+			cfg := xmppconn.Config{Domain: "localhost", Addr: tc.addr, Timeout: tc.timeout}
 			for mode, p := range provisioners(cfg, log) {
+				set := deadlines(p)
+				ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
 				start := time.Now()
-				err := p.Create(context.Background(), "alice", "secret-password-1")
+				err := p.Create(ctx, "alice", "secret-password-1")
+				d := time.Since(start)
+				if got := set(); len(got) == 0 || slices.ContainsFunc(got, func(d time.Duration) bool { return d != tc.timeout }) {
+					t.Errorf("%s: Create set deadlines %v, want only the configured %v", mode, got, tc.timeout)
+				}
 				if KindOf(err) != KindUnavailable {
 					t.Errorf("%s: Create = %v, want KindUnavailable", mode, err)
 				}
-				if d := time.Since(start); d > 2*time.Second {
-					t.Errorf("%s: Create took %v with a 400 ms timeout", mode, d)
+				switch {
+				case ctx.Err() != nil:
+					t.Errorf("%s: Create returned only at the caller's hang limit (%v), timeout %v", mode, hangLimit, tc.timeout)
+				case tc.timeout == hangLimit && timedOut(err):
+					t.Errorf("%s: Create waited for a timeout on a refused connection: %v", mode, err)
+				case tc.timeout < hangLimit && d < tc.timeout:
+					t.Errorf("%s: Create gave up after %v, before its %v timeout, on a server that was only silent: %v", mode, d, tc.timeout, err)
 				}
+				cancel()
 				p.Close()
 			}
 			logs := buf.String()
@@ -130,17 +184,30 @@ func TestAdminBackoff(t *testing.T) {
 		a.mu.Unlock()
 	}
 	a.Create(context.Background(), "u", "p")
-	// Now a short deadline cannot wait for the backoff: fail fast.
+	// Hold the backoff for an hour, so that no stall of this machine can
+	// end it before the calls below (backoff's lengths are TestBackoffBounds').
+	a.mu.Lock()
+	a.nextTry = time.Now().Add(time.Hour)
+	a.mu.Unlock()
+	// Now a short deadline cannot wait for the backoff: fail fast. Exact,
+	// without a clock: the refusal that does not wait is errBackoff; a call
+	// that waited would end with its context's error instead.
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	start := time.Now()
-	err := a.Create(ctx, "u", "p")
-	if KindOf(err) != KindUnavailable || time.Since(start) > 40*time.Millisecond {
-		t.Errorf("Create during backoff = %v after %v", err, time.Since(start))
+	if err := a.Create(ctx, "u", "p"); KindOf(err) != KindUnavailable || !errors.Is(err, errBackoff) {
+		t.Errorf("Create during backoff = %v, want the backoff refusal", err)
 	}
-	if err := a.Check(ctx); KindOf(err) != KindUnavailable {
-		t.Errorf("Check = %v", err)
+	if err := a.Check(ctx); KindOf(err) != KindUnavailable || !errors.Is(err, errBackoff) {
+		t.Errorf("Check during backoff = %v, want the backoff refusal", err)
 	}
+}
+
+// timedOut reports whether err comes from a deadline: a context's or a
+// socket's.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
 }
 
 func TestBackoffBounds(t *testing.T) {

@@ -116,13 +116,13 @@ func controlPublic(network, address string, _ syscall.RawConn) error {
 // (::ffff:a.b.c.d, RFC 4291 §2.5.5.2), which isPublic unmaps first.
 var notPublic = []netip.Prefix{
 	// IPv4 (IANA special-purpose registry, RFC 6890).
-	netip.MustParsePrefix("0.0.0.0/8"),       // "this network", RFC 791, RFC 1122 §3.2.1.3
+	netip.MustParsePrefix("0.0.0.0/8"),       // "this network", RFC 1122 §3.2.1.3
 	netip.MustParsePrefix("10.0.0.0/8"),      // private, RFC 1918
 	netip.MustParsePrefix("100.64.0.0/10"),   // shared address space (CGNAT), RFC 6598
 	netip.MustParsePrefix("127.0.0.0/8"),     // loopback, RFC 1122 §3.2.1.3
 	netip.MustParsePrefix("169.254.0.0/16"),  // link-local, RFC 3927
 	netip.MustParsePrefix("172.16.0.0/12"),   // private, RFC 1918
-	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments, RFC 6890 §2.1 (DS-Lite, NAT64 discovery, ...)
+	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments, RFC 6890 (DS-Lite RFC 7335, NAT64 discovery RFC 7050, ...)
 	netip.MustParsePrefix("192.0.2.0/24"),    // TEST-NET-1 documentation, RFC 5737
 	netip.MustParsePrefix("192.88.99.0/24"),  // 6to4 relay anycast, RFC 3068, deprecated by RFC 7526
 	netip.MustParsePrefix("192.168.0.0/16"),  // private, RFC 1918

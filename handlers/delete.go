@@ -7,7 +7,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/xmpp-portal/portal/internal/abuse"
 	"github.com/xmpp-portal/portal/internal/account"
 	"github.com/xmpp-portal/portal/internal/i18n"
 )
@@ -54,8 +53,8 @@ func (h *Handler) deleteSubmit(c echo.Context) error {
 	if err := parseForm(r); err != nil {
 		return err
 	}
-	budget, err := h.checkBudget(c, abuse.Credential)
-	if err != nil {
+	g := h.guard(c, "delete", start)
+	if err := g.take(1); err != nil {
 		return err
 	}
 	lang := h.lang(c)
@@ -63,12 +62,13 @@ func (h *Handler) deleteSubmit(c echo.Context) error {
 	raw, confirm, password := r.PostForm.Get("address"), r.PostForm.Get("confirm"), r.PostForm.Get("password")
 	f := deleteForm{Address: keepTyped(raw), Confirm: keepTyped(confirm)}
 
-	local, aerr := h.manageAddress(raw)
+	addr, aerr := h.d.Policy.Account(raw)
 	if aerr != nil {
 		f.AddressError = tr(aerr)
-	} else if again, cerr := h.d.Policy.Address(confirm); cerr != nil || again != local {
+	} else if again, cerr := h.d.Policy.OwnAddress(confirm); cerr != nil || again != addr {
 		f.ConfirmError = h.d.I18n.T(lang, i18n.K("delete.err.confirm"))
 	}
+	local := addr.Local
 	if password == "" {
 		f.PasswordError = h.d.I18n.T(lang, i18n.K("manage.err.current_missing"))
 	}
@@ -76,22 +76,25 @@ func (h *Handler) deleteSubmit(c echo.Context) error {
 		f.CheckError = h.d.I18n.T(lang, i18n.K("delete.err.understand"))
 	}
 	if f.AddressError != "" || f.ConfirmError != "" || f.PasswordError != "" || f.CheckError != "" {
-		budget.Release(r.Context())
+		g.release()
 		h.d.Log.Info("delete.refused", "reason", "form")
 		return h.showDeleteForm(c, http.StatusUnprocessableEntity, f)
 	}
 
-	if err := h.checkCredentials(c, start, "delete", local, password); err != nil {
+	if _, err := guardLogin(g, addr, password, i18n.K("manage.err.unavailable"), func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, h.d.Accounts.Verify(ctx, local, password)
+	}); err != nil {
 		if errors.Is(err, errBadCredentials) {
 			f.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
 			return h.showDeleteForm(c, badCredentialsStatus, f)
 		}
 		return err
 	}
+	g.pad()
 
 	ctx, cancel := context.WithTimeout(r.Context(), 3*h.d.XMPPTimeout)
 	defer cancel()
-	err = h.d.Accounts.Delete(ctx, local, password)
+	err := h.d.Accounts.Delete(ctx, local, password)
 	switch {
 	case err == nil:
 	case errors.Is(err, account.ErrAuth):

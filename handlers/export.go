@@ -9,7 +9,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/xmpp-portal/portal/internal/abuse"
 	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/migrate"
 )
@@ -44,21 +43,21 @@ func (h *Handler) exportSubmit(c echo.Context) error {
 	if err := parseForm(r); err != nil {
 		return err
 	}
-	budget, err := h.checkBudget(c, abuse.Credential)
-	if err != nil {
+	g := h.guard(c, "export", start)
+	if err := g.take(1); err != nil {
 		return err
 	}
 	lang := h.lang(c)
-	raw := r.PostForm.Get("address")
+	raw, password := r.PostForm.Get("address"), r.PostForm.Get("password")
 	f := exportForm{Address: keepTyped(raw)}
-	local, aerr := h.manageAddress(raw)
+	addr, aerr := h.d.Policy.Account(raw)
 	if aerr != nil {
-		budget.Release(r.Context())
+		g.release()
 		f.AddressError = aerr.Message(h.d.I18n, lang)
 		return h.renderStatus(c, http.StatusUnprocessableEntity, "export", f)
 	}
-	ex, err := h.regulatedLogin(c, start, "export", local, r.PostForm.Get("password"), func(ctx context.Context, pw string) (*migrate.Export, error) {
-		return h.d.Migrator.OpenExport(ctx, local, pw)
+	ex, err := guardLogin(g, addr, password, i18n.K("migrate.err.unavailable"), func(ctx context.Context) (*migrate.Export, error) {
+		return h.d.Migrator.OpenExport(ctx, addr.Local, password)
 	})
 	if err != nil {
 		if errors.Is(err, errBadCredentials) {
@@ -68,6 +67,7 @@ func (h *Handler) exportSubmit(c echo.Context) error {
 		return err
 	}
 	defer ex.Close()
+	g.pad()
 
 	// From here on the answer is the file.
 	w := c.Response()
@@ -114,46 +114,4 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 		return n, err
 	}
 	return n, f.rc.Flush()
-}
-
-// regulatedLogin runs login (a real XMPP login as local) under the
-// account's brute-force regulation, like checkCredentials, and pads the
-// answer to MinResponse from start whatever the outcome. It returns
-// errBadCredentials for an unknown account, a wrong password or a locked
-// account (the server is not asked then).
-func regulatedLoginFor[T any](h *Handler, c echo.Context, start time.Time, flow, bare, password string, login func(ctx context.Context, password string) (T, error)) (T, error) {
-	var zero T
-	ctx := c.Request().Context()
-	defer h.padFrom(ctx, start)
-	if h.d.Regulator != nil {
-		locked, _, err := h.d.Regulator.Locked(ctx, bare)
-		if err != nil {
-			h.d.Log.Warn("credentials.check", "flow", flow, "outcome", "store_unavailable", "err", err)
-			return zero, i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
-		}
-		if locked {
-			h.d.Log.Info("credentials.check", "flow", flow, "outcome", "locked")
-			return zero, errBadCredentials
-		}
-	}
-	if password == "" {
-		return zero, h.credentialFailed(ctx, flow, bare, bare)
-	}
-	lctx, cancel := context.WithTimeout(ctx, h.d.XMPPTimeout)
-	defer cancel()
-	v, err := login(lctx, password)
-	switch {
-	case err == nil:
-		h.d.Log.Info("credentials.check", "flow", flow, "outcome", "ok")
-		return v, nil
-	case errors.Is(err, migrate.ErrAuth):
-		return zero, h.credentialFailed(ctx, flow, bare, bare)
-	default:
-		h.d.Log.Warn("credentials.check", "flow", flow, "outcome", "server_unavailable", "err", err)
-		return zero, i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("migrate.err.unavailable"))
-	}
-}
-
-func (h *Handler) regulatedLogin(c echo.Context, start time.Time, flow, local, password string, login func(ctx context.Context, password string) (*migrate.Export, error)) (*migrate.Export, error) {
-	return regulatedLoginFor(h, c, start, flow, local+"@"+h.d.Policy.Domain(), password, login)
 }

@@ -73,12 +73,18 @@ type Deps struct {
 	// ImportMaxBytes is the largest upload /import takes (import.max_size);
 	// the body limit of that one route.
 	ImportMaxBytes int64
+	// ImportConcurrency is how many imports run at once (zero:
+	// DefaultImportConcurrency); ImportMinRate is the least average upload
+	// rate in bytes per second (zero: DefaultImportMinRate).
+	ImportConcurrency int
+	ImportMinRate     int64
 }
 
 // Handler serves the portal's pages.
 type Handler struct {
-	d     Deps
-	cache pageCache // pages that are the same for every visitor (pagecache.go)
+	d       Deps
+	cache   pageCache     // pages that are the same for every visitor (pagecache.go)
+	imports chan struct{} // import slots (import.go)
 }
 
 // New returns a Handler.
@@ -89,7 +95,10 @@ func New(d Deps) *Handler {
 	if d.DefaultLang == "" {
 		d.DefaultLang = "en"
 	}
-	return &Handler{d: d}
+	if d.ImportConcurrency <= 0 {
+		d.ImportConcurrency = DefaultImportConcurrency
+	}
+	return &Handler{d: d, imports: make(chan struct{}, d.ImportConcurrency)}
 }
 
 // Register installs the middleware, the error handler and every route on e.

@@ -4,22 +4,44 @@ import (
 	"context"
 	"errors"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/xmpp-portal/portal/internal/abuse"
 	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/migrate"
-	"github.com/xmpp-portal/portal/internal/pie"
+	"github.com/xmpp-portal/portal/internal/policy"
 )
 
-// importReadTimeout replaces the server's read timeout while an upload of
-// up to import.max_size arrives.
-const importReadTimeout = 10 * time.Minute
+// Defaults of the import's own bounds (Deps fields left zero).
+const (
+	// DefaultImportConcurrency is how many imports run at once.
+	DefaultImportConcurrency = 2
+	// DefaultImportMinRate is the least average upload rate, in bytes per
+	// second, after importRateGrace (64 KiB/s: a 50 MB file in 13 minutes).
+	DefaultImportMinRate = 64 << 10
+)
+
+const (
+	// importRateGrace is how long an upload may run before its average
+	// rate is held against the minimum rate.
+	importRateGrace = 20 * time.Second
+	// importIdle is the longest pause between two reads of the file.
+	importIdle = 30 * time.Second
+	// importTimeout bounds the import once the file is read (the writes to
+	// the account, bounded in number by the import limits).
+	importTimeout = 10 * time.Minute
+	// importMaxFields and importMaxField bound the form fields before the
+	// file.
+	importMaxFields = 16
+	importMaxField  = 4096
+)
 
 type importForm struct {
 	Address      string
@@ -61,174 +83,294 @@ func (h *Handler) importForm(f importForm) importForm {
 	return f
 }
 
-// importSubmit reads the multipart upload as a stream (nothing is written
-// to disk: the file part goes straight into the bounded XEP-0227 parser),
-// checks the credential budget, then restores the data into the new account
-// (logins regulated per account) and shows the summary.
+// importSubmit takes the upload as a stream, in this order, so that no
+// byte of the file is read before the checks that guard it:
+//
+//  1. the form fields, which the form sends before the file (bounded in
+//     number and size); a file before them is refused;
+//  2. the credential budget, one unit per password (guard.take);
+//  3. the address of the new account (the one address parser; reserved
+//     names refused);
+//  4. a free import slot (at most ImportConcurrency at once);
+//  5. the lock of the new account;
+//  6. the file, read as a stream into the bounded XEP-0227 reader, at a
+//     minimum rate, never written to disk;
+//  7. the old account named in the file (the same parser, reserved names
+//     refused) and its lock, when moving;
+//  8. one login to each account; one answer for any failed check;
+//  9. only then the moved statement and the import.
 func (h *Handler) importSubmit(c echo.Context) error {
 	start := h.now()
 	if h.d.Migrator == nil {
 		return h.notYet(c)
 	}
 	r := c.Request()
-	_ = http.NewResponseController(c.Response()).SetReadDeadline(h.now().Add(importReadTimeout))
-	// The body is read once, as a stream: h.lang must not parse it first.
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "multipart/form-data" {
+		return i18n.NewError(http.StatusUnsupportedMediaType, i18n.K("error.bad_request"))
+	}
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return i18n.Wrap(err, http.StatusBadRequest, i18n.K("error.bad_request"))
 	}
-	fields := map[string]string{}
-	var doc *pie.Document
-	var fileErr error
-	gotFile := false
-	for {
+	fields, file, err := readImportFields(mr)
+	if err != nil {
+		return err
+	}
+	if file != nil {
+		defer file.Close()
+	}
+	// The page language travels as a form field; h.lang reads it here.
+	r.PostForm = fields
+	lang := h.lang(c)
+	moved := fields.Get("moved") != ""
+	f := h.importForm(importForm{Address: keepTyped(fields.Get("address")), Subscribe: fields.Get("subscribe") != "", Moved: moved})
+	refuse := func(status int) error { return h.renderStatus(c, status, "import", f) }
+
+	g := h.guard(c, "import", start)
+	units := 1
+	if moved {
+		units = 2
+	}
+	if err := g.take(units); err != nil {
+		return err
+	}
+	addr, aerr := h.importAddress(c, fields.Get("address"))
+	if aerr != nil {
+		f.AddressError = aerr.Message(h.d.I18n, lang)
+	}
+	if file == nil {
+		f.FileError = h.d.I18n.T(lang, i18n.K("migrate.err.file_missing"))
+	}
+	if moved && fields.Get("old_password") == "" {
+		f.Error = h.d.I18n.T(lang, i18n.K("migrate.err.old_password_missing"))
+	}
+	if f.AddressError != "" || f.FileError != "" || f.Error != "" {
+		g.release()
+		return refuse(http.StatusUnprocessableEntity)
+	}
+
+	release, ok := h.importSlot()
+	if !ok {
+		g.release()
+		h.d.Log.Info("import.refused", "reason", "busy")
+		c.Response().Header().Set("Retry-After", "60")
+		return i18n.NewError(http.StatusServiceUnavailable, i18n.K("migrate.err.busy"))
+	}
+	defer release()
+
+	credErr := func(err error) error {
+		if errors.Is(err, errBadCredentials) {
+			key := i18n.K("migrate.err.credentials")
+			if moved {
+				key = i18n.K("migrate.err.credentials_moved")
+			}
+			f.Error = h.d.I18n.T(lang, key)
+			return refuse(badCredentialsStatus)
+		}
+		return err
+	}
+	if err := g.locked(addr); err != nil {
+		return credErr(err)
+	}
+
+	up, err := h.d.Migrator.ReadUpload(h.uploadReader(c, file), func(name string) bool {
+		a, e := h.d.Policy.ParseAddress(name + "@" + addr.Domain)
+		return e == nil && a.Key() == addr.Key()
+	})
+	if err != nil {
+		g.release()
+		return h.importFileError(c, f, lang, err)
+	}
+
+	var old policy.Address
+	if moved {
+		var oerr *i18n.Error
+		old, oerr = h.d.Policy.ParseAddress(up.Owner())
+		switch {
+		case oerr != nil:
+			f.FileError = h.d.I18n.T(lang, i18n.K("migrate.err.file_invalid"))
+		case h.d.Policy.IsOwn(old) && h.d.Policy.IsReserved(old.Local):
+			f.FileError = h.d.I18n.T(lang, i18n.K("manage.err.reserved"))
+		case old.Key() == addr.Key():
+			f.Error = h.d.I18n.T(lang, i18n.K("migrate.err.moved_self"))
+		}
+		if f.FileError != "" || f.Error != "" {
+			g.release()
+			return refuse(http.StatusUnprocessableEntity)
+		}
+		if err := g.locked(old); err != nil {
+			return credErr(err)
+		}
+	}
+
+	// Both passwords are proven before anything is written.
+	password := fields.Get("password")
+	target, err := guardLogin(g, addr, password, i18n.K("migrate.err.unavailable"), func(ctx context.Context) (*migrate.Session, error) {
+		return h.d.Migrator.Login(ctx, addr.String(), password)
+	})
+	if err != nil {
+		return credErr(err)
+	}
+	defer target.Close()
+	var source *migrate.Session
+	if moved {
+		oldPassword := fields.Get("old_password")
+		source, err = guardLogin(g, old, oldPassword, i18n.K("migrate.err.unavailable"), func(ctx context.Context) (*migrate.Session, error) {
+			return h.d.Migrator.Login(ctx, old.String(), oldPassword)
+		})
+		if err != nil {
+			return credErr(err)
+		}
+		defer source.Close()
+	}
+	g.pad()
+
+	_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(importTimeout + time.Minute))
+	ctx, cancel := context.WithTimeout(r.Context(), importTimeout)
+	defer cancel()
+	opt := migrate.ImportOptions{Subscribe: f.Subscribe}
+	var movedErr error
+	if moved {
+		if movedErr = source.PublishMoved(ctx, addr.String()); movedErr == nil {
+			opt.MovedFrom = old.String()
+		}
+	}
+	res := target.Import(ctx, up, opt)
+	if moved {
+		res.Summary.Prepend(migrate.KindMoved, old.String(), movedErr)
+	}
+	return h.render(c, "import_done", h.importSummary(lang, addr.String(), old, res, up))
+}
+
+// importAddress reads the address of the account imported into, with the
+// one address parser: on the portal's domain an account that may be
+// managed here (reserved names refused), elsewhere any address whose
+// server the portal may reach.
+func (h *Handler) importAddress(c echo.Context, raw string) (policy.Address, *i18n.Error) {
+	a, e := h.d.Policy.ParseAddress(raw)
+	if e != nil {
+		return policy.Address{}, i18n.NewError(http.StatusUnprocessableEntity, i18n.K("migrate.err.address"))
+	}
+	if h.d.Policy.IsOwn(a) {
+		return h.d.Policy.Account(raw)
+	}
+	if _, _, err := h.d.Migrator.Resolver.Config(c.Request().Context(), a.String()); err != nil {
+		return policy.Address{}, i18n.NewError(http.StatusUnprocessableEntity, i18n.K("migrate.err.address"))
+	}
+	return a, nil
+}
+
+// readImportFields reads the form fields up to the file part, which it
+// returns unread (nil when the form has none). Fields are bounded in number
+// and size; a field after the file, or a second file, is never read.
+func readImportFields(mr *multipart.Reader) (url.Values, *multipart.Part, error) {
+	fields := url.Values{}
+	for n := 0; ; n++ {
 		part, err := mr.NextPart()
 		if err == io.EOF {
-			break
+			return fields, nil, nil
 		}
 		if err != nil {
 			if asMaxBytes(err) {
-				return i18n.Wrap(err, http.StatusRequestEntityTooLarge, i18n.K("migrate.err.file_too_large"), h.importForm(importForm{}).MaxMB)
+				return nil, nil, i18n.Wrap(err, http.StatusRequestEntityTooLarge, i18n.K("error.body_too_large"))
 			}
-			return i18n.Wrap(err, http.StatusBadRequest, i18n.K("error.bad_request"))
+			return nil, nil, i18n.Wrap(err, http.StatusBadRequest, i18n.K("error.bad_request"))
 		}
-		name := part.FormName()
-		if name == "file" {
-			if gotFile {
-				part.Close()
-				continue
-			}
-			gotFile = true
-			doc, _, _, fileErr = h.d.Migrator.ParseFile(part)
-			// Read what the parser left (a failed parse) so the fields after
-			// the file still arrive; the body limit bounds this.
-			if _, err := io.Copy(io.Discard, part); err != nil && asMaxBytes(err) {
-				return i18n.Wrap(err, http.StatusRequestEntityTooLarge, i18n.K("migrate.err.file_too_large"), h.importForm(importForm{}).MaxMB)
-			}
+		if part.FormName() == "file" {
+			return fields, part, nil
+		}
+		if n >= importMaxFields {
 			part.Close()
-			continue
+			return nil, nil, i18n.NewError(http.StatusBadRequest, i18n.K("error.bad_request"))
 		}
-		if len(fields) < 16 {
-			b, _ := io.ReadAll(io.LimitReader(part, 4096))
-			fields[name] = string(b)
-		}
+		b, err := io.ReadAll(io.LimitReader(part, importMaxField+1))
 		part.Close()
-	}
-	// The page language travels as a form field, too.
-	if l := fields["lang"]; l != "" && c.QueryParam("lang") == "" {
-		q := r.URL.Query()
-		q.Set("lang", l)
-		r.URL.RawQuery = q.Encode()
-	}
-	lang := h.lang(c)
-	budget, err := h.checkBudget(c, abuse.Credential)
-	if err != nil {
-		return err
-	}
-	f := h.importForm(importForm{Address: keepTyped(fields["address"]), Subscribe: fields["subscribe"] != "", Moved: fields["moved"] != ""})
-	switch {
-	case !gotFile || (doc == nil && fileErr == nil):
-		f.FileError = h.d.I18n.T(lang, i18n.K("migrate.err.file_missing"))
-	case errors.Is(fileErr, migrate.ErrFileTooLarge):
-		f.FileError = h.d.I18n.T(lang, i18n.K("migrate.err.file_too_large"), f.MaxMB)
-	case fileErr != nil:
-		h.d.Log.Info("import.refused", "reason", "file", "err", fileErr)
-		f.FileError = h.d.I18n.T(lang, i18n.K("migrate.err.file_invalid"))
-	}
-	address := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(fields["address"]), "xmpp:"))
-	if !strings.Contains(address, "@") {
-		address += "@" + h.d.Policy.Domain()
-	}
-	local, domain, _ := strings.Cut(address, "@")
-	if domain == h.d.Policy.Domain() {
-		l, aerr := h.manageAddress(address)
-		if aerr != nil {
-			f.AddressError = aerr.Message(h.d.I18n, lang)
+		if err != nil || len(b) > importMaxField {
+			return nil, nil, i18n.NewError(http.StatusBadRequest, i18n.K("error.bad_request"))
 		}
-		local = l
-		address = l + "@" + domain
-	} else if _, _, err := h.d.Migrator.Resolver.Config(r.Context(), address); err != nil {
-		f.AddressError = h.d.I18n.T(lang, i18n.K("migrate.err.address"))
+		fields.Set(part.FormName(), string(b))
 	}
-	_ = local
-	if f.FileError != "" || f.AddressError != "" {
-		budget.Release(r.Context())
-		return h.renderStatus(c, http.StatusUnprocessableEntity, "import", f)
-	}
-	_, fu := doc.User()
-	fh, _ := doc.User()
-	oldJID := fu.Name + "@" + fh.JID
-	req := migrate.ImportRequest{Address: address, Password: fields["password"], Subscribe: f.Subscribe}
-	if f.Moved {
-		req.OldPassword = fields["old_password"]
-		if req.OldPassword == "" {
-			f.Error = h.d.I18n.T(lang, i18n.K("migrate.err.old_password_missing"))
-			budget.Release(r.Context())
-			return h.renderStatus(c, http.StatusUnprocessableEntity, "import", f)
-		}
-	}
-
-	res, err := h.runImport(c, start, doc, req, address, oldJID)
-	if err != nil {
-		var oe *migrate.OldAccountError
-		switch {
-		case errors.Is(err, errBadCredentials):
-			f.Error = h.d.I18n.T(lang, i18n.K("migrate.err.credentials"))
-			return h.renderStatus(c, badCredentialsStatus, "import", f)
-		case errors.As(err, &oe):
-			f.Error = h.d.I18n.T(lang, i18n.K("migrate.err.old_credentials"))
-			return h.renderStatus(c, badCredentialsStatus, "import", f)
-		}
-		return err
-	}
-	return h.render(c, "import_done", h.importSummary(lang, address, res, fu))
 }
 
-// runImport does the import under the regulation of the new account (and
-// of the old one when the moved notice is published).
-func (h *Handler) runImport(c echo.Context, start time.Time, doc *pie.Document, req migrate.ImportRequest, address, oldJID string) (*migrate.ImportResult, error) {
-	ctx := c.Request().Context()
-	defer h.padFrom(ctx, start)
-	if h.d.Regulator != nil {
-		for _, bare := range []string{address, oldJID} {
-			if bare == oldJID && req.OldPassword == "" {
-				continue
-			}
-			locked, _, err := h.d.Regulator.Locked(ctx, bare)
-			if err != nil {
-				return nil, i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
-			}
-			if locked {
-				h.d.Log.Info("credentials.check", "flow", "import", "outcome", "locked")
-				if bare == oldJID {
-					return nil, &migrate.OldAccountError{Err: errBadCredentials}
-				}
-				return nil, errBadCredentials
-			}
-		}
-	}
-	if req.Password == "" {
-		return nil, h.credentialFailed(ctx, "import", address, address)
-	}
-	ictx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	res, err := h.d.Migrator.Import(ictx, doc, req)
-	var oe *migrate.OldAccountError
-	switch {
-	case err == nil:
-		h.d.Log.Info("credentials.check", "flow", "import", "outcome", "ok")
-		return res, nil
-	case errors.As(err, &oe):
-		if ferr := h.credentialFailed(ctx, "import-old", oldJID, oldJID); !errors.Is(ferr, errBadCredentials) {
-			return nil, ferr
-		}
-		return nil, err
-	case errors.Is(err, migrate.ErrAuth):
-		return nil, h.credentialFailed(ctx, "import", address, address)
+// importSlot takes one of the ImportConcurrency slots, without waiting.
+func (h *Handler) importSlot() (release func(), ok bool) {
+	select {
+	case h.imports <- struct{}{}:
+		return func() { <-h.imports }, true
 	default:
-		h.d.Log.Warn("import.failed", "err", err)
-		return nil, i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("migrate.err.unavailable"))
+		return nil, false
 	}
+}
+
+// errTooSlow: the upload fell below the minimum rate.
+var errTooSlow = errors.New("handlers: upload slower than the minimum rate")
+
+// rateReader reads an upload at a minimum rate: every read gets importIdle
+// more on the connection's read deadline, and after importRateGrace the
+// average rate since the first read must stay at least min bytes per second.
+// Rates are measured with the handler's clock; the deadline is wall time,
+// as the socket's is.
+type rateReader struct {
+	r     io.Reader
+	rc    *http.ResponseController
+	now   func() time.Time
+	start time.Time
+	n     int64
+	min   int64
+}
+
+func (u *rateReader) Read(p []byte) (int, error) {
+	if u.rc != nil {
+		_ = u.rc.SetReadDeadline(time.Now().Add(importIdle))
+	}
+	n, err := u.r.Read(p)
+	u.n += int64(n)
+	if el := u.now().Sub(u.start); el > importRateGrace && float64(u.n) < float64(u.min)*el.Seconds() {
+		return n, errTooSlow
+	}
+	return n, err
+}
+
+func (h *Handler) uploadReader(c echo.Context, file io.Reader) io.Reader {
+	min := h.d.ImportMinRate
+	if min <= 0 {
+		min = DefaultImportMinRate
+	}
+	return &rateReader{r: file, rc: http.NewResponseController(c.Response()), now: h.now, start: h.now(), min: min}
+}
+
+// importFileError renders the refusal of a file that could not be read.
+func (h *Handler) importFileError(c echo.Context, f importForm, lang string, err error) error {
+	var le *migrate.LimitError
+	var ue *migrate.UsersError
+	status := http.StatusUnprocessableEntity
+	switch {
+	case errors.Is(err, errTooSlow):
+		h.d.Log.Info("import.refused", "reason", "slow_upload")
+		return i18n.Wrap(err, http.StatusRequestTimeout, i18n.K("migrate.err.slow_upload"))
+	case asMaxBytes(err):
+		h.d.Log.Info("import.refused", "reason", "file_too_large")
+		return i18n.Wrap(err, http.StatusRequestEntityTooLarge, i18n.K("migrate.err.file_too_large"), f.MaxMB)
+	case errors.As(err, &le) && le.Kind == migrate.LimitData:
+		h.d.Log.Info("import.refused", "reason", "limit", "kind", le.Kind, "max", le.Max)
+		f.FileError = h.d.I18n.T(lang, i18n.K("migrate.err.too_much_data"))
+		status = http.StatusRequestEntityTooLarge
+	case errors.As(err, &le):
+		h.d.Log.Info("import.refused", "reason", "limit", "kind", le.Kind, "max", le.Max)
+		f.FileError = h.d.I18n.T(lang, i18n.K("migrate.err.too_many"), le.Max, h.d.I18n.T(lang, i18n.Key("migrate.limit."+le.Kind)))
+		status = http.StatusRequestEntityTooLarge
+	case errors.Is(err, migrate.ErrFileTooLarge):
+		h.d.Log.Info("import.refused", "reason", "file_too_large")
+		f.FileError = h.d.I18n.T(lang, i18n.K("migrate.err.file_too_large"), f.MaxMB)
+		status = http.StatusRequestEntityTooLarge
+	case errors.As(err, &ue):
+		h.d.Log.Info("import.refused", "reason", "several_users", "users", ue.Count)
+		f.FileError = h.d.I18n.T(lang, i18n.K("migrate.err.several_users"), ue.Count, strings.Join(ue.Users, ", "))
+	default:
+		h.d.Log.Info("import.refused", "reason", "file", "err", err)
+		f.FileError = h.d.I18n.T(lang, i18n.K("migrate.err.file_invalid"))
+	}
+	return h.renderStatus(c, status, "import", f)
 }
 
 var kindKeys = map[string]i18n.Key{
@@ -246,8 +388,11 @@ var kindKeys = map[string]i18n.Key{
 	migrate.KindMoved:        i18n.K("migrate.kind.moved"),
 }
 
-func (h *Handler) importSummary(lang, address string, res *migrate.ImportResult, u *pie.User) importDone {
-	d := importDone{Address: address, OldJID: res.OldJID, Archive: u.ArchiveCount}
+func (h *Handler) importSummary(lang, address string, old policy.Address, res *migrate.ImportResult, up *migrate.Upload) importDone {
+	d := importDone{Address: address, Archive: up.ArchiveCount()}
+	if !old.IsZero() {
+		d.OldJID = old.String()
+	}
 	d.Restored, d.Failed = res.Summary.Counts()
 	for _, o := range res.Summary.Items {
 		k, ok := kindKeys[o.Kind]
@@ -264,7 +409,6 @@ func (h *Handler) importSummary(lang, address string, res *migrate.ImportResult,
 		}
 		d.Problems = append(d.Problems, p.String())
 	}
-	ok, failed := res.Summary.Counts()
-	h.d.Log.Info("import.done", "restored", ok, "not_restored", failed, "file_problems", len(res.Problems))
+	h.d.Log.Info("import.done", "restored", d.Restored, "not_restored", d.Failed, "file_problems", len(res.Problems))
 	return d
 }

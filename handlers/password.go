@@ -7,7 +7,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/xmpp-portal/portal/internal/abuse"
 	"github.com/xmpp-portal/portal/internal/account"
 	"github.com/xmpp-portal/portal/internal/i18n"
 )
@@ -51,8 +50,8 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 	if err := parseForm(r); err != nil {
 		return err
 	}
-	budget, err := h.checkBudget(c, abuse.Credential)
-	if err != nil {
+	g := h.guard(c, "password", start)
+	if err := g.take(1); err != nil {
 		return err
 	}
 	lang := h.lang(c)
@@ -61,10 +60,11 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 	f := passwordForm{Address: keepTyped(raw)}
 	current, pw, pw2 := r.PostForm.Get("current"), r.PostForm.Get("password"), r.PostForm.Get("password2")
 
-	local, aerr := h.manageAddress(raw)
+	addr, aerr := h.d.Policy.Account(raw)
 	if aerr != nil {
 		f.AddressError = tr(aerr)
 	}
+	local := addr.Local
 	if current == "" {
 		f.CurrentError = h.d.I18n.T(lang, i18n.K("manage.err.current_missing"))
 	}
@@ -74,22 +74,25 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 		f.NewError = h.d.I18n.T(lang, i18n.K("password.err.same"))
 	}
 	if f.AddressError != "" || f.CurrentError != "" || f.NewError != "" {
-		budget.Release(r.Context())
+		g.release()
 		h.d.Log.Info("password.refused", "reason", "form")
 		return h.showPasswordForm(c, http.StatusUnprocessableEntity, f)
 	}
 
-	if err := h.checkCredentials(c, start, "password", local, current); err != nil {
+	if _, err := guardLogin(g, addr, current, i18n.K("manage.err.unavailable"), func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, h.d.Accounts.Verify(ctx, local, current)
+	}); err != nil {
 		if errors.Is(err, errBadCredentials) {
 			f.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
 			return h.showPasswordForm(c, badCredentialsStatus, f)
 		}
 		return err
 	}
+	g.pad()
 
 	ctx, cancel := context.WithTimeout(r.Context(), 3*h.d.XMPPTimeout)
 	defer cancel()
-	err = h.d.Accounts.ChangePassword(ctx, local, current, pw)
+	err := h.d.Accounts.ChangePassword(ctx, local, current, pw)
 	switch {
 	case err == nil:
 	case errors.Is(err, account.ErrPasswordPolicy):

@@ -57,6 +57,16 @@ func (s *Summary) skip(kind, item, why string) {
 	s.Items = append(s.Items, Outcome{Kind: kind, Item: item, Reason: why})
 }
 
+// Prepend puts the outcome of one item first (the moved statement, which is
+// published before the rest).
+func (s *Summary) Prepend(kind, item string, err error) {
+	o := Outcome{Kind: kind, Item: item, OK: err == nil}
+	if err != nil {
+		o.Reason = reason(err)
+	}
+	s.Items = append([]Outcome{o}, s.Items...)
+}
+
 // Counts returns the number of restored and not restored items.
 func (s *Summary) Counts() (ok, failed int) {
 	for _, o := range s.Items {
@@ -117,10 +127,7 @@ func Import(ctx context.Context, cfg xmppconn.Config, local, password string, u 
 	}
 	defer xmppconn.Close(s)
 	sum := &Summary{}
-	im := newImporter(s, sum, opt)
-	im.run(ctx, u)
-	ok, failed := sum.Counts()
-	opt.Log.Info("import.done", "restored", ok, "not_restored", failed)
+	newImporter(s, sum, opt).run(ctx, u)
 	return sum, nil
 }
 
@@ -359,18 +366,23 @@ func (im *importer) ensureNode(ctx context.Context, node, access string, n int) 
 }
 
 // PublishMoved logs in to the old account and publishes the XEP-0283
-// statement that it moved to newJID (node urn:xmpp:moved:1, item current,
-// presence access model, so only contacts can read it).
+// statement that it moved to newJID.
 func PublishMoved(ctx context.Context, cfg xmppconn.Config, local, password, newJID string) error {
-	nj, err := jid.Parse(newJID)
-	if err != nil {
-		return err
-	}
 	s, err := xmppconn.Login(ctx, cfg, local, password, nil)
 	if err != nil {
 		return err
 	}
 	defer xmppconn.Close(s)
+	return publishMoved(ctx, s, newJID)
+}
+
+// publishMoved publishes the XEP-0283 statement (node urn:xmpp:moved:1,
+// item current, presence access model, so only contacts can read it) on s.
+func publishMoved(ctx context.Context, s *xmpp.Session, newJID string) error {
+	nj, err := jid.Parse(newJID)
+	if err != nil {
+		return err
+	}
 	im := newImporter(s, &Summary{}, ImportOptions{})
 	payload := pie.NewElement(NSMoved, "moved").Add(pie.NewElement(NSMoved, "new-jid").SetText(nj.Bare().String()))
 	return im.publish(ctx, NSMoved, pie.PEPItem{ID: "current", Payload: payload}, "presence")

@@ -152,7 +152,7 @@ func FromTokens(r xml.TokenReader, maxDepth int) (*Element, error) {
 		}
 		switch tt := t.(type) {
 		case xml.StartElement:
-			return buildElement(r, tt, 1, maxDepth)
+			return buildElement(r, tt, 1, maxDepth, nil)
 		case xml.CharData:
 			if isSpace(tt) {
 				continue
@@ -165,7 +165,13 @@ func FromTokens(r xml.TokenReader, maxDepth int) (*Element, error) {
 }
 
 // buildElement reads the rest of the element opened by start from r.
-func buildElement(r xml.TokenReader, start xml.StartElement, depth, maxDepth int) (*Element, error) {
+// charger is told of every element (name set) and text run (name nil)
+// that buildElement keeps, with its depth (the built element is 1) and the
+// bytes of its names, attribute values or text, and stops the build with its
+// error; nil charges nothing.
+type charger func(depth int, name *xml.Name, bytes int) error
+
+func buildElement(r xml.TokenReader, start xml.StartElement, depth, maxDepth int, charge charger) (*Element, error) {
 	if maxDepth > 0 && depth > maxDepth {
 		return nil, fmt.Errorf("%w: elements nested more than %d deep", ErrTooLarge, maxDepth)
 	}
@@ -173,6 +179,15 @@ func buildElement(r xml.TokenReader, start xml.StartElement, depth, maxDepth int
 		return nil, err
 	}
 	e := &Element{Name: start.Name, Attr: cleanAttrs(start.Attr)}
+	if charge != nil {
+		n := len(e.Name.Space) + len(e.Name.Local)
+		for _, a := range e.Attr {
+			n += len(a.Name.Space) + len(a.Name.Local) + len(a.Value)
+		}
+		if err := charge(depth, &e.Name, n); err != nil {
+			return nil, err
+		}
+	}
 	hasElem := false
 	for {
 		t, err := r.Token()
@@ -184,7 +199,7 @@ func buildElement(r xml.TokenReader, start xml.StartElement, depth, maxDepth int
 		}
 		switch tt := t.(type) {
 		case xml.StartElement:
-			c, err := buildElement(r, tt, depth+1, maxDepth)
+			c, err := buildElement(r, tt, depth+1, maxDepth, charge)
 			if err != nil {
 				return nil, err
 			}
@@ -194,6 +209,14 @@ func buildElement(r xml.TokenReader, start xml.StartElement, depth, maxDepth int
 			e.Children = normalizeChildren(e.Children, hasElem)
 			return e, nil
 		case xml.CharData:
+			if charge != nil {
+				// A text node costs its bytes and its place in Children:
+				// charged as an element so that text split into many runs
+				// (by comments) is bounded like many elements.
+				if err := charge(depth+1, nil, len(tt)); err != nil {
+					return nil, err
+				}
+			}
 			e.Children = append(e.Children, Node{Text: string(tt)})
 		case xml.Directive:
 			return nil, errf("DTDs and directives are not allowed")
@@ -202,31 +225,34 @@ func buildElement(r xml.TokenReader, start xml.StartElement, depth, maxDepth int
 }
 
 // normalizeChildren merges adjacent text nodes and, when there are child
-// elements, drops text that is only whitespace (indentation).
+// elements, drops text that is only whitespace (indentation). Runs of text
+// are joined once each (never by repeated concatenation, which is quadratic
+// for text split into many pieces by comments).
 func normalizeChildren(ch []Node, hasElem bool) []Node {
 	out := ch[:0]
-	for _, n := range ch {
-		if n.Elem == nil {
-			if n.Text == "" || (hasElem && isSpace([]byte(n.Text))) {
-				continue
-			}
-			if len(out) > 0 && out[len(out)-1].Elem == nil {
-				out[len(out)-1].Text += n.Text
-				continue
-			}
+	for i := 0; i < len(ch); {
+		if ch[i].Elem != nil {
+			out = append(out, ch[i])
+			i++
+			continue
 		}
-		out = append(out, n)
-	}
-	// Merging may have left whitespace-only runs; drop them too.
-	if hasElem {
-		o2 := out[:0]
-		for _, n := range out {
-			if n.Elem == nil && isSpace([]byte(n.Text)) {
-				continue
-			}
-			o2 = append(o2, n)
+		j := i + 1
+		for j < len(ch) && ch[j].Elem == nil {
+			j++
 		}
-		out = o2
+		text := ch[i].Text
+		if j-i > 1 {
+			var b strings.Builder
+			for _, n := range ch[i:j] {
+				b.WriteString(n.Text)
+			}
+			text = b.String()
+		}
+		i = j
+		if text == "" || (hasElem && isSpace([]byte(text))) {
+			continue
+		}
+		out = append(out, Node{Text: text})
 	}
 	if len(out) == 0 {
 		return nil

@@ -37,7 +37,14 @@ type Document struct {
 	Hosts []*Host
 	// Problems lists what the parser skipped or could not use, item by item.
 	Problems []Problem
+	// With Options.Match: the users of the file (name@host, the first
+	// maxUsersListed of them) and how many there were.
+	Users     []string
+	UserCount int
 }
+
+// maxUsersListed bounds Document.Users.
+const maxUsersListed = 100
 
 // Host is a <host/> element: one XMPP domain.
 type Host struct {

@@ -42,7 +42,58 @@ type Options struct {
 	// SkipArchive counts archive results without keeping them (an import
 	// does not need the archive, and it is most of the file).
 	SkipArchive bool
+	// Keep bounds what Parse keeps in memory, whatever the size of the
+	// file: the parser reads the file as a stream and stops with a
+	// *LimitError as soon as what it keeps would exceed a limit. Zero
+	// fields are not limited (beyond MaxElements).
+	Keep Limits
+	// Match, when set, makes Parse keep one user of a file that holds
+	// several (a host's export): the first user for which Match is true,
+	// else the first user of the file. A user kept for being first is
+	// dropped (and its memory given back) when a matching one follows.
+	// Every user read past is streamed, nothing kept, and named in
+	// Document.Users.
+	Match func(host, name string) bool
 }
+
+// Limits bound what Parse keeps. Element and byte counts cover everything
+// kept (names, attribute values, text); an archive result that is only
+// counted (SkipArchive) is bounded by them on its own and then dropped.
+type Limits struct {
+	Elements      int   // elements and text runs kept
+	Bytes         int64 // bytes of names, attribute values and text kept
+	Contacts      int   // roster items
+	Blocked       int   // privacy list rules (the blocklist)
+	Nodes         int   // PEP nodes and private XML elements
+	NodeItems     int   // items of one PEP node
+	Offline       int   // offline messages
+	Subscriptions int   // pending subscription requests
+}
+
+// Kinds of LimitError.
+const (
+	LimitData          = "data" // Elements or Bytes
+	LimitContacts      = "contacts"
+	LimitBlocked       = "blocked"
+	LimitNodes         = "nodes"
+	LimitNodeItems     = "node_items"
+	LimitOffline       = "offline"
+	LimitSubscriptions = "subscriptions"
+)
+
+// LimitError says which limit of Options.Keep a file exceeded. It matches
+// ErrTooLarge.
+type LimitError struct {
+	Kind string // LimitContacts, ...
+	Max  int64  // the limit
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("pie: the file holds more %s than the limit of %d", e.Kind, e.Max)
+}
+
+// Is matches ErrTooLarge.
+func (e *LimitError) Is(target error) bool { return target == ErrTooLarge }
 
 func (o Options) withDefaults() Options {
 	if o.MaxBytes <= 0 {
@@ -178,6 +229,99 @@ type parser struct {
 	g   *guard
 	opt Options
 	doc *Document
+
+	keptElems int
+	keptBytes int64
+
+	// With Options.Match: the user kept so far, the charges before it was
+	// read (to give them back if it is dropped) and whether it matched.
+	kept      *keptUser
+	keptMatch bool
+}
+
+type keptUser struct {
+	h     *Host
+	elems int
+	bytes int64
+}
+
+// keep charges what the parser keeps against Options.Keep.
+func (p *parser) keep(_ int, _ *xml.Name, bytes int) error {
+	p.keptElems++
+	p.keptBytes += int64(bytes)
+	if k := p.opt.Keep; (k.Elements > 0 && p.keptElems > k.Elements) || (k.Bytes > 0 && p.keptBytes > k.Bytes) {
+		max := int64(k.Elements)
+		if k.Bytes > 0 && p.keptBytes > k.Bytes {
+			max = k.Bytes
+		}
+		return &LimitError{Kind: LimitData, Max: max}
+	}
+	return nil
+}
+
+// scratch returns a charger for an element that is read and dropped (an
+// archive result that is only counted): bounded by Options.Keep on its own.
+func (p *parser) scratch() charger {
+	k := p.opt.Keep
+	if k.Elements <= 0 && k.Bytes <= 0 {
+		return nil
+	}
+	var elems int
+	var bytes int64
+	return func(_ int, _ *xml.Name, b int) error {
+		elems++
+		bytes += int64(b)
+		if (k.Elements > 0 && elems > k.Elements) || (k.Bytes > 0 && bytes > k.Bytes) {
+			return &LimitError{Kind: LimitData, Max: int64(k.Elements)}
+		}
+		return nil
+	}
+}
+
+// counting returns the charger for a user's child element named top: what
+// is kept is charged (keep), and the items of each kind are counted while
+// they stream in, so that a file with too many of them is refused as soon
+// as the limit is passed, naming the kind, before more is read.
+func (p *parser) counting(top xml.Name) charger {
+	k := p.opt.Keep
+	kind, at, max := "", 0, 0
+	switch {
+	case top.Space == NSRoster && top.Local == "query":
+		kind, at, max = LimitContacts, 2, k.Contacts // query/item
+	case top.Space == NSPrivacy && top.Local == "query":
+		kind, at, max = LimitBlocked, 3, k.Blocked // query/list/item
+	case top.Space == NSPrivate && top.Local == "query":
+		kind, at, max = LimitNodes, 2, k.Nodes
+	case top.Space == NSPubSub && top.Local == "pubsub":
+		kind, at, max = LimitNodeItems, 3, k.NodeItems // pubsub/items/item, per node
+	case isPIE(top, "offline-messages"):
+		kind, at, max = LimitOffline, 2, k.Offline
+	}
+	n := 0
+	return func(depth int, name *xml.Name, bytes int) error {
+		if err := p.keep(depth, name, bytes); err != nil {
+			return err
+		}
+		if name == nil || max <= 0 {
+			return nil
+		}
+		switch {
+		case kind == LimitNodeItems && depth == 2:
+			n = 0 // a new node's items
+		case depth == at:
+			n++
+			return capped(kind, n, max)
+		}
+		return nil
+	}
+}
+
+// capped reports a LimitError when n exceeds a per-kind limit (0: none).
+func capped(kind string, n, max int) error {
+	if max > 0 && n > max {
+		return &LimitError{Kind: kind, Max: int64(max)}
+	}
+	return nil
 }
 
 func (p *parser) problem(where, value, reason string) {
@@ -346,6 +490,25 @@ func (p *parser) user(h *Host, start xml.StartElement) error {
 		p.problem("user", name, "not a valid user name: user skipped")
 		return p.skip()
 	}
+	if p.opt.Match != nil {
+		p.doc.UserCount++
+		if len(p.doc.Users) < maxUsersListed {
+			p.doc.Users = append(p.doc.Users, name+"@"+h.JID)
+		}
+		match := p.opt.Match(h.JID, name)
+		switch {
+		case p.kept == nil:
+			p.keptMatch = match
+		case match && !p.keptMatch:
+			// Drop the user kept for being first.
+			p.kept.h.Users = nil
+			p.keptElems, p.keptBytes = p.kept.elems, p.kept.bytes
+			p.keptMatch = true
+		default:
+			return p.skip()
+		}
+		p.kept = &keptUser{h: h, elems: p.keptElems, bytes: p.keptBytes}
+	}
 	if _, ok := attrOf(start, "password"); ok {
 		p.problem("user", name, "password ignored: the portal never imports credentials")
 	}
@@ -366,13 +529,50 @@ func (p *parser) user(h *Host, start xml.StartElement) error {
 				}
 				continue
 			}
-			e, err := buildElement(p.g, tt, 1, p.opt.MaxDepth)
+			e, err := buildElement(p.g, tt, 1, p.opt.MaxDepth, p.counting(tt.Name))
 			if err != nil {
 				return err
 			}
 			p.userChild(u, e)
+			if err := p.caps(u); err != nil {
+				return err
+			}
 		}
 	}
+}
+
+// caps checks the per-kind limits of Options.Keep on what u holds so far.
+func (p *parser) caps(u *User) error {
+	k := p.opt.Keep
+	contacts, blocked := 0, 0
+	if u.Roster != nil {
+		contacts = len(u.Roster.Items)
+	}
+	if u.Privacy != nil {
+		for _, l := range u.Privacy.Lists {
+			blocked += len(l.Items)
+		}
+	}
+	items := 0
+	for _, n := range u.PEP {
+		items = max(items, len(n.Items))
+	}
+	for _, c := range []struct {
+		kind   string
+		n, max int
+	}{
+		{LimitContacts, contacts, k.Contacts},
+		{LimitBlocked, blocked, k.Blocked},
+		{LimitNodes, len(u.PEP) + len(u.Private), k.Nodes},
+		{LimitNodeItems, items, k.NodeItems},
+		{LimitOffline, len(u.Offline), k.Offline},
+		{LimitSubscriptions, len(u.Subscriptions), k.Subscriptions},
+	} {
+		if err := capped(c.kind, c.n, c.max); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p *parser) userChild(u *User, e *Element) {
@@ -582,7 +782,11 @@ func (p *parser) archive(u *User) error {
 		case xml.EndElement:
 			return nil
 		case xml.StartElement:
-			e, err := buildElement(p.g, tt, 1, p.opt.MaxDepth)
+			charge := p.keep
+			if p.opt.SkipArchive {
+				charge = p.scratch()
+			}
+			e, err := buildElement(p.g, tt, 1, p.opt.MaxDepth, charge)
 			if err != nil {
 				return err
 			}

@@ -55,6 +55,8 @@ var (
 	keyUserNoAlnum     = i18n.K("policy.username.no_alnum")
 	keyUserReserved    = i18n.K("policy.username.reserved")
 	keyUserOtherDomain = i18n.K("policy.username.other_domain")
+	keyUserFolded      = i18n.K("policy.username.folded")
+	keyManageReserved  = i18n.K("manage.err.reserved")
 
 	keyPassEmpty    = i18n.K("policy.password.empty")
 	keyPassMismatch = i18n.K("policy.password.mismatch")
@@ -83,8 +85,11 @@ type Rules struct {
 // Policy checks usernames and passwords.
 // It is immutable after New and safe for concurrent use.
 type Policy struct {
-	rules    Rules // effective rules: defaults filled, Domain normalised
-	reserved map[string]struct{}
+	rules Rules // effective rules: defaults filled, Domain normalised
+	// reserved holds the reserved names folded the server's way;
+	// lookalikes holds their look-alike keys (see lookalike).
+	reserved   map[string]struct{}
+	lookalikes map[string]struct{}
 }
 
 // New validates r, fills in defaults and builds the reserved-name set.
@@ -125,9 +130,9 @@ func New(r Rules) (*Policy, error) {
 		errs = append(errs, fmt.Errorf("policy: minimum password length %d is above the maximum %d", r.MinPassword, r.MaxPassword))
 	}
 
-	p := &Policy{reserved: make(map[string]struct{}, len(builtinReserved)+len(r.Reserved))}
+	p := &Policy{reserved: map[string]struct{}{}, lookalikes: map[string]struct{}{}}
 	for _, name := range builtinReserved {
-		p.reserved[name] = struct{}{}
+		p.reserve(name)
 	}
 	for _, name := range r.Reserved {
 		name = strings.TrimSpace(name)
@@ -142,7 +147,7 @@ func New(r Rules) (*Policy, error) {
 			errs = append(errs, fmt.Errorf("policy: reserved name %q: %w", name, err))
 			continue
 		}
-		p.reserved[norm] = struct{}{}
+		p.reserve(norm)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -162,9 +167,34 @@ func (p *Policy) Rules() Rules {
 // Domain returns the normalised XMPP domain.
 func (p *Policy) Domain() string { return p.rules.Domain }
 
-// IsReserved reports whether the normalised localpart is reserved.
+// reserve adds a PRECIS-normalised name to the reserved sets.
+func (p *Policy) reserve(norm string) {
+	f, ok := serverFold(norm)
+	if !ok {
+		f = norm
+	}
+	p.reserved[f] = struct{}{}
+	p.lookalikes[lookalike(f)] = struct{}{}
+}
+
+// IsReserved reports whether the normalised localpart is a reserved name in
+// any spelling the server folds together with it ("PREß" and "press").
 func (p *Policy) IsReserved(local string) bool {
-	_, ok := p.reserved[local]
+	f, ok := serverFold(local)
+	if !ok {
+		f = local
+	}
+	_, ok = p.reserved[f]
+	return ok
+}
+
+// looksReserved reports whether the localpart is a reserved name or looks
+// like one ("ᴀdmin", "аdmin" with a Cyrillic а, "ʀoot").
+func (p *Policy) looksReserved(local string) bool {
+	if p.IsReserved(local) {
+		return true
+	}
+	_, ok := p.lookalikes[lookalike(local)]
 	return ok
 }
 
@@ -179,23 +209,16 @@ func refuse(key i18n.Key, args ...any) *i18n.Error {
 // accepted as "name"; an address on any other domain is refused.
 // A returned localpart is stable: Username(local) returns local again.
 func (p *Policy) Username(raw string) (string, *i18n.Error) {
-	s := strings.TrimSpace(raw)
-	if s == "" {
-		return "", refuse(keyUserEmpty)
-	}
-	if len(s) > maxUsernameInput {
+	if len(strings.TrimSpace(raw)) > maxUsernameInput {
 		return "", refuse(keyUserTooLong, p.rules.MaxUsername)
 	}
-	if local, domain, ok := strings.Cut(s, "@"); ok {
-		// The user typed an address. Accept it if it is on our domain.
-		d, err := jid.New("", domain, "")
-		if err != nil || d.Domainpart() != p.rules.Domain {
-			return "", refuse(keyUserOtherDomain, p.rules.Domain)
-		}
-		if local == "" {
-			return "", refuse(keyUserEmpty)
-		}
-		s = local
+	s, domain, ok, e := p.split(raw)
+	if e != nil {
+		return "", e
+	}
+	if !ok || domain != p.rules.Domain {
+		// The user typed an address on another domain.
+		return "", refuse(keyUserOtherDomain, p.rules.Domain)
 	}
 	norm, err := precis.UsernameCaseMapped.String(s)
 	if err != nil {
@@ -221,8 +244,18 @@ func (p *Policy) Username(raw string) (string, *i18n.Error) {
 	if !strings.ContainsFunc(norm, isLetterOrDigit) {
 		return "", refuse(keyUserNoAlnum)
 	}
-	if p.IsReserved(norm) {
+	if p.looksReserved(norm) {
 		return "", refuse(keyUserReserved)
+	}
+	// The address shown after sign-up must be the one that logs in: a name
+	// the server would fold into another one ("ß" into "ss") is refused,
+	// naming what the server would make of it.
+	folded, ok := serverFold(norm)
+	if !ok {
+		return "", refuse(keyUserInvalid)
+	}
+	if folded != norm {
+		return "", refuse(keyUserFolded, folded)
 	}
 	return norm, nil
 }

@@ -40,8 +40,12 @@ func TestServers(t *testing.T) {
 	}
 }
 
+// hangLimit bounds what ends by itself unless the code under test hangs: far
+// above what a busy machine adds, so that reaching it means a hang.
+const hangLimit = 2 * time.Minute
+
 func testServer(t *testing.T, s *testenv.Server) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
 	defer cancel()
 	cfg := s.XMPP()
 
@@ -138,8 +142,8 @@ func testServer(t *testing.T, s *testenv.Server) {
 		}
 		select {
 		case <-xmppconn.Done(u):
-		case <-time.After(3 * time.Second):
-			t.Error("Serve still running after Close")
+		case <-time.After(hangLimit):
+			t.Errorf("Serve still running %v after Close", hangLimit)
 		}
 		if xmppconn.Alive(u) {
 			t.Error("closed session alive")
@@ -237,17 +241,57 @@ func fakeServer(t *testing.T, serve func(net.Conn)) string {
 	return l.Addr().String()
 }
 
+// A server that accepts and never says anything: Unauth ends by its own
+// Timeout. The server holds every connection open until the test ends, so
+// nothing but a timeout can end the call, and no fixed bound on elapsed time
+// is needed: the call fails with a deadline error, no sooner than Timeout,
+// while the caller's context (a hang limit) still runs. That it is the
+// configured Timeout and not the default is shown against a reference
+// measured at the same moment: a call with DefaultTimeout, connected first,
+// must still be waiting when ours returns.
 func TestSilentServerTimesOut(t *testing.T) {
 	t.Parallel()
-	addr := fakeServer(t, func(c net.Conn) { time.Sleep(3 * time.Second) })
-	cfg := xmppconn.Config{Domain: "localhost", Addr: addr, Timeout: 300 * time.Millisecond}
+	testOver := make(chan struct{})
+	accepted := make(chan struct{}, 2)
+	t.Cleanup(func() { close(testOver) }) // releases the held connections
+	addr := fakeServer(t, func(c net.Conn) {
+		accepted <- struct{}{}
+		<-testOver
+	})
+
+	ref, stopRef := context.WithCancel(context.Background())
+	defer stopRef()
+	refDone := make(chan error, 1)
+	go func() {
+		_, err := xmppconn.Unauth(ref, xmppconn.Config{Domain: "localhost", Addr: addr, Timeout: xmppconn.DefaultTimeout})
+		refDone <- err
+	}()
+	<-accepted // the reference's deadline is set: it dials after setting it
+
+	const timeout = 300 * time.Millisecond
+	cfg := xmppconn.Config{Domain: "localhost", Addr: addr, Timeout: timeout}
+	caller, cancel := context.WithTimeout(context.Background(), hangLimit)
+	defer cancel()
 	start := time.Now()
-	_, err := xmppconn.Unauth(context.Background(), cfg)
-	if !errors.Is(err, xmppconn.ErrUnavailable) {
-		t.Errorf("silent server: %v", err)
+	_, err := xmppconn.Unauth(caller, cfg)
+	d := time.Since(start)
+	if !errors.Is(err, xmppconn.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("silent server: %v, want ErrUnavailable from the deadline", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("took %v", d)
+	if caller.Err() != nil {
+		t.Errorf("Unauth returned only at the caller's hang limit of %v, Timeout %v", hangLimit, timeout)
+	}
+	if d < timeout {
+		t.Errorf("Unauth gave up after %v, before its Timeout of %v", d, timeout)
+	}
+	select {
+	case err := <-refDone:
+		t.Errorf("a call with the default timeout, connected first, ended before the one with Timeout %v (%v): %v", timeout, d, err)
+	default:
+		stopRef()
+		if err := <-refDone; !errors.Is(err, context.Canceled) {
+			t.Errorf("reference call: %v, want it canceled", err)
+		}
 	}
 }
 
@@ -264,7 +308,9 @@ func TestHugeTokenIsRefused(t *testing.T) {
 			}
 		}
 	})
-	cfg := xmppconn.Config{Domain: "localhost", Addr: addr, Timeout: 5 * time.Second, MaxTokenBytes: 64 << 10}
+	// The refusal comes from the size limit, never from the clock: the
+	// timeout is only a hang limit.
+	cfg := xmppconn.Config{Domain: "localhost", Addr: addr, Timeout: hangLimit, MaxTokenBytes: 64 << 10}
 	_, err := xmppconn.Unauth(context.Background(), cfg)
 	if !errors.Is(err, xmppconn.ErrProtocol) {
 		t.Errorf("huge token: %v, want ErrProtocol", err)

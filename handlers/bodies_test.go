@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"mime/multipart"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -98,5 +99,32 @@ func TestRefusedBodiesAreNotRead(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(tmp); len(entries) > 0 {
 		t.Errorf("temp dir not empty: %d entries", len(entries))
+	}
+}
+
+// TestHeadAnswersLikeGet: every page answers HEAD with the status and
+// headers of GET and no body (monitors use HEAD; it answered 405).
+func TestHeadAnswersLikeGet(t *testing.T) {
+	e := newEnv(t)
+	h := e.srv.Config.Handler
+	for _, path := range []string{"/", "/register", "/account", "/password", "/export", "/import", "/delete", "/stats", "/healthz", "/nowhere"} {
+		get := httptest.NewRecorder()
+		h.ServeHTTP(get, httptest.NewRequest("GET", path, nil))
+		head := httptest.NewRecorder()
+		h.ServeHTTP(head, httptest.NewRequest("HEAD", path, nil))
+		if head.Code != get.Code || head.Header().Get("Content-Type") != get.Header().Get("Content-Type") {
+			t.Errorf("HEAD %s: %d %q, GET: %d %q", path, head.Code, head.Header().Get("Content-Type"), get.Code, get.Header().Get("Content-Type"))
+		}
+	}
+	// Through a real server, HEAD carries no body.
+	req, _ := http.NewRequest("HEAD", e.srv.URL+"/", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(b) != 0 {
+		t.Errorf("HEAD / through a server: %d, %d bytes of body", resp.StatusCode, len(b))
 	}
 }

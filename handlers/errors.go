@@ -34,10 +34,6 @@ func (h *Handler) errorHandler(err error, c echo.Context) {
 	if c.Request().Method == http.MethodPost {
 		back = c.Path()
 	}
-	if c.Request().Method == http.MethodHead {
-		c.NoContent(ue.Status)
-		return
-	}
 	h.renderStatus(c, ue.Status, "error", errorPage{Message: ue.Message(h.d.I18n, lang), Back: back})
 }
 

@@ -110,22 +110,28 @@ func (h *Handler) Register(e *echo.Echo) {
 	// its body.
 	e.Use(h.recoverPanics, h.requestLog, securityHeaders, crossOriginProtection, h.bodyLimit)
 
-	e.GET("/", h.home)
-	e.GET("/register", h.registerShow)
+	// Every page answers HEAD as GET does (monitors use it); net/http
+	// sends no body for HEAD.
+	get := func(path string, fn echo.HandlerFunc) {
+		e.GET(path, fn)
+		e.HEAD(path, fn)
+	}
+	get("/", h.home)
+	get("/register", h.registerShow)
 	e.POST("/register", h.registerSubmit)
-	e.GET("/captcha/:file", h.captcha)
-	e.GET("/account", h.account)
-	e.GET("/password", h.passwordShow)
+	get("/captcha/:file", h.captcha)
+	get("/account", h.account)
+	get("/password", h.passwordShow)
 	e.POST("/password", h.passwordSubmit)
-	e.GET("/export", h.exportShow)
+	get("/export", h.exportShow)
 	e.POST("/export", h.exportSubmit)
-	e.GET("/import", h.importShow)
+	get("/import", h.importShow)
 	e.POST("/import", h.importSubmit)
-	e.GET("/delete", h.deleteShow)
+	get("/delete", h.deleteShow)
 	e.POST("/delete", h.deleteSubmit)
-	e.GET("/stats", h.stats)
-	e.GET("/healthz", h.health)
-	e.GET("/assets/*", echo.WrapHandler(h.d.Assets))
+	get("/stats", h.stats)
+	get("/healthz", h.health)
+	get("/assets/*", echo.WrapHandler(h.d.Assets))
 }
 
 // Handler returns e as an http.Handler with everything registered.

@@ -33,7 +33,7 @@ func (h *Handler) lang(c echo.Context) string {
 func (h *Handler) page(c echo.Context, lang string, data any) views.Page {
 	p := views.Page{Lang: lang, Site: h.d.Site, OnOnion: IsOnion(c.Request()), Data: data}
 	path := c.Request().URL.Path
-	if c.Request().Method != http.MethodGet {
+	if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
 		path = "/"
 		if c.Path() != "" {
 			path = c.Path()

@@ -233,6 +233,11 @@ func TestCredentialFailuresAreUniform(t *testing.T) {
 			if !strings.Contains(unknown.body, "The address or the password is not right") {
 				t.Errorf("message missing:\n%s", unknown.body)
 			}
+			// Locking is a denial of service by design: the page says that
+			// it stops only these forms, never the account.
+			if !strings.Contains(unknown.body, "your chat account itself is not affected, and your app still signs in") {
+				t.Errorf("the answer does not say that a lock leaves the account alone:\n%s", unknown.body)
+			}
 			for name, a := range map[string]answer{"wrong password": wrong, "locked": locked} {
 				if a.status != unknown.status || a.body != unknown.body {
 					t.Errorf("%s: status %d, body differs from the unknown-account answer:\n%s\n---\n%s", name, a.status, a.body, unknown.body)

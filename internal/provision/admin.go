@@ -32,6 +32,11 @@ const (
 	adminBackoffMax = 3 * time.Second
 )
 
+// AdminBackoffMax is the longest the admin session waits after failed
+// connection attempts before it tries again (the cap of its backoff): what a
+// server that comes back may wait, at most, before the portal reconnects.
+const AdminBackoffMax = adminBackoffMax
+
 var errBackoff = errors.New("provision: admin session reconnect is backing off after failures")
 
 // Admin creates accounts with XEP-0133 add-user over one persistent session

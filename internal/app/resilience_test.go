@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +23,7 @@ import (
 	"github.com/xmpp-portal/portal/internal/bench"
 	"github.com/xmpp-portal/portal/internal/config"
 	"github.com/xmpp-portal/portal/internal/i18n"
+	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/testenv"
 )
 
@@ -120,8 +122,8 @@ func startResilientPortal(t *testing.T, srv *testenv.Server, extra map[string]st
 		cancel()
 		select {
 		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("portal did not shut down")
+		case <-time.After(resHangLimit):
+			t.Errorf("portal did not shut down within %v", resHangLimit)
 		}
 		a.Close()
 	})
@@ -137,6 +139,89 @@ func resilienceSeconds() time.Duration {
 }
 
 const resPassword = "amber window seventy two"
+
+// resHangLimit bounds waits that end as soon as what they wait for happens
+// (enough sign-ups, a recovery, a cut): only a hang reaches it.
+const resHangLimit = 2 * time.Minute
+
+// stallMeter measures, all through a test, the time this process loses to a
+// busy machine: a probe pauses stallPause, then makes a trivial HTTP request
+// to a server of its own, and the time the round took beyond the pause and
+// the usual cost of the request is time the machine (or the Go runtime) was
+// busy elsewhere. The probes follow each other without gaps, so lost(a, b)
+// is the time lost between a and b. Bounds on elapsed time in these tests
+// are their quiet-machine value plus lost time measured in their window: a
+// busy machine stretches the bound as much as what it bounds, and a quiet
+// one leaves the bound as tight as before.
+type stallMeter struct {
+	mu     sync.Mutex
+	rounds []stallRound
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+type stallRound struct {
+	start, end time.Time
+	took       time.Duration // end - start - stallPause
+}
+
+const stallPause = 10 * time.Millisecond
+
+func startStallMeter(t *testing.T) *stallMeter {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	client := srv.Client()
+	m := &stallMeter{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		for {
+			start := time.Now()
+			select {
+			case <-m.stop:
+				return
+			case <-time.After(stallPause):
+			}
+			if resp, err := client.Get(srv.URL); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			end := time.Now()
+			m.mu.Lock()
+			m.rounds = append(m.rounds, stallRound{start: start, end: end, took: end.Sub(start) - stallPause})
+			m.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		close(m.stop)
+		<-m.done
+		srv.Close()
+	})
+	return m
+}
+
+// lost returns the time lost between a and b: the sum, over the rounds that
+// overlap [a, b], of what each took beyond the median round (a quiet
+// round's cost of timer and request).
+func (m *stallMeter) lost(a, b time.Time) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.rounds) == 0 {
+		return 0
+	}
+	all := make([]time.Duration, len(m.rounds))
+	for i, r := range m.rounds {
+		all[i] = r.took
+	}
+	slices.Sort(all)
+	usual := all[len(all)/2]
+	var lost time.Duration
+	for _, r := range m.rounds {
+		if r.start.Before(b) && r.end.After(a) && r.took > usual {
+			lost += r.took - usual
+		}
+	}
+	return lost
+}
 
 // TestResilienceLoad: a short load on the sign-up page (with its captcha
 // picture) and on sign-up POSTs against the real portal and a real Prosody.
@@ -182,11 +267,29 @@ func TestResilienceLoad(t *testing.T) {
 			}
 		}
 	}()
-	bench.Run(ctx, pageWorkers+signupWorkers, resilienceSeconds(), func(ctx context.Context, w, i int) {
+	// The load runs resilienceSeconds and on until it has made enough to
+	// prove anything (a busy machine makes fewer requests a second), up to
+	// the hang limit. Stopping it only ends the loops between requests: the
+	// requests themselves use ctx, never cut.
+	const minCreated, minPages = 20, 200
+	var nCreated, nPages atomic.Int64
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	loadStart := time.Now()
+	go func() {
+		for loadCtx.Err() == nil {
+			time.Sleep(100 * time.Millisecond)
+			if time.Since(loadStart) >= resilienceSeconds() && nCreated.Load() >= minCreated && nPages.Load() >= minPages {
+				stopLoad()
+			}
+		}
+	}()
+	bench.Run(loadCtx, pageWorkers+signupWorkers, resHangLimit, func(_ context.Context, w, i int) {
 		if w < pageWorkers {
 			t0 := time.Now()
 			id, status, err := su.Form(ctx)
 			rec.Add("page", status, noAnswer(status, err), time.Since(t0))
+			nPages.Add(1)
 			if err != nil {
 				return
 			}
@@ -209,6 +312,10 @@ func TestResilienceLoad(t *testing.T) {
 		}
 		r := su.Do(ctx, e.User, resPassword, wrongCaptcha)
 		rec.Add("page", r.FormStatus, noAnswer(r.FormStatus, r.Err), r.Form)
+		nPages.Add(1)
+		if r.Outcome == bench.Created {
+			nCreated.Add(1)
+		}
 		if r.FormStatus == http.StatusOK {
 			rec.Add("signup", r.Status, noAnswer(r.Status, r.Err), r.Post)
 		}
@@ -236,7 +343,7 @@ func TestResilienceLoad(t *testing.T) {
 			t.Errorf("%s: %d without an answer (first: %v), %d 5xx", st.Label, st.Errors, st.FirstErr, st.Count5xx())
 		}
 	}
-	if ledger.Count(bench.Created) < 20 || pages.Count < 200 {
+	if ledger.Count(bench.Created) < minCreated || pages.Count < minPages {
 		t.Errorf("too little load to prove anything: %d accounts, %d page requests", ledger.Count(bench.Created), pages.Count)
 	}
 	// The store holds a captcha per form served (about 100 bytes each) and
@@ -283,6 +390,12 @@ type attempt struct {
 // configured xmpp.timeout (2 s here); after the restart the portal creates
 // accounts again within 5 s without being restarted itself; and nothing is
 // half-created or reported wrongly. Both provisioning modes.
+//
+// The timing claims hold on a busy machine too: each bound is its
+// quiet-machine value plus the time a stallMeter saw lost in the window it
+// bounds, and the recovery bound also grows with the measured cost of the
+// sign-up that recovered. Phases last until enough sign-ups ran in them
+// (with a hang limit), not a fixed time.
 func TestResilienceXMPPServerKilled(t *testing.T) {
 	for _, mode := range []string{testenv.ModeAdmin, testenv.ModeIBR} {
 		t.Run(mode, func(t *testing.T) { killDuringSignups(t, mode) })
@@ -292,11 +405,13 @@ func TestResilienceXMPPServerKilled(t *testing.T) {
 func killDuringSignups(t *testing.T, mode string) {
 	const (
 		xmppTimeout = 2 * time.Second
-		margin      = 1500 * time.Millisecond // HTTP, scheduling on shared cores
-		outage      = 3 * time.Second
-		recovery    = 5 * time.Second
+		margin      = 1500 * time.Millisecond // HTTP around the XMPP call, on a quiet machine
+		outage      = 3 * time.Second         // at least; on until enough sign-ups ran in it
+		recovery    = 5 * time.Second         // on a quiet machine
 		workers     = 4
+		pause       = 50 * time.Millisecond // a user reading the error page
 	)
+	meter := startStallMeter(t)
 	srv := testenv.StartProsody(t, testenv.Options{Mode: mode, LogLevel: "warn"})
 	a, base, logs := startResilientPortal(t, srv, map[string]string{"PORTAL_XMPP_TIMEOUT": xmppTimeout.String()})
 	ctx := context.Background()
@@ -333,43 +448,63 @@ func killDuringSignups(t *testing.T, mode string) {
 				mu.Unlock()
 				ledger.Add(bench.Entry{User: user, Password: resPassword, Outcome: r.Outcome, Status: r.Status})
 				if r.Outcome != bench.Created {
-					time.Sleep(50 * time.Millisecond) // a user reading the error page
+					time.Sleep(pause)
 				}
 			}
 		}()
 	}
-	time.Sleep(2 * time.Second)
+	// waitFor polls until ok holds for the attempts so far, or fails the
+	// test at the hang limit.
+	waitFor := func(what string, ok func([]attempt) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(resHangLimit); ; time.Sleep(100 * time.Millisecond) {
+			mu.Lock()
+			done := ok(attempts)
+			mu.Unlock()
+			if done {
+				return
+			}
+			if time.Now().After(deadline) {
+				stop.Store(true)
+				wg.Wait()
+				t.Fatalf("%s: not within %v", what, resHangLimit)
+			}
+		}
+	}
+	count := func(as []attempt, f func(attempt) bool) int {
+		k := 0
+		for _, at := range as {
+			if f(at) {
+				k++
+			}
+		}
+		return k
+	}
+	warm := time.Now()
+	waitFor("sign-ups before the kill", func(as []attempt) bool {
+		return time.Since(warm) >= 2*time.Second && count(as, func(at attempt) bool { return at.r.Outcome == bench.Created }) >= workers
+	})
 	killStart := time.Now()
 	srv.Kill() // returns once the process is gone
 	killed := time.Now()
-	time.Sleep(outage)
+	waitFor("sign-ups during the outage", func(as []attempt) bool {
+		return time.Since(killed) >= outage && count(as, func(at attempt) bool { return at.start.After(killed) }) >= workers
+	})
 	restartBegin := time.Now()
 	srv.Restart()
 	restarted := time.Now()
 	t.Logf("killed, down %v, restart took %v", restartBegin.Sub(killed).Round(time.Millisecond), restarted.Sub(restartBegin).Round(time.Millisecond))
-	// Run on until the portal has recovered (or clearly has not).
-	deadline := restarted.Add(recovery + 3*time.Second)
-	for time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-		mu.Lock()
-		ok := 0
-		for _, at := range attempts {
-			if at.start.After(restarted) && at.r.Outcome == bench.Created {
-				ok++
-			}
-		}
-		mu.Unlock()
-		if ok >= 2*workers {
-			break
-		}
-	}
+	// Run on until the portal has recovered.
+	waitFor("accounts created after the restart", func(as []attempt) bool {
+		return count(as, func(at attempt) bool { return at.start.After(restarted) && at.r.Outcome == bench.Created }) >= 2*workers
+	})
 	stop.Store(true)
 	wg.Wait()
 
-	var firstOK time.Time
+	var first *attempt // the first account created after the restart
 	var outageAnswers []time.Duration
 	counts := map[string]int{}
-	for _, at := range attempts {
+	for i, at := range attempts {
 		r := at.r
 		phase := "around" // in flight when the server died or came back
 		switch {
@@ -381,7 +516,11 @@ func killDuringSignups(t *testing.T, mode string) {
 			phase = "during"
 		}
 		counts[phase+" "+r.Outcome.String()]++
-		if phase == "before" && r.Outcome != bench.Created {
+		// A sign-up that ran into xmpp.timeout failed for lack of time, which a
+		// busy machine may cause while the server is up; one that failed
+		// sooner failed for another reason.
+		timedOut := r.Post >= xmppTimeout
+		if phase == "before" && r.Outcome != bench.Created && !timedOut {
 			t.Errorf("%s failed before the server was killed: %s %d %v", at.user, r.Outcome, r.Status, r.Err)
 		}
 		switch r.Outcome {
@@ -389,18 +528,19 @@ func killDuringSignups(t *testing.T, mode string) {
 			if phase == "during" {
 				t.Errorf("%s created while the server was down", at.user)
 			}
-			if phase == "after" && (firstOK.IsZero() || at.end.Before(firstOK)) {
-				firstOK = at.end
+			if phase == "after" && (first == nil || at.end.Before(first.end)) {
+				first = &attempts[i]
 			}
 		case bench.Unavailable:
 			if !strings.Contains(string(r.Body), unavailable) {
 				t.Errorf("%s (%s): 503 without the server-unavailable message:\n%s", at.user, phase, r.Body)
 			}
 		case bench.Unknown:
-			// Sent just before the kill, never answered: the portal says it
-			// cannot tell. Only a request in flight at the kill may get this.
-			if phase != "around" {
-				t.Errorf("%s (%s): outcome reported as unknown although the server was not lost during it", at.user, phase)
+			// Sent, never answered: the portal says it cannot tell. Only a
+			// request in flight at the kill, or one that ran out of time
+			// while the server was slow, may get this.
+			if phase != "around" && !timedOut {
+				t.Errorf("%s (%s): outcome reported as unknown although the server was not lost during it and it did not run out of time", at.user, phase)
 			}
 		default:
 			t.Errorf("%s (%s): %s, status %d, err %v: only created, server unavailable or (in flight) unknown are right answers; the page says: %s",
@@ -412,8 +552,9 @@ func killDuringSignups(t *testing.T, mode string) {
 		if phase == "during" && r.Outcome != bench.Unavailable {
 			t.Errorf("%s during the outage: %s (%d), want the server-unavailable page", at.user, r.Outcome, r.Status)
 		}
-		if r.Post > xmppTimeout+margin {
-			t.Errorf("%s (%s): the answer took %v, longer than xmpp.timeout %v", at.user, phase, r.Post.Round(time.Millisecond), xmppTimeout)
+		if limit := xmppTimeout + margin + meter.lost(at.end.Add(-r.Post), at.end); r.Post > limit {
+			t.Errorf("%s (%s): the answer took %v, longer than xmpp.timeout %v (limit %v with the time lost to load)",
+				at.user, phase, r.Post.Round(time.Millisecond), xmppTimeout, limit.Round(time.Millisecond))
 		}
 	}
 	slices.Sort(outageAnswers)
@@ -422,13 +563,29 @@ func killDuringSignups(t *testing.T, mode string) {
 	if counts["during unavailable"] < workers {
 		t.Errorf("only %d sign-ups ran entirely during the outage: the test proves little", counts["during unavailable"])
 	}
-	if firstOK.IsZero() {
-		t.Fatalf("no account created within %v after the restart", deadline.Sub(restarted))
+	if first == nil {
+		t.Fatal("no account created after the restart")
 	}
-	if rec := firstOK.Sub(restarted); rec > recovery {
-		t.Errorf("first account after the restart took %v, want ≤ %v", rec.Round(time.Millisecond), recovery)
+	// Recovery: within 5 s on a quiet machine. On a busy one, the portal may
+	// wait its reconnect backoff (admin mode), then one sign-up cycle (the
+	// pause and a failed attempt) and the sign-up that recovered, each as
+	// long as it was measured, and the time lost meanwhile.
+	rec := first.end.Sub(restarted)
+	var backoff, cycle time.Duration
+	if mode == testenv.ModeAdmin {
+		backoff = provision.AdminBackoffMax
+	}
+	for _, at := range attempts {
+		if at.start.After(restarted) && at.r.Outcome != bench.Created {
+			cycle = max(cycle, at.end.Sub(at.start))
+		}
+	}
+	cycle += pause
+	limit := max(recovery, backoff+cycle+first.end.Sub(first.start)+meter.lost(restarted, first.end))
+	if rec > limit {
+		t.Errorf("first account after the restart took %v, want ≤ %v", rec.Round(time.Millisecond), limit.Round(time.Millisecond))
 	} else {
-		t.Logf("recovered %v after the restart", rec.Round(time.Millisecond))
+		t.Logf("recovered %v after the restart (limit %v)", rec.Round(time.Millisecond), limit.Round(time.Millisecond))
 	}
 	acc := ledger.Verify(ctx, srv.XMPP(), 4)
 	t.Logf("accounting: %s", acc)
@@ -463,14 +620,19 @@ func mustBundle(t *testing.T) *i18n.Bundle {
 // TestResilienceSlowClients: connections that send their headers or their
 // body slowly are cut by the server's timeouts (http.read_header_timeout,
 // http.read_timeout), and the portal keeps serving everybody else quickly
-// meanwhile.
+// meanwhile. Each bound on elapsed time is its quiet-machine value plus the
+// time a stallMeter saw lost in its window; visitors are served until every
+// slow connection was cut.
 func TestResilienceSlowClients(t *testing.T) {
 	const (
 		headerTimeout = time.Second
 		readTimeout   = 2 * time.Second
-		margin        = 2 * time.Second
+		margin        = 2 * time.Second // cut after the timeout, on a quiet machine
+		visitorWait   = time.Second     // p99 of the visitors, on a quiet machine
+		minVisitors   = 20
 		slow          = 25 // connections of each kind
 	)
+	meter := startStallMeter(t)
 	srv := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeAdmin, LogLevel: "warn"})
 	_, base, logs := startResilientPortal(t, srv, map[string]string{
 		"PORTAL_HTTP_READ_HEADER_TIMEOUT": headerTimeout.String(),
@@ -479,14 +641,15 @@ func TestResilienceSlowClients(t *testing.T) {
 	addr := strings.TrimPrefix(base, "http://")
 
 	type cut struct {
-		kind    string
-		after   time.Duration
-		answer  string
-		stalled bool
+		kind       string
+		start, end time.Time
+		answer     string
+		stalled    bool
 	}
 	cuts := make(chan cut, 2*slow)
 	// trickle opens a connection, sends head at once and then one byte of
-	// drip every 200 ms, and reports when the server ended the exchange.
+	// drip every 200 ms, and reports when the server ended the exchange (or
+	// that it did not within the hang limit).
 	trickle := func(kind, head, drip string) {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -495,7 +658,7 @@ func TestResilienceSlowClients(t *testing.T) {
 		}
 		defer c.Close()
 		start := time.Now()
-		c.SetDeadline(start.Add(readTimeout + 3*margin))
+		c.SetDeadline(start.Add(resHangLimit))
 		if _, err := io.WriteString(c, head); err != nil {
 			cuts <- cut{kind: kind, answer: "write: " + err.Error(), stalled: true}
 			return
@@ -509,11 +672,11 @@ func TestResilienceSlowClients(t *testing.T) {
 		for i := 0; ; i = (i + 1) % len(drip) {
 			select {
 			case first := <-got:
-				cuts <- cut{kind: kind, after: time.Since(start), answer: first}
+				cuts <- cut{kind: kind, start: start, end: time.Now(), answer: first}
 				return
 			case <-time.After(200 * time.Millisecond):
-				if time.Since(start) > readTimeout+3*margin {
-					cuts <- cut{kind: kind, after: time.Since(start), stalled: true}
+				if time.Since(start) > resHangLimit {
+					cuts <- cut{kind: kind, start: start, end: time.Now(), stalled: true}
 					return
 				}
 				c.Write([]byte{drip[i]}) // errors once the server closed: fine
@@ -521,17 +684,37 @@ func TestResilienceSlowClients(t *testing.T) {
 		}
 	}
 	body := "username=slow&password=aaaaaaaaaaaa&password2=aaaaaaaaaaaa&captcha_id=x&captcha=1&" + strings.Repeat("a", 4000)
+	attackStart := time.Now()
 	for i := 0; i < slow; i++ {
 		go trickle("slow headers", "GET /register HTTP/1.1\r\nHost: "+addr+"\r\n", "X-Slow: abcdefghijklmnopqrstuvwxyz\r\n")
 		go trickle("slow body", "POST /register HTTP/1.1\r\nHost: "+addr+"\r\nContent-Type: application/x-www-form-urlencoded\r\n"+
 			"Content-Length: "+strconv.Itoa(len(body))+"\r\n\r\n", body)
 	}
+	var all []cut
+	allCut := make(chan struct{})
+	go func() {
+		defer close(allCut)
+		for range 2 * slow {
+			all = append(all, <-cuts)
+		}
+	}()
 
-	// Meanwhile, ordinary visitors.
+	// Meanwhile, ordinary visitors, until every slow connection is cut (and
+	// at least minVisitors were served).
 	client := bench.NewClient(4, 10*time.Second)
 	defer client.CloseIdleConnections()
 	rec := bench.NewRecorder()
-	bench.Run(context.Background(), 4, readTimeout+margin, func(ctx context.Context, w, i int) {
+	var served atomic.Int64
+	visitCtx, stopVisits := context.WithCancel(context.Background())
+	defer stopVisits()
+	go func() {
+		<-allCut
+		for served.Load() < minVisitors && visitCtx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		stopVisits()
+	}()
+	bench.Run(visitCtx, 4, resHangLimit, func(_ context.Context, w, i int) {
 		path := []string{"/", "/register"}[i%2]
 		t0 := time.Now()
 		resp, err := client.Get(base + path)
@@ -542,31 +725,34 @@ func TestResilienceSlowClients(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		rec.Add("visitor", resp.StatusCode, nil, time.Since(t0))
+		served.Add(1)
 	})
+	attackEnd := time.Now()
+	<-allCut
 	st := rec.Stats("visitor")
 	t.Logf("visitors during the attack: %d requests (%s), p50 %v, p99 %v, max %v", st.Count, st.StatusString(), st.P50, st.P99, st.Max)
-	if st.Count < 20 || st.Status[200] != st.Count {
+	if st.Count < minVisitors || st.Status[200] != st.Count {
 		t.Errorf("visitors were not served: %s (first error %v)", st.StatusString(), st.FirstErr)
 	}
-	if st.P99 > time.Second {
-		t.Errorf("visitors waited: p99 %v", st.P99)
+	if limit := visitorWait + meter.lost(attackStart, attackEnd); st.P99 > limit {
+		t.Errorf("visitors waited: p99 %v, limit %v with the time lost to load", st.P99, limit.Round(time.Millisecond))
 	}
 
 	limits := map[string]time.Duration{"slow headers": headerTimeout + margin, "slow body": readTimeout + margin}
 	worst := map[string]time.Duration{}
-	for i := 0; i < 2*slow; i++ {
-		c := <-cuts
+	for _, c := range all {
 		if c.stalled {
 			t.Errorf("%s: never cut (%s)", c.kind, c.answer)
 			continue
 		}
-		if c.after > limits[c.kind] {
-			t.Errorf("%s: cut after %v, want ≤ %v", c.kind, c.after.Round(time.Millisecond), limits[c.kind])
+		after := c.end.Sub(c.start)
+		if limit := limits[c.kind] + meter.lost(c.start, c.end); after > limit {
+			t.Errorf("%s: cut after %v, want ≤ %v (with the time lost to load)", c.kind, after.Round(time.Millisecond), limit.Round(time.Millisecond))
 		}
 		if c.answer != "" && !strings.HasPrefix(c.answer, "HTTP/1.1 4") {
 			t.Errorf("%s: answered %q", c.kind, c.answer)
 		}
-		worst[c.kind] = max(worst[c.kind], c.after)
+		worst[c.kind] = max(worst[c.kind], after)
 	}
 	t.Logf("slowest cut: headers %v, body %v", worst["slow headers"].Round(time.Millisecond), worst["slow body"].Round(time.Millisecond))
 	logs.check(t)

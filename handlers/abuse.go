@@ -38,6 +38,9 @@ func (h *Handler) checkBudget(c echo.Context, action abuse.Action) (abuse.Decisi
 	case d.Allowed:
 		return d, nil
 	}
+	// The budgets of an IPv6 client's /56 and /48 (d.Prefix) carry the name
+	// of the client's budget they multiply, and the same page: its messages
+	// already say "from your network".
 	secs := int(math.Ceil(d.RetryAfter.Seconds()))
 	c.Response().Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 	wait := h.waitText(h.lang(c), d.RetryAfter)
@@ -51,6 +54,8 @@ func (h *Handler) checkBudget(c echo.Context, action abuse.Action) (abuse.Decisi
 		key = i18n.K("abuse.limited.onion_signup")
 	case abuse.BudgetCaptcha:
 		key = i18n.K("abuse.limited.captcha")
+	case abuse.BudgetOnionCaptcha:
+		key = i18n.K("abuse.limited.onion_captcha")
 	case abuse.BudgetOnionCredential:
 		key = i18n.K("abuse.limited.onion_credential")
 	default:

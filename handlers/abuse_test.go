@@ -3,14 +3,17 @@ package handlers_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +30,27 @@ import (
 type limitedEnv struct {
 	*env
 	onion *httptest.Server
+	mem   *store.Memory
+	clk   *testClock
+}
+
+// testClock is the injected clock of limitedEnv's store and limiter: counter
+// windows and captcha TTLs move only when a test moves it.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 func newMem(t *testing.T, maxKeys int) *store.Memory {
@@ -37,12 +61,14 @@ func newMem(t *testing.T, maxKeys int) *store.Memory {
 
 func newLimitedEnv(t *testing.T, b abuse.Budgets, maxKeys int) *limitedEnv {
 	t.Helper()
-	st := newMem(t, maxKeys)
+	clk := &testClock{t: time.Unix(1_900_000_000, 0)}
+	st := store.NewMemory(store.MemoryOptions{MaxKeys: maxKeys, SweepInterval: -1, Now: clk.Now})
+	t.Cleanup(func() { st.Close() })
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	caps := captchastore.NewCaptchas(st, captchastore.Options{Length: 6, TTL: time.Minute, Log: log})
 	bundle, pol, as, vw := loadUI(t)
-	lim, err := abuse.NewLimiter(st, abuse.LimiterOptions{Budgets: b, TrustedProxies: []string{"127.0.0.1"}, IsOnion: handlers.IsOnion, Log: log})
+	lim, err := abuse.NewLimiter(st, abuse.LimiterOptions{Budgets: b, TrustedProxies: []string{"127.0.0.1"}, IsOnion: handlers.IsOnion, Log: log, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,12 +82,13 @@ func newLimitedEnv(t *testing.T, b abuse.Budgets, maxKeys int) *limitedEnv {
 	t.Cleanup(srv.Close)
 	onion := httptest.NewServer(handlers.MarkOnion(h.HTTPHandler()))
 	t.Cleanup(onion.Close)
-	return &limitedEnv{env: &env{srv: srv, st: st, caps: caps, prov: prov, logs: logs}, onion: onion}
+	return &limitedEnv{env: &env{srv: srv, st: st, caps: caps, prov: prov, logs: logs}, onion: onion, mem: st, clk: clk}
 }
 
 func budgets(set func(*abuse.Budgets)) abuse.Budgets {
 	b := abuse.Budgets{SignupsPerHour: 100, GlobalSignupsPerHour: 100, CaptchasPerMinute: 100,
-		CredentialChecksPerMinute: 100, OnionSignupsPerHour: 100, OnionCredentialChecksPerMinute: 100}
+		CredentialChecksPerMinute: 100, OnionSignupsPerHour: 100, OnionCaptchasPerMinute: 100, OnionCredentialChecksPerMinute: 100,
+		IPv6Factor56: 100, IPv6Factor48: 100}
 	set(&b)
 	return b
 }
@@ -264,4 +291,160 @@ func TestStoreTroubleFailsClosed(t *testing.T) {
 			t.Errorf("%d accounts created", n)
 		}
 	})
+}
+
+// getFrom sends GET path to srv as the client ip (X-Forwarded-For; ignored
+// over the onion listener).
+func getFrom(t *testing.T, srv *httptest.Server, path, ip string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", srv.URL+path, nil)
+	if ip != "" {
+		req.Header.Set("X-Forwarded-For", ip)
+	}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return resp, b.String()
+}
+
+// TestOnionCaptchaFloodLeavesClearnet (hardening hole 6): a flood of GET
+// /register over the onion listener, three times the store's size, on a
+// memory store of 200 keys. The onion flood is stopped at the onion captcha
+// budget (429, never 503), so it never fills the store: clearnet visitors
+// still get the form and can sign up.
+func TestOnionCaptchaFloodLeavesClearnet(t *testing.T) {
+	const maxKeys, onionBudget = 200, 20
+	e := newLimitedEnv(t, budgets(func(b *abuse.Budgets) { b.OnionCaptchasPerMinute = onionBudget }), maxKeys)
+	status := map[int]int{}
+	var refusal string
+	for i := range 3 * maxKeys {
+		r, body := getFrom(t, e.onion, "/register", "192.0.2."+strconv.Itoa(i%250+1))
+		status[r.StatusCode]++
+		if r.StatusCode == http.StatusTooManyRequests && refusal == "" {
+			refusal = body
+		}
+	}
+	t.Logf("onion flood: %v; store holds %d keys", status, e.mem.Len())
+
+	// Clearnet is not affected: the form, and a whole sign-up.
+	if r, body := getFrom(t, e.srv, "/register", "198.51.100.1"); r.StatusCode != 200 {
+		t.Errorf("clearnet GET /register after the onion flood: %d\n%.300s", r.StatusCode, body)
+	} else {
+		id, ans := e.newCaptcha(t)
+		if r, body := e.post(t, "/register", signupForm(id, ans, "afterflood", "correct horse battery"), from("198.51.100.2")); r.StatusCode != 200 {
+			t.Errorf("clearnet sign-up after the onion flood: %d\n%.300s", r.StatusCode, body)
+		}
+	}
+
+	// The flood got exactly the onion budget, and 429 pages for the rest.
+	if status[200] != onionBudget || status[429] != 3*maxKeys-onionBudget {
+		t.Errorf("onion flood answered %v, want %d x 200 and the rest 429", status, onionBudget)
+	}
+	if refusal != "" && !strings.Contains(refusal, "over the onion service") {
+		t.Errorf("onion refusal does not name the onion service:\n%.500s", refusal)
+	}
+	if n := e.mem.Len(); n > maxKeys/4 {
+		t.Errorf("the store holds %d keys after the onion flood, more than a quarter of %d", n, maxKeys)
+	}
+	// The German page, and the budget back after its window.
+	r, body := getFrom(t, e.onion, "/register?lang=de", "")
+	want429(t, r, body, time.Minute, "Über den Onion-Dienst wurden zu viele Captcha-Bilder oder -Töne angefordert.")
+	e.clk.Advance(time.Minute)
+	if r, _ := getFrom(t, e.onion, "/register", ""); r.StatusCode != 200 {
+		t.Errorf("onion GET /register after the window: %d", r.StatusCode)
+	}
+}
+
+// TestNetworkBudgetPage (hardening hole 7): the /64s of one IPv6 /48 share
+// the /48's budget (here 2 clients' worth); over it, every /64 of the /48
+// gets the 429 page of its budget ("from your network") and the wait, while
+// another /48 goes on.
+func TestNetworkBudgetPage(t *testing.T) {
+	e := newLimitedEnv(t, budgets(func(b *abuse.Budgets) {
+		b.CaptchasPerMinute, b.SignupsPerHour = 2, 1
+		b.IPv6Factor56, b.IPv6Factor48 = 1, 2
+	}), 0)
+	for i := range 4 { // four /64s, each in a /56 of its own
+		if r, body := getFrom(t, e.srv, "/register", fmt.Sprintf("2001:db8:48:%x::1", i<<8)); r.StatusCode != 200 {
+			t.Fatalf("/64 number %d: %d\n%.300s", i, r.StatusCode, body)
+		}
+	}
+	e.clk.Advance(15 * time.Second)
+	r, body := getFrom(t, e.srv, "/register", "2001:db8:48:ff00::1")
+	want429(t, r, body, 45*time.Second, "Too many captcha pictures or sounds were requested from your network. Please try again in less than a minute.")
+	if r, _ := getFrom(t, e.srv, "/register", "2001:db8:49::1"); r.StatusCode != 200 {
+		t.Errorf("another /48: %d", r.StatusCode)
+	}
+	// Sign-ups: two /64s of the /48, then the /48 is out for the hour.
+	const pw = "correct horse battery"
+	for i, ip := range []string{"2001:db8:50:100::1", "2001:db8:50:200::1", "2001:db8:50:300::1"} {
+		_, form := getFrom(t, e.srv, "/register", "192.0.2."+strconv.Itoa(i+1)) // the form from elsewhere
+		m := captchaIDRe.FindStringSubmatch(form)
+		if m == nil {
+			t.Fatalf("no captcha in the form:\n%.300s", form)
+		}
+		id := m[1]
+		ans, err := e.caps.Peek(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, body := e.post(t, "/register", signupForm(id, ans, "net"+strconv.Itoa(i), pw), from(ip))
+		if i < 2 && r.StatusCode != 200 {
+			t.Fatalf("sign-up %d: %d\n%.300s", i, r.StatusCode, body)
+		}
+		if i == 2 {
+			want429(t, r, body, time.Hour, "Too many sign-ups came from your network recently. Please try again in 60 minutes.")
+		}
+	}
+	// Neither the store nor the log holds the addresses or their networks.
+	var dump bytes.Buffer
+	e.mem.ForEach(func(k string, v []byte, _ time.Duration) { fmt.Fprintf(&dump, "%s\x00%s\x00", k, v) })
+	if !strings.Contains(dump.String(), "rl:captcha/48:") || !strings.Contains(dump.String(), "rl:signup/56:") {
+		t.Fatalf("no network counters in the store: the scan would prove nothing\n%q", dump.String())
+	}
+	for _, probe := range []string{"x 2001:DB8:48:FF00::1 y", "k:20010DB80048\x00", "2001:db8:48::/48", "\x38\x20\x01\x0d\xb8\x00\x48\xff"} {
+		if len(findV6([]byte(probe), "2001:db8:48:ff00::1")) == 0 {
+			t.Fatalf("the scan misses %q", probe)
+		}
+	}
+	for where, data := range map[string][]byte{"store": dump.Bytes(), "log": []byte(e.logs.String())} {
+		for _, f := range findV6(data, "2001:db8:48:ff00::1", "2001:db8:50:300::1") {
+			t.Errorf("%s holds %s", where, f)
+		}
+	}
+}
+
+// findV6 names the forms of the IPv6 addresses ips, or of their /64, /56 and
+// /48 networks, found in data: text, raw bytes (bare and after the key's tag
+// byte), hex, base64.
+func findV6(data []byte, ips ...string) []string {
+	var found []string
+	lower := bytes.ToLower(data)
+	for _, ip := range ips {
+		a := netip.MustParseAddr(ip)
+		b := a.As16()
+		forms := map[string][]byte{"text": []byte(a.String()), "expanded": []byte(a.StringExpanded())}
+		for _, n := range []int{16, 8, 7, 6} {
+			for _, raw := range [][]byte{b[:n], append([]byte{6}, b[:n]...), append([]byte{byte(n * 8)}, b[:n]...)} {
+				forms[fmt.Sprintf("/%d raw %x", n*8, raw)] = raw
+				forms[fmt.Sprintf("/%d hex %x", n*8, raw)] = fmt.Appendf(nil, "%x", raw)
+				forms[fmt.Sprintf("/%d base64 %x", n*8, raw)] = []byte(base64.RawStdEncoding.EncodeToString(raw))
+				forms[fmt.Sprintf("/%d base64url %x", n*8, raw)] = []byte(base64.RawURLEncoding.EncodeToString(raw))
+			}
+			if n < 16 {
+				forms[fmt.Sprintf("/%d text", n*8)] = []byte(netip.PrefixFrom(a, n*8).Masked().String())
+				forms[fmt.Sprintf("/%d hextets", n*8)] = []byte(a.StringExpanded()[:n/2*5-1])
+			}
+		}
+		for name, form := range forms {
+			if bytes.Contains(data, form) || bytes.Contains(lower, bytes.ToLower(form)) {
+				found = append(found, ip+" as "+name)
+			}
+		}
+	}
+	return found
 }

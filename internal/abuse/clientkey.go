@@ -121,23 +121,72 @@ func (l *Limiter) clientAddr(r *http.Request) (netip.Addr, error) {
 	return cur, nil
 }
 
-// maskedBytes is the part of a that identifies a client: the whole IPv4
-// address, or the /64 network of an IPv6 address, after a family tag.
-func maskedBytes(a netip.Addr) []byte {
+// Tags of the keyed messages: the first byte says what the rest is, so keys
+// of different levels never share an input, even for the same bytes (a /64
+// whose first byte is 0x38 against a /56). The client tags (4, 6) are those of
+// the first release, so client keys did not change with the network budgets.
+const (
+	tagIPv4    = 4  // IPv4 address, 4 bytes (/32)
+	tagIPv6p64 = 6  // IPv6 /64 network, 8 bytes
+	tagIPv6p56 = 56 // IPv6 /56 network, 7 bytes
+	tagIPv6p48 = 48 // IPv6 /48 network, 6 bytes
+)
+
+// maskedBytes is the part of a that identifies it at prefix length bits,
+// after its tag: the whole IPv4 address (bits 32), or the /64, /56 or /48
+// network of an IPv6 address.
+func maskedBytes(a netip.Addr, bits int) []byte {
 	if a.Is4() {
 		b := a.As4()
-		return append([]byte{4}, b[:]...)
+		return append([]byte{tagIPv4}, b[:]...)
 	}
 	b := a.As16()
-	return append([]byte{6}, b[:8]...)
+	switch bits {
+	case 48:
+		return append([]byte{tagIPv6p48}, b[:6]...)
+	case 56:
+		return append([]byte{tagIPv6p56}, b[:7]...)
+	}
+	return append([]byte{tagIPv6p64}, b[:8]...)
 }
 
-// clientKeyFor is HMAC-SHA256(epoch, masked address), truncated to 128 bits,
+// keyFor is HMAC-SHA256(epoch, tag + masked address), truncated to 128 bits,
 // base64url without padding (22 characters).
-func clientKeyFor(epoch []byte, a netip.Addr) string {
+func keyFor(epoch []byte, a netip.Addr, bits int) string {
 	m := hmac.New(sha256.New, epoch)
-	m.Write(maskedBytes(a))
+	m.Write(maskedBytes(a, bits))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// clientKeyFor is the client's own key: IPv4 /32 or IPv6 /64.
+func clientKeyFor(epoch []byte, a netip.Addr) string { return keyFor(epoch, a, 64) }
+
+// clientKeys are the keys a clearnet request is counted under: the client's
+// own, and for IPv6 clients its /56 and /48 networks' (empty for IPv4).
+type clientKeys struct {
+	client, net56, net48 string
+}
+
+func (k clientKeys) ipv6() bool { return k.net48 != "" }
+
+// clientKeys returns the keys of a clearnet request r (see ClientKey).
+func (l *Limiter) clientKeys(ctx context.Context, r *http.Request) (clientKeys, error) {
+	a, aerr := l.clientAddr(r)
+	if aerr != nil {
+		// A peer without an IP address (a Unix socket): count such requests
+		// together rather than not at all.
+		l.noClientOnce.Do(func() { l.log.Warn("abuse.no_client_address", "effect", "such requests share one budget") })
+		return clientKeys{client: "unknown"}, nil
+	}
+	epoch, err := l.epochKey(ctx)
+	if err != nil {
+		return clientKeys{}, err
+	}
+	k := clientKeys{client: clientKeyFor(epoch, a)}
+	if a.Is6() {
+		k.net56, k.net48 = keyFor(epoch, a, 56), keyFor(epoch, a, 48)
+	}
+	return k, nil
 }
 
 // ClientKey returns the opaque key r is counted under in this epoch, derived
@@ -148,18 +197,11 @@ func (l *Limiter) ClientKey(ctx context.Context, r *http.Request) (key string, o
 	if l.isOnion(r) {
 		return "", false, nil
 	}
-	a, aerr := l.clientAddr(r)
-	if aerr != nil {
-		// A peer without an IP address (a Unix socket): count such requests
-		// together rather than not at all.
-		l.noClientOnce.Do(func() { l.log.Warn("abuse.no_client_address", "effect", "such requests share one budget") })
-		return "unknown", true, nil
-	}
-	epoch, err := l.epochKey(ctx)
+	k, err := l.clientKeys(ctx, r)
 	if err != nil {
 		return "", false, err
 	}
-	return clientKeyFor(epoch, a), true, nil
+	return k.client, true, nil
 }
 
 // epochKey returns the current epoch key: from the in-process cache while it

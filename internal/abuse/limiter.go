@@ -19,16 +19,22 @@ import (
 // Action is what a request wants to do; each action has its budgets.
 type Action int
 
-// The actions the portal limits.
+// The actions the portal limits. Every action has at least one budget on
+// every listener (see Allow for the order they are counted in).
 const (
-	// Signup is one submitted sign-up form: the client's hourly budget and
-	// the global one (clearnet), or the onion budget (onion).
+	// Signup is one submitted sign-up form. Clearnet: the global budget,
+	// the client's network budgets (IPv6 /48 and /56) and the client's own
+	// hourly budget. Onion: the onion sign-up budget and one unit of the
+	// onion captcha budget (the form may be shown again with a new captcha).
 	Signup Action = iota + 1
-	// Captcha is one captcha picture or sound: the client's per-minute
-	// budget (clearnet); onion requests are not counted.
+	// Captcha is one new sign-up form (it puts a captcha in the store), one
+	// captcha picture or one sound. Clearnet: the client's network budgets
+	// (IPv6 /48 and /56) and its own per-minute budget. Onion: the onion
+	// captcha budget, all onion clients together.
 	Captcha
-	// Credential is one password check (password change, export, delete):
-	// the client's per-minute budget (clearnet) or the onion budget (onion).
+	// Credential is one password check (password change, export, delete,
+	// import). Clearnet: the client's network budgets (IPv6 /48 and /56) and
+	// its own per-minute budget. Onion: the onion budget.
 	Credential
 )
 
@@ -44,15 +50,65 @@ func (a Action) String() string {
 	return "action(" + strconv.Itoa(int(a)) + ")"
 }
 
-// Budgets are the limits of a Limiter. Every value must be at least 1.
+// Budgets are the limits of a Limiter. Every value must be at least 1, and
+// IPv6Factor48 at least IPv6Factor56.
 type Budgets struct {
 	SignupsPerHour                 int // per client
 	GlobalSignupsPerHour           int // clearnet, all clients together
 	CaptchasPerMinute              int // per client
 	CredentialChecksPerMinute      int // per client
 	OnionSignupsPerHour            int // onion listener, all clients together
+	OnionCaptchasPerMinute         int // onion listener, all clients together
 	OnionCredentialChecksPerMinute int // onion listener, all clients together
+
+	// IPv6Factor56 and IPv6Factor48 multiply the per-client budgets
+	// (sign-ups, captchas, credential checks) into the budgets of the
+	// client's IPv6 /56 and /48 networks: a client in 2001:db8:1:2::/64 is
+	// counted against its /64 budget, against the budget of
+	// 2001:db8:1::/56 (IPv6Factor56 times as large) and against that of
+	// 2001:db8:1::/48 (IPv6Factor48 times as large). Without them one /48,
+	// which holds 65,536 /64s and is often handed to a single customer,
+	// would have 65,536 budgets. IPv4 clients have no network budgets (see
+	// DefaultIPv6Factor48).
+	IPv6Factor56 int
+	IPv6Factor48 int
 }
+
+// Defaults of the network factors (Budgets.IPv6Factor56, IPv6Factor48).
+//
+// A /56 is what RIPE-690 recommends giving one household or small office;
+// its devices usually share one /64 (the home LAN), so twice a client's
+// budget leaves room for a second network (guest Wi-Fi) and no more.
+//
+// A /48 is a site, a large customer, or an ISP's pool of 256 customers'
+// /56s (or of many mobile devices' /64s), so its budget is shared by
+// everybody in it: 4 clients' worth is still more than an IPv4 address
+// behind a carrier-grade NAT gets (one client's budget for hundreds of
+// subscribers, see below), and it keeps the worst case of one /48 in the
+// memory store (NetworkKeyBound: 3,998 keys with the default budgets and
+// captcha.ttl) under the 1/20 of store.max_keys (100,000) that one network
+// may take (NetworkShareDivisor). A factor of 16 would allow 12,902 keys,
+// an eighth of the default store, for one /48.
+//
+// IPv4 addresses are counted whole (/32) and never at a wider prefix:
+// carrier-grade NAT puts hundreds or thousands of subscribers behind one
+// address and a whole carrier behind one /24, so a /24 budget would lock out
+// an ISP's customers for one abuser, while an attacker's supply of IPv4
+// addresses is small and costly, unlike the free 65,536 /64s of a /48.
+const (
+	DefaultIPv6Factor56 = 2
+	DefaultIPv6Factor48 = 4
+)
+
+// DefaultOnionCaptchasPerMinute is the default onion captcha budget: four
+// clients' worth (abuse.captchas_per_minute is 30), room for some 40 onion
+// sign-up attempts a minute (form, picture, form sent), far above the onion
+// sign-up budget (20 an hour), while the onion listener's worst case in the
+// memory store (OnionKeyBound: 1,806 keys with the defaults) stays under 2%
+// of store.max_keys, well within its quarter (OnionShareDivisor). Every onion
+// visitor shares it, so one onion client can use it up for the others
+// (that cannot be told apart) but never for clearnet visitors.
+const DefaultOnionCaptchasPerMinute = 120
 
 // DefaultBudgets are the budgets of the configuration's defaults.
 func DefaultBudgets() Budgets {
@@ -62,8 +118,33 @@ func DefaultBudgets() Budgets {
 		CaptchasPerMinute:              30,
 		CredentialChecksPerMinute:      10,
 		OnionSignupsPerHour:            20,
+		OnionCaptchasPerMinute:         DefaultOnionCaptchasPerMinute,
 		OnionCredentialChecksPerMinute: 30,
+		IPv6Factor56:                   DefaultIPv6Factor56,
+		IPv6Factor48:                   DefaultIPv6Factor48,
 	}
+}
+
+// validate reports the first budget below 1, or factors out of order.
+func (b Budgets) validate() error {
+	for _, f := range []struct {
+		name string
+		n    int
+	}{
+		{"SignupsPerHour", b.SignupsPerHour}, {"GlobalSignupsPerHour", b.GlobalSignupsPerHour},
+		{"CaptchasPerMinute", b.CaptchasPerMinute}, {"CredentialChecksPerMinute", b.CredentialChecksPerMinute},
+		{"OnionSignupsPerHour", b.OnionSignupsPerHour}, {"OnionCaptchasPerMinute", b.OnionCaptchasPerMinute},
+		{"OnionCredentialChecksPerMinute", b.OnionCredentialChecksPerMinute},
+		{"IPv6Factor56", b.IPv6Factor56}, {"IPv6Factor48", b.IPv6Factor48},
+	} {
+		if f.n < 1 {
+			return fmt.Errorf("abuse: budget %s must be at least 1, got %d", f.name, f.n)
+		}
+	}
+	if b.IPv6Factor48 < b.IPv6Factor56 {
+		return fmt.Errorf("abuse: IPv6Factor48 (%d) must be at least IPv6Factor56 (%d): a /48 holds 256 /56s", b.IPv6Factor48, b.IPv6Factor56)
+	}
+	return nil
 }
 
 // DefaultEpoch is the default lifetime of the epoch key.
@@ -116,14 +197,8 @@ func NewLimiter(st store.Store, o LimiterOptions) (*Limiter, error) {
 	if o.Budgets == (Budgets{}) {
 		o.Budgets = DefaultBudgets()
 	}
-	for name, n := range map[string]int{
-		"SignupsPerHour": o.Budgets.SignupsPerHour, "GlobalSignupsPerHour": o.Budgets.GlobalSignupsPerHour,
-		"CaptchasPerMinute": o.Budgets.CaptchasPerMinute, "CredentialChecksPerMinute": o.Budgets.CredentialChecksPerMinute,
-		"OnionSignupsPerHour": o.Budgets.OnionSignupsPerHour, "OnionCredentialChecksPerMinute": o.Budgets.OnionCredentialChecksPerMinute,
-	} {
-		if n < 1 {
-			return nil, fmt.Errorf("abuse: budget %s must be at least 1, got %d", name, n)
-		}
+	if err := o.Budgets.validate(); err != nil {
+		return nil, err
 	}
 	if o.Epoch == 0 {
 		o.Epoch = DefaultEpoch
@@ -160,16 +235,101 @@ const (
 	BudgetGlobalSignup    = "global_signup"
 	BudgetOnionSignup     = "onion_signup"
 	BudgetCaptcha         = "captcha"
+	BudgetOnionCaptcha    = "onion_captcha"
 	BudgetCredential      = "credential"
 	BudgetOnionCredential = "onion_credential"
 )
 
+// level is what a budget counts: everyone of a class, the client's IPv6 /48
+// or /56 network, or the client itself. Allow counts the levels in this
+// order, widest first, so that a request refused at one level has created no
+// key at a narrower one (see Allow).
+type level int
+
+const (
+	levelShared level = iota // all clients of a class together (global, onion)
+	level48                  // the client's IPv6 /48
+	level56                  // the client's IPv6 /56
+	levelClient              // the client: IPv4 /32 or IPv6 /64
+)
+
+// prefix is the network prefix length a level counts at (0: shared or client).
+func (lv level) prefix() int {
+	switch lv {
+	case level48:
+		return 48
+	case level56:
+		return 56
+	}
+	return 0
+}
+
+// giveBack says which callers' releases give a budget's unit back.
+type giveBack int
+
+const (
+	// byRelease: Release gives it back, ReleaseShared does not (the
+	// client's own budget: a wrong captcha costs the client an attempt).
+	byRelease giveBack = iota
+	// byBoth: Release and ReleaseShared give it back (global and onion
+	// sign-ups and onion credential checks: bots without answers must not
+	// use up everyone's budget).
+	byBoth
+	// never: only a refusal inside Allow gives it back. Network budgets
+	// and the onion captcha budget count what a class may put in the store
+	// (a new /64 or /56 counter, a captcha, a failed password check): if
+	// their units came back, a /48 could create keys without limit, one /64
+	// at a time (NetworkKeyBound).
+	never
+)
+
 // budget is one counter a request is checked against.
 type budget struct {
-	name   string
+	name   string // Decision.Budget
 	limit  int
 	period time.Duration
-	shared bool // all clients together (global or onion)
+	level  level
+	back   giveBack
+}
+
+// steps returns the budgets of action a, in the order Allow counts them.
+func (l *Limiter) steps(a Action, onion, ipv6 bool) ([]budget, error) {
+	b := l.b
+	// network returns the /48 and /56 budgets for a per-client limit
+	// (IPv6 clients only) followed by the client's own.
+	network := func(name string, perClient int, period time.Duration) []budget {
+		own := budget{name, perClient, period, levelClient, byRelease}
+		if !ipv6 {
+			return []budget{own}
+		}
+		return []budget{
+			{name, perClient * b.IPv6Factor48, period, level48, never},
+			{name, perClient * b.IPv6Factor56, period, level56, never},
+			own,
+		}
+	}
+	switch a {
+	case Signup:
+		if onion {
+			return []budget{
+				{BudgetOnionSignup, b.OnionSignupsPerHour, time.Hour, levelShared, byBoth},
+				{BudgetOnionCaptcha, b.OnionCaptchasPerMinute, time.Minute, levelShared, never},
+			}, nil
+		}
+		return append([]budget{{BudgetGlobalSignup, b.GlobalSignupsPerHour, time.Hour, levelShared, byBoth}},
+			network(BudgetSignup, b.SignupsPerHour, time.Hour)...), nil
+	case Captcha:
+		if onion {
+			return []budget{{BudgetOnionCaptcha, b.OnionCaptchasPerMinute, time.Minute, levelShared, never}}, nil
+		}
+		return network(BudgetCaptcha, b.CaptchasPerMinute, time.Minute), nil
+	case Credential:
+		if onion {
+			return []budget{{BudgetOnionCredential, b.OnionCredentialChecksPerMinute, time.Minute, levelShared, byBoth}}, nil
+		}
+		return network(BudgetCredential, b.CredentialChecksPerMinute, time.Minute), nil
+	}
+	return nil, fmt.Errorf("abuse: unknown action %d", int(a))
 }
 
 // Decision is the answer of Allow.
@@ -181,9 +341,16 @@ type Decision struct {
 	// window ends (at least one second).
 	RetryAfter time.Duration
 	// Budget names the refusing budget (BudgetSignup, ...) when refused.
+	// The network budgets of an IPv6 client carry the name of the
+	// per-client budget they multiply (BudgetSignup, BudgetCaptcha,
+	// BudgetCredential), with Prefix set.
 	Budget string
+	// Prefix is, when refused by a network budget, the prefix length it
+	// counts (56 or 48); 0 for the client's own and for shared budgets.
+	Prefix int
 	// Shared is true when the refusing budget is shared by all clients
-	// (a global or onion budget), false when it is the client's own.
+	// (a global or onion budget), false when it is the client's own or its
+	// network's.
 	Shared bool
 
 	l    *Limiter
@@ -192,7 +359,7 @@ type Decision struct {
 
 type heldUnit struct {
 	key      string
-	shared   bool
+	back     giveBack
 	released atomic.Bool
 }
 
@@ -200,56 +367,55 @@ type heldUnit struct {
 // when all have room. A refusal reserves nothing. Store errors (including
 // store.ErrFull) are returned wrapped, with a zero Decision: callers must fail
 // closed and create nothing.
+//
+// The budgets are counted widest first: the shared budget of the class
+// (global or onion), then the client's /48 and /56 (IPv6), then the client.
+// A refused request gives back the units it took; since the refusing counter
+// existed already (it was full), a refused request never creates a key below
+// the level that refused it, and every new client or /56 counter belongs to
+// a request that holds a unit of its /48 budget. So the keys one network can
+// create are bounded by its /48 budgets, whatever the number of its /64s or
+// of its refused requests (NetworkKeyBound).
 func (l *Limiter) Allow(ctx context.Context, r *http.Request, a Action) (Decision, error) {
 	onion := l.isOnion(r)
-	var steps []budget
-	switch a {
-	case Signup:
-		if onion {
-			steps = []budget{{BudgetOnionSignup, l.b.OnionSignupsPerHour, time.Hour, true}}
-		} else {
-			steps = []budget{{BudgetSignup, l.b.SignupsPerHour, time.Hour, false}, {BudgetGlobalSignup, l.b.GlobalSignupsPerHour, time.Hour, true}}
+	var (
+		ck  clientKeys
+		err error
+	)
+	if !onion {
+		// Keyed before counting: every budget but the shared ones needs the
+		// client's keys, which cost only the epoch key (cached).
+		if ck, err = l.clientKeys(ctx, r); err != nil {
+			return Decision{}, err
 		}
-	case Captcha:
-		if !onion {
-			steps = []budget{{BudgetCaptcha, l.b.CaptchasPerMinute, time.Minute, false}}
-		}
-	case Credential:
-		if onion {
-			steps = []budget{{BudgetOnionCredential, l.b.OnionCredentialChecksPerMinute, time.Minute, true}}
-		} else {
-			steps = []budget{{BudgetCredential, l.b.CredentialChecksPerMinute, time.Minute, false}}
-		}
-	default:
-		return Decision{}, fmt.Errorf("abuse: unknown action %d", int(a))
+	}
+	steps, err := l.steps(a, onion, ck.ipv6())
+	if err != nil {
+		return Decision{}, err
 	}
 
 	d := Decision{Allowed: true, l: l}
-	client := ""
 	for _, b := range steps {
 		key := "rl:" + b.name
-		if !b.shared {
-			if client == "" {
-				k, _, err := l.ClientKey(ctx, r)
-				if err != nil {
-					d.release(ctx, false)
-					return Decision{}, err
-				}
-				client = k
-			}
-			key += ":" + client
+		switch b.level {
+		case level48:
+			key += "/48:" + ck.net48
+		case level56:
+			key += "/56:" + ck.net56
+		case levelClient:
+			key += ":" + ck.client
 		}
 		ok, retry, err := l.take(ctx, key, b)
 		if err != nil {
-			d.release(ctx, false)
+			d.release(ctx, all)
 			return Decision{}, fmt.Errorf("abuse: %s budget: %w", b.name, err)
 		}
 		if !ok {
-			d.release(ctx, false)
-			l.log.Info("abuse.limited", "action", a.String(), "budget", b.name, "onion", onion, "retry_after_s", int(retry/time.Second))
-			return Decision{Budget: b.name, Shared: b.shared, RetryAfter: retry}, nil
+			d.release(ctx, all)
+			l.log.Info("abuse.limited", "action", a.String(), "budget", b.name, "prefix", b.level.prefix(), "onion", onion, "retry_after_s", int(retry/time.Second))
+			return Decision{Budget: b.name, Prefix: b.level.prefix(), Shared: b.level == levelShared, RetryAfter: retry}, nil
 		}
-		d.held = append(d.held, &heldUnit{key: key, shared: b.shared})
+		d.held = append(d.held, &heldUnit{key: key, back: b.back})
 	}
 	return d, nil
 }
@@ -299,22 +465,40 @@ func ceilSecond(d time.Duration) time.Duration {
 	return max((d + time.Second - 1).Truncate(time.Second), time.Second)
 }
 
-// Release gives back every unit the Decision reserved: call it when the
+// Release gives back the units the Decision reserved: call it when the
 // action did not take place (nothing was created), so that only real
-// sign-ups count. Each unit is given back at most once, whatever is called
-// how often. Errors are logged, not returned: the units then stay used
-// until their window ends. Release on a refused or zero Decision does nothing.
-func (d Decision) Release(ctx context.Context) { d.release(ctx, false) }
+// sign-ups count. The units of the client's network budgets (IPv6 /56, /48)
+// and of the onion captcha budget are kept: they bound what a network, or the
+// onion listener, can put in the store, and a released unit would let the
+// next /64 of the same /48 create keys again. Each unit is given back at most
+// once, whatever is called how often. Errors are logged, not returned: the
+// units then stay used until their window ends. Release on a refused or zero
+// Decision does nothing.
+func (d Decision) Release(ctx context.Context) { d.release(ctx, callerRelease) }
 
 // ReleaseShared gives back only the units of shared budgets (global and
-// onion), keeping the client's own: for a wrong captcha, which should cost the
-// client an attempt but must not let bots without answers use up everyone's
-// budget.
-func (d Decision) ReleaseShared(ctx context.Context) { d.release(ctx, true) }
+// onion sign-ups, onion credential checks), keeping the client's own and its
+// network's: for a wrong captcha, which should cost the client an attempt but
+// must not let bots without answers use up everyone's budget.
+func (d Decision) ReleaseShared(ctx context.Context) { d.release(ctx, callerReleaseShared) }
 
-func (d Decision) release(ctx context.Context, sharedOnly bool) {
+// releaseScope is who gives units back.
+type releaseScope int
+
+const (
+	all                 releaseScope = iota // Allow after a refusal or an error: every unit
+	callerRelease                           // Release: all but the kept ones
+	callerReleaseShared                     // ReleaseShared: shared ones only
+)
+
+func (d Decision) release(ctx context.Context, scope releaseScope) {
 	for _, u := range d.held {
-		if (sharedOnly && !u.shared) || u.released.Swap(true) {
+		switch {
+		case scope == callerRelease && u.back == never,
+			scope == callerReleaseShared && u.back != byBoth:
+			continue
+		}
+		if u.released.Swap(true) {
 			continue
 		}
 		ttl, err := d.l.st.TTL(ctx, u.key)

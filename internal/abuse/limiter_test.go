@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,7 +86,8 @@ func (f lfix) limiter(t *testing.T, o abuse.LimiterOptions) *abuse.Limiter {
 
 func bigBudgets() abuse.Budgets {
 	return abuse.Budgets{SignupsPerHour: 1000, GlobalSignupsPerHour: 1000, CaptchasPerMinute: 1000,
-		CredentialChecksPerMinute: 1000, OnionSignupsPerHour: 1000, OnionCredentialChecksPerMinute: 1000}
+		CredentialChecksPerMinute: 1000, OnionSignupsPerHour: 1000, OnionCaptchasPerMinute: 1000, OnionCredentialChecksPerMinute: 1000,
+		IPv6Factor56: 1000, IPv6Factor48: 1000}
 }
 
 func mustAllow(t *testing.T, l *abuse.Limiter, r *http.Request, a abuse.Action) abuse.Decision {
@@ -167,10 +169,11 @@ func TestGlobalSignupBudget(t *testing.T) {
 				t.Fatalf("%s over the global budget: %+v", ip, d)
 			}
 		}
-		// The refused client was not charged: its own unit came back.
+		// The refused client was not charged: the global budget is counted
+		// first, so its own counter was never touched.
 		k, _, _ := l.ClientKey(ctx, lreq("192.0.2.9"))
-		if v, err := f.st.Get(ctx, "rl:signup:"+k+":r"); err != nil || string(v) != "1" {
-			t.Errorf("client unit of a refused sign-up not given back: %q, %v", v, err)
+		if v, err := f.st.Get(ctx, "rl:signup:"+k); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a sign-up refused by the global budget counted for the client: %q, %v", v, err)
 		}
 		// Captcha and credential budgets are separate.
 		if d := mustAllow(t, l, lreq("192.0.2.9"), abuse.Credential); !d.Allowed {
@@ -264,7 +267,7 @@ func TestOnionBudgets(t *testing.T) {
 	if d := mustAllow(t, l, lonion(lreq("127.0.0.1")), abuse.Credential); d.Allowed || d.Budget != abuse.BudgetOnionCredential {
 		t.Fatalf("3rd onion credential check: %+v", d)
 	}
-	// Onion captchas are not counted at all.
+	// Onion captchas are counted together, never per client.
 	for range 5 {
 		if d := mustAllow(t, l, lonion(lreq("127.0.0.1")), abuse.Captcha); !d.Allowed {
 			t.Fatalf("onion captcha refused: %+v", d)
@@ -272,9 +275,72 @@ func TestOnionBudgets(t *testing.T) {
 	}
 	f.st.ForEach(func(k string, _ []byte, _ time.Duration) {
 		if strings.HasPrefix(k, "rl:captcha") {
-			t.Errorf("onion captcha counted under %q", k)
+			t.Errorf("onion captcha counted per client under %q", k)
 		}
 	})
+	if v, err := f.st.Get(ctx, "rl:onion_captcha"); err != nil || string(v) != "7" { // 5 pictures, 2 sign-ups
+		t.Errorf("onion captcha counter %q, %v; want 7", v, err)
+	}
+}
+
+// TestOnionCaptchaBudget (hardening hole 6): every onion request that can put
+// a captcha in the store (a new form, a picture or sound, a sign-up form
+// shown again) takes a unit of the onion captcha budget, shared by all onion
+// clients; it refuses after its limit until its window ends, is never given
+// back, and leaves clearnet captchas alone.
+func TestOnionCaptchaBudget(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		// use spends one request of the onion captcha budget the way
+		// the handlers do, and reports whether it was allowed.
+		use func(t *testing.T, l *abuse.Limiter, r *http.Request) abuse.Decision
+	}{
+		{"forms and pictures", func(t *testing.T, l *abuse.Limiter, r *http.Request) abuse.Decision {
+			return mustAllow(t, l, r, abuse.Captcha)
+		}},
+		{"sign-ups with a wrong captcha", func(t *testing.T, l *abuse.Limiter, r *http.Request) abuse.Decision {
+			d := mustAllow(t, l, r, abuse.Signup)
+			d.ReleaseShared(ctx) // a wrong captcha: the form is shown again with a new one
+			return d
+		}},
+		{"sign-ups refused after the captcha", func(t *testing.T, l *abuse.Limiter, r *http.Request) abuse.Decision {
+			d := mustAllow(t, l, r, abuse.Signup)
+			d.Release(ctx)
+			return d
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newLimStore(t, 0)
+			b := bigBudgets()
+			b.OnionCaptchasPerMinute = 4
+			b.CaptchasPerMinute = 1
+			l := f.limiter(t, abuse.LimiterOptions{Budgets: b})
+			for i := range 4 {
+				if d := tc.use(t, l, lonion(lreq("127.0.0.1", "192.0.2."+strconv.Itoa(i)))); !d.Allowed {
+					t.Fatalf("onion request %d refused: %+v", i+1, d)
+				}
+			}
+			f.clk.Advance(20 * time.Second)
+			for _, a := range []abuse.Action{abuse.Captcha, abuse.Signup} {
+				d := mustAllow(t, l, lonion(lreq("127.0.0.1")), a)
+				if d.Allowed || d.Budget != abuse.BudgetOnionCaptcha || !d.Shared || d.Prefix != 0 || d.RetryAfter != 40*time.Second {
+					t.Fatalf("onion %s over the onion captcha budget: %+v", a, d)
+				}
+			}
+			// Clearnet clients have their own budgets.
+			for _, ip := range []string{"127.0.0.1", "198.51.100.1", "2001:db8::1"} {
+				if d := mustAllow(t, l, lreq(ip), abuse.Captcha); !d.Allowed {
+					t.Errorf("clearnet captcha from %s refused after the onion budget ran out: %+v", ip, d)
+				}
+			}
+			f.clk.Advance(40 * time.Second)
+			if d := mustAllow(t, l, lonion(lreq("127.0.0.1")), abuse.Captcha); !d.Allowed {
+				t.Errorf("onion captcha refused after the window: %+v", d)
+			}
+		})
+	}
 }
 
 // TestClientAddress: which address a request is counted under, compared

@@ -12,17 +12,11 @@ import (
 
 // NewLimiter builds the rate limiter from the abuse.* and http.trusted_proxies
 // settings, counting in st. Requests marked by handlers.MarkOnion use the
-// onion budgets.
+// onion budgets; IPv6 clients are counted at /64, /56 and /48
+// (abuse.ipv6_56_factor, abuse.ipv6_48_factor).
 func NewLimiter(cfg *config.Config, st store.Store, log *slog.Logger) (*abuse.Limiter, error) {
 	l, err := abuse.NewLimiter(st, abuse.LimiterOptions{
-		Budgets: abuse.Budgets{
-			SignupsPerHour:                 cfg.Abuse.SignupsPerHour,
-			GlobalSignupsPerHour:           cfg.Abuse.GlobalSignupsPerHour,
-			CaptchasPerMinute:              cfg.Abuse.CaptchasPerMinute,
-			CredentialChecksPerMinute:      cfg.Abuse.CredentialChecksPerMinute,
-			OnionSignupsPerHour:            cfg.Abuse.OnionSignupsPerHour,
-			OnionCredentialChecksPerMinute: cfg.Abuse.OnionCredentialChecksPerMinute,
-		},
+		Budgets:        cfg.AbuseBudgets(),
 		Epoch:          cfg.Abuse.Epoch,
 		TrustedProxies: cfg.HTTP.TrustedProxies,
 		IsOnion:        handlers.IsOnion,

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/xmpp-portal/portal/internal/abuse"
 )
 
 // Config is the portal's effective configuration.
@@ -74,7 +76,10 @@ type Config struct {
 		CaptchasPerMinute              int           // captcha pictures and sounds per client per minute
 		CredentialChecksPerMinute      int           // password checks per client per minute
 		OnionSignupsPerHour            int           // sign-ups per hour over the onion listener, all together
+		OnionCaptchasPerMinute         int           // captchas (forms, pictures, sounds) per minute over the onion listener, all together
 		OnionCredentialChecksPerMinute int           // password checks per minute over the onion listener, all together
+		IPv6Factor56                   int           // an IPv6 /56's budgets, in per-client budgets
+		IPv6Factor48                   int           // an IPv6 /48's budgets, in per-client budgets
 		Epoch                          time.Duration // lifetime of the key that makes client keys
 	}
 
@@ -312,8 +317,17 @@ var options = []option{
 	opt("abuse.onion_signups_per_hour", "20", "sign-ups per hour over the onion listener, all onion clients together (onion clients are never counted one by one)", false, func() (func(*Config) string, func(*Config, string) error) {
 		return integer(func(c *Config) *int { return &c.Abuse.OnionSignupsPerHour })
 	}),
+	opt("abuse.onion_captchas_per_minute", "120", "captchas per minute over the onion listener, all onion clients together: new sign-up forms, sign-up forms shown again, pictures and sounds (each form holds a new captcha in the store)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Abuse.OnionCaptchasPerMinute })
+	}),
 	opt("abuse.onion_credential_checks_per_minute", "30", "password checks per minute over the onion listener, all onion clients together", false, func() (func(*Config) string, func(*Config, string) error) {
 		return integer(func(c *Config) *int { return &c.Abuse.OnionCredentialChecksPerMinute })
+	}),
+	opt("abuse.ipv6_56_factor", "2", "an IPv6 client is counted under its /64 and also under its /56 network, whose sign-up, captcha and password-check budgets are this many times the per-client ones", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Abuse.IPv6Factor56 })
+	}),
+	opt("abuse.ipv6_48_factor", "4", "an IPv6 client is also counted under its /48 network, whose budgets are this many times the per-client ones (at least abuse.ipv6_56_factor; IPv4 addresses are counted alone, never by network)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Abuse.IPv6Factor48 })
 	}),
 	opt("abuse.epoch", "24h", "lifetime of the random key behind client keys; then it is replaced and old counters cannot be linked to anyone", false, func() (func(*Config) string, func(*Config, string) error) {
 		return dur(func(c *Config) *time.Duration { return &c.Abuse.Epoch })
@@ -638,11 +652,18 @@ func (c *Config) Validate() error {
 	for key, n := range map[string]int{
 		"abuse.signups_per_hour": c.Abuse.SignupsPerHour, "abuse.global_signups_per_hour": c.Abuse.GlobalSignupsPerHour,
 		"abuse.captchas_per_minute": c.Abuse.CaptchasPerMinute, "abuse.credential_checks_per_minute": c.Abuse.CredentialChecksPerMinute,
-		"abuse.onion_signups_per_hour": c.Abuse.OnionSignupsPerHour, "abuse.onion_credential_checks_per_minute": c.Abuse.OnionCredentialChecksPerMinute,
+		"abuse.onion_signups_per_hour": c.Abuse.OnionSignupsPerHour, "abuse.onion_captchas_per_minute": c.Abuse.OnionCaptchasPerMinute,
+		"abuse.onion_credential_checks_per_minute": c.Abuse.OnionCredentialChecksPerMinute,
 	} {
 		if n < 1 || n > 1_000_000 {
 			bad(key, "must be between 1 and 1000000, got %d", n)
 		}
+	}
+	switch {
+	case c.Abuse.IPv6Factor56 < 1 || c.Abuse.IPv6Factor56 > 256:
+		bad("abuse.ipv6_56_factor", "must be between 1 and 256 (the /64s of a /56), got %d", c.Abuse.IPv6Factor56)
+	case c.Abuse.IPv6Factor48 < c.Abuse.IPv6Factor56 || c.Abuse.IPv6Factor48 > 65536:
+		bad("abuse.ipv6_48_factor", "must be between abuse.ipv6_56_factor (%d) and 65536 (the /64s of a /48), got %d", c.Abuse.IPv6Factor56, c.Abuse.IPv6Factor48)
 	}
 	if c.Abuse.Epoch < time.Hour || c.Abuse.Epoch > 30*24*time.Hour {
 		bad("abuse.epoch", "must be between 1h and 720h, got %s", c.Abuse.Epoch)
@@ -730,6 +751,21 @@ func (c *Config) Validate() error {
 	}
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
+}
+
+// AbuseBudgets are the abuse.* budgets as the Limiter takes them.
+func (c *Config) AbuseBudgets() abuse.Budgets {
+	return abuse.Budgets{
+		SignupsPerHour:                 c.Abuse.SignupsPerHour,
+		GlobalSignupsPerHour:           c.Abuse.GlobalSignupsPerHour,
+		CaptchasPerMinute:              c.Abuse.CaptchasPerMinute,
+		CredentialChecksPerMinute:      c.Abuse.CredentialChecksPerMinute,
+		OnionSignupsPerHour:            c.Abuse.OnionSignupsPerHour,
+		OnionCaptchasPerMinute:         c.Abuse.OnionCaptchasPerMinute,
+		OnionCredentialChecksPerMinute: c.Abuse.OnionCredentialChecksPerMinute,
+		IPv6Factor56:                   c.Abuse.IPv6Factor56,
+		IPv6Factor48:                   c.Abuse.IPv6Factor48,
+	}
 }
 
 // Dump writes the effective configuration as a config file, secrets masked.

@@ -649,6 +649,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	budgetsOK := true
 	for key, n := range map[string]int{
 		"abuse.signups_per_hour": c.Abuse.SignupsPerHour, "abuse.global_signups_per_hour": c.Abuse.GlobalSignupsPerHour,
 		"abuse.captchas_per_minute": c.Abuse.CaptchasPerMinute, "abuse.credential_checks_per_minute": c.Abuse.CredentialChecksPerMinute,
@@ -657,13 +658,19 @@ func (c *Config) Validate() error {
 	} {
 		if n < 1 || n > 1_000_000 {
 			bad(key, "must be between 1 and 1000000, got %d", n)
+			budgetsOK = false
 		}
 	}
 	switch {
 	case c.Abuse.IPv6Factor56 < 1 || c.Abuse.IPv6Factor56 > 256:
 		bad("abuse.ipv6_56_factor", "must be between 1 and 256 (the /64s of a /56), got %d", c.Abuse.IPv6Factor56)
+		budgetsOK = false
 	case c.Abuse.IPv6Factor48 < c.Abuse.IPv6Factor56 || c.Abuse.IPv6Factor48 > 65536:
 		bad("abuse.ipv6_48_factor", "must be between abuse.ipv6_56_factor (%d) and 65536 (the /64s of a /48), got %d", c.Abuse.IPv6Factor56, c.Abuse.IPv6Factor48)
+		budgetsOK = false
+	}
+	if budgetsOK && c.Store.Driver == "memory" && c.Store.MaxKeys >= 1000 {
+		c.validateStoreShares(bad)
 	}
 	if c.Abuse.Epoch < time.Hour || c.Abuse.Epoch > 30*24*time.Hour {
 		bad("abuse.epoch", "must be between 1h and 720h, got %s", c.Abuse.Epoch)
@@ -751,6 +758,30 @@ func (c *Config) Validate() error {
 	}
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
+}
+
+// validateStoreShares refuses budgets with which one class of traffic could
+// take more than its share of the memory store: the onion listener a quarter
+// of store.max_keys, one IPv6 /48 network (or one IPv4 address, which holds
+// fewer) a twentieth. The bounds are abuse.OnionKeyBound and
+// abuse.NetworkKeyBound: captchas for captcha.ttl, password-check counters
+// for the regulation window or ban, and rate counters, all paid by the
+// class's budgets.
+func (c *Config) validateStoreShares(bad func(key, format string, a ...any)) {
+	b := c.AbuseBudgets()
+	lt := abuse.Lifetimes{Captcha: c.Captcha.TTL, RegulationWindow: c.Regulation.Window, RegulationBan: c.Regulation.Ban}
+	if k := abuse.OnionKeyBound(b, lt); k.Total() > c.Store.MaxKeys/abuse.OnionShareDivisor {
+		bad("abuse.onion_captchas_per_minute", "the onion listener, all onion clients together, could hold %s in the memory store, "+
+			"more than 1/%d of store.max_keys (%d); lower abuse.onion_captchas_per_minute or abuse.onion_credential_checks_per_minute, "+
+			"shorten captcha.ttl or regulation.ban, or raise store.max_keys to at least %d",
+			k, abuse.OnionShareDivisor, c.Store.MaxKeys, k.Total()*abuse.OnionShareDivisor)
+	}
+	if k := abuse.NetworkKeyBound(b, lt); k.Total() > c.Store.MaxKeys/abuse.NetworkShareDivisor {
+		bad("abuse.ipv6_48_factor", "one IPv6 /48 network could hold %s in the memory store, more than 1/%d of store.max_keys (%d); "+
+			"lower abuse.ipv6_48_factor, abuse.captchas_per_minute, abuse.signups_per_hour or abuse.credential_checks_per_minute, "+
+			"shorten captcha.ttl or regulation.ban, or raise store.max_keys to at least %d",
+			k, abuse.NetworkShareDivisor, c.Store.MaxKeys, k.Total()*abuse.NetworkShareDivisor)
+	}
 }
 
 // AbuseBudgets are the abuse.* budgets as the Limiter takes them.

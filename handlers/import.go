@@ -116,9 +116,8 @@ func (h *Handler) importSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if file != nil {
-		defer file.Close()
-	}
+	// The file part is never closed: Close would read the rest of it, and
+	// a refused file must not be read.
 	// The page language travels as a form field; h.lang reads it here.
 	r.PostForm = fields
 	lang := h.lang(c)
@@ -262,7 +261,8 @@ func (h *Handler) importAddress(c echo.Context, raw string) (policy.Address, *i1
 
 // readImportFields reads the form fields up to the file part, which it
 // returns unread (nil when the form has none). Fields are bounded in number
-// and size; a field after the file, or a second file, is never read.
+// and size; a field after the file, or a second file, is never read, nor is
+// the file when the form has no field before it.
 func readImportFields(mr *multipart.Reader) (url.Values, *multipart.Part, error) {
 	fields := url.Values{}
 	for n := 0; ; n++ {
@@ -280,11 +280,11 @@ func readImportFields(mr *multipart.Reader) (url.Values, *multipart.Part, error)
 			return fields, part, nil
 		}
 		if n >= importMaxFields {
-			part.Close()
 			return nil, nil, i18n.NewError(http.StatusBadRequest, i18n.K("error.bad_request"))
 		}
+		// Not closed: Close reads the rest of the part (NextPart skips what
+		// is left of a field within the limit; an over-long one ends here).
 		b, err := io.ReadAll(io.LimitReader(part, importMaxField+1))
-		part.Close()
 		if err != nil || len(b) > importMaxField {
 			return nil, nil, i18n.NewError(http.StatusBadRequest, i18n.K("error.bad_request"))
 		}

@@ -194,8 +194,10 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		MinPassword: cfg.Password.MinLength, Health: a.health, Limiter: a.Limiter,
 		Accounts: a.Accounts, Regulator: a.Regulator, MinResponse: cfg.Regulation.MinResponse,
 		Started: time.Now(), UploadExpiry: cfg.Site.UploadExpiry,
-		ImportMaxBytes: cfg.Import.MaxSize,
-		Migrator:       &migrate.Service{Resolver: migrate.Resolver{Own: xc, SRV: cfg.Import.SRV}, MaxImportBytes: cfg.Import.MaxSize, Log: log},
+		ImportMaxBytes: cfg.Import.MaxSize, ImportConcurrency: cfg.Import.Concurrency, ImportMinRate: cfg.Import.MinRate,
+		Migrator: &migrate.Service{Resolver: migrate.Resolver{Own: xc, SRV: cfg.Import.SRV}, MaxImportBytes: cfg.Import.MaxSize, Log: log,
+			Limits: migrate.Limits{Contacts: cfg.Import.MaxContacts, Blocked: cfg.Import.MaxBlocked, Nodes: cfg.Import.MaxNodes,
+				NodeItems: cfg.Import.MaxNodeItems, DataBytes: cfg.Import.MaxData}},
 	})
 	a.Handler = onionLocation(onionAddr, h.HTTPHandler())
 	return a, nil

@@ -102,6 +102,17 @@ type Config struct {
 	Import struct {
 		MaxSize int64 // largest export file /import takes, in bytes
 		SRV     bool  // look up DNS SRV records of other servers' domains
+		// Concurrency is how many imports run at once; MinRate the least
+		// average upload rate in bytes per second.
+		Concurrency int
+		MinRate     int64
+		// What one import takes at most (the memory an import keeps is
+		// bounded by these, whatever the file's size).
+		MaxContacts  int
+		MaxBlocked   int
+		MaxNodes     int
+		MaxNodeItems int
+		MaxData      int64
 	}
 
 	Onion struct {
@@ -355,6 +366,27 @@ var options = []option{
 	}),
 	opt("import.max_size", "52428800", "largest export file in bytes that /import takes (the body limit of that route only)", false, func() (func(*Config) string, func(*Config, string) error) {
 		return int64opt(func(c *Config) *int64 { return &c.Import.MaxSize })
+	}),
+	opt("import.concurrency", "2", "imports that run at once; more wait for nothing: they are refused with 503 and Retry-After before their file is read", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Import.Concurrency })
+	}),
+	opt("import.min_rate", "65536", "least average upload rate of an export file in bytes per second, held after 20 s; slower uploads are cut", false, func() (func(*Config) string, func(*Config, string) error) {
+		return int64opt(func(c *Config) *int64 { return &c.Import.MinRate })
+	}),
+	opt("import.max_contacts", "5000", "most contacts one import takes (a file with more is refused, naming the limit)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Import.MaxContacts })
+	}),
+	opt("import.max_blocked", "5000", "most blocked addresses and privacy rules one import takes", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Import.MaxBlocked })
+	}),
+	opt("import.max_nodes", "200", "most kinds of stored data (PEP nodes and private XML elements) one import takes", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Import.MaxNodes })
+	}),
+	opt("import.max_node_items", "1000", "most items of one PEP node (bookmarks, for example) one import takes", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Import.MaxNodeItems })
+	}),
+	opt("import.max_data", "16777216", "most bytes of data besides the archive (text, names, attribute values) one import keeps in memory; about 60,000 elements go with the default", false, func() (func(*Config) string, func(*Config, string) error) {
+		return int64opt(func(c *Config) *int64 { return &c.Import.MaxData })
 	}),
 	opt("import.srv", "false", "for imports into accounts on other servers, look up DNS SRV records (_xmpp-client._tcp); false: <domain>:5222 (true or false)", false, func() (func(*Config) string, func(*Config, string) error) {
 		return boolean(func(c *Config) *bool { return &c.Import.SRV })
@@ -674,6 +706,21 @@ func (c *Config) Validate() error {
 	}
 	if c.Abuse.Epoch < time.Hour || c.Abuse.Epoch > 30*24*time.Hour {
 		bad("abuse.epoch", "must be between 1h and 720h, got %s", c.Abuse.Epoch)
+	}
+	if c.Import.Concurrency < 1 || c.Import.Concurrency > 64 {
+		bad("import.concurrency", "must be between 1 and 64, got %d", c.Import.Concurrency)
+	}
+	if c.Import.MinRate < 1024 || c.Import.MinRate > 1<<30 {
+		bad("import.min_rate", "must be between 1024 and 1073741824 bytes per second, got %d", c.Import.MinRate)
+	}
+	for key, v := range map[string]int{"import.max_contacts": c.Import.MaxContacts, "import.max_blocked": c.Import.MaxBlocked,
+		"import.max_nodes": c.Import.MaxNodes, "import.max_node_items": c.Import.MaxNodeItems} {
+		if v < 1 || v > 1_000_000 {
+			bad(key, "must be between 1 and 1000000, got %d", v)
+		}
+	}
+	if c.Import.MaxData < 64<<10 || c.Import.MaxData > 1<<30 {
+		bad("import.max_data", "must be between 65536 and 1073741824, got %d", c.Import.MaxData)
 	}
 	if c.Import.MaxSize < 1<<20 || c.Import.MaxSize > 1<<30 {
 		bad("import.max_size", "must be between 1048576 and 1073741824, got %d", c.Import.MaxSize)

@@ -4,14 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
+	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,7 +103,7 @@ func StartTor(t testing.TB, opt TorOptions) *Tor {
 		t.Fatal(err)
 	}
 	x.node = startTorNode(t, bin, "tor", dir, torrc)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(torHangLimit)
 	for {
 		if _, err := os.Stat(x.ControlSocket); err == nil {
 			if x.ControlAddr == "" {
@@ -111,12 +115,19 @@ func StartTor(t testing.TB, opt TorOptions) *Tor {
 			}
 		}
 		if !x.node.alive() || time.Now().After(deadline) {
-			t.Fatalf("testenv: tor did not open its control socket\n%s", x.node.logTail())
+			t.Fatalf("testenv: tor did not open its control socket (exited: %v)\n%s", !x.node.alive(), x.node.logTail())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	return x
 }
+
+// torHangLimit bounds every wait of this file for something tor does at
+// start (a control socket, a consensus, a bootstrap): each wait ends as soon
+// as tor reports it, or at once when the tor exits, so only a hang reaches
+// the limit. The slowest of them, a private network's first complete
+// consensus, took 15–16 s here with the 2 cores under a load of 15.
+const torHangLimit = 5 * time.Minute
 
 // ---- a private Tor network on loopback ----
 
@@ -359,6 +370,390 @@ func (n *TorNet) LogTail() string {
 		fmt.Fprintf(&b, "--- onion service tor\n%s\n", tail(string(data), 30))
 	}
 	return b.String()
+}
+
+// ---- tor's control port ----
+
+// TorEvent is an asynchronous event ("650" reply) that a tor reported on a
+// control connection.
+type TorEvent struct {
+	At   time.Time // when it was read
+	Type string    // HS_DESC, STATUS_CLIENT, NEWCONSENSUS, …
+	Args []string  // the words after the type on its first line
+	Data []string  // the lines of a multi-line event (NEWCONSENSUS)
+}
+
+// Arg returns the i-th word after the type, or "".
+func (e TorEvent) Arg(i int) string {
+	if i < len(e.Args) {
+		return e.Args[i]
+	}
+	return ""
+}
+
+func (e TorEvent) String() string {
+	s := e.At.Format("15:04:05.000") + " " + e.Type + " " + strings.Join(e.Args, " ")
+	if len(e.Data) > 0 {
+		s += fmt.Sprintf(" (+%d lines)", len(e.Data))
+	}
+	return s
+}
+
+// TorControl is a controller connection to one tor of a test (a node of a
+// TorNet, or a tor that the code under test started). It records every
+// event tor reports, so that a test waits for what tor says has happened
+// (bootstrapped, descriptor uploaded, descriptor received) instead of for a
+// fixed time.
+type TorControl struct {
+	Name string
+
+	conn    net.Conn
+	cmdMu   sync.Mutex // one command at a time
+	replies chan torReply
+	dead    chan struct{} // closed when the reader stops
+
+	mu      sync.Mutex
+	events  []TorEvent
+	changed chan struct{} // closed at the next event (and when the connection ends)
+	err     error         // why the connection ended
+}
+
+type torReply struct {
+	code  string
+	lines []torReplyLine
+}
+
+type torReplyLine struct {
+	text string
+	data []string // for "+" lines
+}
+
+// DialTorControl connects to a tor's control port at addr (host:port),
+// authenticates with the cookie in cookieFile and subscribes to events
+// (SETEVENTS).
+func DialTorControl(ctx context.Context, name, addr, cookieFile string, events ...string) (*TorControl, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &TorControl{Name: name, conn: conn, dead: make(chan struct{}), changed: make(chan struct{}),
+		// Room for the reply to a command abandoned at its deadline (the
+		// connection is then closed), so that the reader never blocks.
+		replies: make(chan torReply, 1)}
+	go c.read(textproto.NewReader(bufio.NewReader(conn)))
+	cookie, err := os.ReadFile(cookieFile)
+	if err == nil && len(cookie) != 32 {
+		err = fmt.Errorf("cookie file %s has %d bytes, want 32", cookieFile, len(cookie))
+	}
+	if err == nil {
+		_, err = c.do(ctx, "AUTHENTICATE "+hex.EncodeToString(cookie))
+	}
+	if err == nil && len(events) > 0 {
+		_, err = c.do(ctx, "SETEVENTS "+strings.Join(events, " "))
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("tor control of %s (%s): %w", name, addr, err)
+	}
+	return c, nil
+}
+
+// AttachTor connects to the control port of a tor that the code under test
+// started with its data directory dataDir, ControlPortWriteToFile and cookie
+// authentication (as bine starts tor): it waits until tor has written the
+// port into a file matching the glob portFiles and its cookie
+// (dataDir/control_auth_cookie), then authenticates and subscribes to
+// events. It fails the test at torHangLimit.
+func AttachTor(t testing.TB, name, dataDir, portFiles string, events ...string) *TorControl {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), torHangLimit)
+	defer cancel()
+	var err error
+	for {
+		var addr string
+		files, _ := filepath.Glob(portFiles)
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			if a, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "PORT="); ok {
+				addr = a
+			}
+		}
+		if addr == "" {
+			err = fmt.Errorf("no port written to %s", portFiles)
+		} else {
+			var c *TorControl
+			if c, err = DialTorControl(ctx, name, addr, filepath.Join(dataDir, "control_auth_cookie"), events...); err == nil {
+				t.Cleanup(func() { c.Close() })
+				return c
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("testenv: control port of %s: %v", name, err)
+		case <-time.After(20 * time.Millisecond): // tor writes the file when its control port is open
+		}
+	}
+}
+
+// Close ends the connection.
+func (c *TorControl) Close() error { return c.conn.Close() }
+
+// read reads replies until the connection ends: events are recorded,
+// anything else answers the command in flight.
+func (c *TorControl) read(r *textproto.Reader) {
+	var err error
+	for {
+		var rep torReply
+		if rep, err = readTorReply(r); err != nil {
+			break
+		}
+		if rep.code != "650" {
+			c.replies <- rep
+			continue
+		}
+		words := splitTorArgs(rep.lines[0].text)
+		if len(words) == 0 {
+			continue
+		}
+		c.mu.Lock()
+		c.events = append(c.events, TorEvent{At: time.Now(), Type: words[0], Args: words[1:], Data: rep.lines[0].data})
+		close(c.changed)
+		c.changed = make(chan struct{})
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	c.err = fmt.Errorf("tor control of %s: connection ended: %w", c.Name, err)
+	close(c.changed) // never replaced: every later wait sees the end at once
+	c.mu.Unlock()
+	close(c.dead)
+}
+
+// readTorReply reads one reply (all its lines) from a control connection.
+func readTorReply(r *textproto.Reader) (torReply, error) {
+	var rep torReply
+	for {
+		line, err := r.ReadLine()
+		if err != nil {
+			return rep, err
+		}
+		if len(line) < 4 {
+			return rep, fmt.Errorf("bad reply line %q", line)
+		}
+		rep.code = line[:3]
+		l := torReplyLine{text: line[4:]}
+		switch line[3] {
+		case '+':
+			if l.data, err = r.ReadDotLines(); err != nil {
+				return rep, err
+			}
+		case '-':
+		case ' ':
+			rep.lines = append(rep.lines, l)
+			return rep, nil
+		default:
+			return rep, fmt.Errorf("bad reply line %q", line)
+		}
+		rep.lines = append(rep.lines, l)
+	}
+}
+
+// splitTorArgs splits an event line into words; a quoted value
+// (KEY="a b") stays one word.
+func splitTorArgs(s string) []string {
+	var words []string
+	var b strings.Builder
+	quoted, escaped := false, false
+	for _, r := range s {
+		switch {
+		case escaped:
+			escaped = false
+		case quoted && r == '\\':
+			escaped = true
+		case r == '"':
+			quoted = !quoted
+		case r == ' ' && !quoted:
+			if b.Len() > 0 {
+				words = append(words, b.String())
+				b.Reset()
+			}
+			continue
+		}
+		b.WriteRune(r)
+	}
+	if b.Len() > 0 {
+		words = append(words, b.String())
+	}
+	return words
+}
+
+// do sends one command and returns its reply; a reply other than 2xx is an
+// error. When ctx ends first the connection is closed, because a late reply
+// would be taken for the next command's.
+func (c *TorControl) do(ctx context.Context, cmd string) (torReply, error) {
+	c.cmdMu.Lock()
+	defer c.cmdMu.Unlock()
+	verb, _, _ := strings.Cut(cmd, " ")
+	if _, err := io.WriteString(c.conn, cmd+"\r\n"); err != nil {
+		return torReply{}, fmt.Errorf("%s: %w", verb, err)
+	}
+	select {
+	case rep := <-c.replies:
+		if !strings.HasPrefix(rep.code, "2") {
+			return rep, fmt.Errorf("%s: tor says %s %s", verb, rep.code, rep.lines[0].text)
+		}
+		return rep, nil
+	case <-c.dead:
+		return torReply{}, fmt.Errorf("%s: %w", verb, c.Err())
+	case <-ctx.Done():
+		c.conn.Close()
+		return torReply{}, fmt.Errorf("%s: %w", verb, ctx.Err())
+	}
+}
+
+// GetInfo returns tor's value for key (GETINFO); the lines of a multi-line
+// value are joined with "\n".
+func (c *TorControl) GetInfo(ctx context.Context, key string) (string, error) {
+	rep, err := c.do(ctx, "GETINFO "+key)
+	if err != nil {
+		return "", err
+	}
+	for _, l := range rep.lines {
+		if v, ok := strings.CutPrefix(l.text, key+"="); ok {
+			if l.data != nil {
+				return strings.Join(l.data, "\n"), nil
+			}
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("GETINFO %s: no value in the reply", key)
+}
+
+// Events returns the events recorded from index from on (0 is the first
+// event of the connection), the index to pass next time, and a channel that
+// is closed when the next event arrives or the connection ends.
+func (c *TorControl) Events(from int) ([]TorEvent, int, <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	from = min(max(from, 0), len(c.events))
+	return slices.Clone(c.events[from:]), len(c.events), c.changed
+}
+
+// Err returns why the connection ended (tor exited, or Close), nil while it
+// is open.
+func (c *TorControl) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// EventTail returns the last n events, one a line.
+func (c *TorControl) EventTail(n int) string {
+	evs, _, _ := c.Events(0)
+	evs = evs[max(0, len(evs)-n):]
+	lines := make([]string, len(evs))
+	for i, e := range evs {
+		lines[i] = e.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// WaitFor evaluates done at once and again after every event tor reports on
+// this connection, until done returns true or an error, ctx ends, or the
+// connection ends (for example because tor exited).
+func (c *TorControl) WaitFor(ctx context.Context, done func() (bool, error)) error {
+	for {
+		_, _, changed := c.Events(math.MaxInt) // before done: no event is missed
+		if ok, err := done(); ok || err != nil {
+			return err
+		}
+		select {
+		case <-changed:
+			if err := c.Err(); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// WaitBootstrapped waits until tor reports that it has bootstrapped
+// (status/bootstrap-phase at PROGRESS=100) and has built a circuit
+// (status/circuit-established), checked at once and after every event; the
+// connection must receive STATUS_CLIENT events, which tor sends at every
+// step of both.
+func (c *TorControl) WaitBootstrapped(ctx context.Context) error {
+	var last string
+	err := c.WaitFor(ctx, func() (bool, error) {
+		phase, err := c.GetInfo(ctx, "status/bootstrap-phase")
+		if err != nil {
+			return false, err
+		}
+		est, err := c.GetInfo(ctx, "status/circuit-established")
+		if err != nil {
+			return false, err
+		}
+		last = phase + "; circuit-established=" + est
+		return slices.Contains(splitTorArgs(phase), "PROGRESS=100") && est == "1", nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s not bootstrapped (%s): %w", c.Name, last, err)
+	}
+	return nil
+}
+
+// WaitUploaded waits until the onion service tor behind c has reported the
+// outcome (HS_DESC UPLOADED or FAILED) of every descriptor upload for the
+// service id (56 characters, no ".onion") that it reported starting
+// (HS_DESC UPLOAD), and at least one upload succeeded. It returns the HSDirs
+// that confirmed an upload and the number of uploads it saw start. The
+// connection must receive HS_DESC events from before the first upload; an
+// outcome without its UPLOAD (the connection came late) still counts.
+//
+// A client asks an HSDir among hsdir_spread_fetch (3) per replica of the
+// hash ring, the service uploads to hsdir_spread_store (4) per replica, so
+// with the same consensus every HSDir a client asks has the descriptor once
+// every upload is confirmed; after the first one alone, the client can pick
+// one that has it not yet, and gives up when all it may ask said 404.
+func (c *TorControl) WaitUploaded(ctx context.Context, id string) (confirmed []string, started int, err error) {
+	var ok []string
+	var pending map[string]int
+	err = c.WaitFor(ctx, func() (bool, error) {
+		evs, _, _ := c.Events(0)
+		ok, pending, started = nil, map[string]int{}, 0
+		for _, e := range evs {
+			if e.Type != "HS_DESC" || e.Arg(1) != id {
+				continue
+			}
+			dir := e.Arg(3) // $fingerprint~nickname
+			if i := strings.IndexAny(dir, "~="); i > 0 {
+				dir = dir[:i]
+			}
+			switch e.Arg(0) {
+			case "UPLOAD":
+				pending[dir]++
+				started++
+			case "UPLOADED", "FAILED":
+				if pending[dir] > 0 {
+					pending[dir]--
+				}
+				if e.Arg(0) == "UPLOADED" && !slices.Contains(ok, dir) {
+					ok = append(ok, dir)
+				}
+			}
+		}
+		for _, p := range pending {
+			if p > 0 {
+				return false, nil
+			}
+		}
+		return len(ok) > 0, nil
+	})
+	if err != nil {
+		return ok, started, fmt.Errorf("%s: descriptor of %s not uploaded everywhere (confirmed by %v, unanswered %v): %w", c.Name, id, ok, pending, err)
+	}
+	return ok, started, nil
 }
 
 // ---- tor processes ----

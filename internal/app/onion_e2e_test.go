@@ -2,11 +2,14 @@ package app_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"html"
 	"io"
-	"net"
+	"math"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -21,12 +24,29 @@ import (
 
 var onionCaptchaRe = regexp.MustCompile(`name="captcha_id" value="([^"]+)"`)
 
+// onionE2EHangFactor sets the hang limit of every wait of TestOnionEndToEnd
+// after the network's first complete consensus: that many times as long as
+// the consensus took in the same run (at least onionHangLimit). Each wait
+// ends as soon as tor reports what it waits for; the limit only has to be
+// far above what this run's machine needs, which the consensus time
+// measures: on the same machine and load, client and onion service tors
+// bootstrap, publish and connect in about as long again (12–18 s idle).
+const onionE2EHangFactor = 10
+
 // TestOnionEndToEnd: a private Tor network on 127.0.0.1 (3 authorities that
 // are relays, 3 relays, a client; inside a network namespace with only
 // loopback when the machine allows it). The portal, in launch mode,
 // publishes its onion service into that network; a client through the
 // client tor's SOCKS port loads the sign-up page over the .onion address,
 // signs up, and the new account logs in over XMPP.
+//
+// Every step waits for what tor reports, not for a time: the client and
+// the portal's tor start once the authorities publish a consensus with every
+// relay (testenv.TorNet); the page is fetched once the client tor has
+// bootstrapped and the portal's tor has confirmed every descriptor upload
+// it started (HS_DESC events on its control port); a failed fetch is tried
+// again when tor reports something that can change the outcome (a new
+// upload, a new consensus at the client, a descriptor received).
 func TestOnionEndToEnd(t *testing.T) {
 	if !testenv.IsolateNetwork(t) {
 		return
@@ -35,33 +55,55 @@ func TestOnionEndToEnd(t *testing.T) {
 	setup := time.Now()
 	tn := testenv.StartTorNet(t, testenv.TorNetOptions{Relays: 3})
 	since := func() time.Duration { return time.Since(tn.Started).Round(100 * time.Millisecond) }
-	t.Logf("timing: keys and configs in %v; %d tors launched (time 0 below)", tn.Started.Sub(setup).Round(time.Millisecond), len(tn.PIDs()))
+	t.Logf("timing: keys and configs in %v; %d authorities and relays launched (time 0 below)", tn.Started.Sub(setup).Round(time.Millisecond), len(tn.PIDs()))
 
 	srv := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeAdmin})
+	t.Logf("timing: prosody up at %v", since())
+	consensus := tn.WaitConsensus(t)
+	hang := max(onionHangLimit, onionE2EHangFactor*consensus)
+	t.Logf("timing: every authority has a consensus with every relay at %v; hang limit of the waits from here on %v", consensus.Round(100*time.Millisecond), hang.Round(time.Second))
+	client := tn.StartClient(t)
+
+	state := t.TempDir()
 	a, _, logs := startPortal(t, srv, map[string]string{
 		"PORTAL_ONION_ENABLED":     "true",
-		"PORTAL_ONION_STATE_DIR":   t.TempDir(),
+		"PORTAL_ONION_STATE_DIR":   state,
 		"PORTAL_ONION_TOR_PATH":    torPath,
 		"PORTAL_ONION_TORRC_EXTRA": tn.ServiceTorrc,
 	})
 	addr := a.Onion.Address()
-	t.Logf("timing: prosody and portal up at %v; onion address %s", since(), addr)
+	id := a.Onion.Key().ServiceID()
+	dataDir := onion.Config{StateDir: state}.DataDir()
+	service := testenv.AttachTor(t, "the portal's tor", dataDir, filepath.Join(dataDir, "control-port-*"), "HS_DESC", "STATUS_CLIENT")
+	t.Logf("timing: portal up at %v; onion address %s", since(), addr)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	wait := func() (context.Context, context.CancelFunc) { return context.WithTimeout(context.Background(), hang) }
+	ctx, cancel := wait()
 	defer cancel()
+	if err := client.WaitBootstrapped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("timing: client tor bootstrapped at %v", since())
 	if st, err := a.Onion.WaitState(ctx, onion.StatePublished); err != nil {
 		t.Fatalf("onion service not published: state %s: %v (%v)\n%s", st, err, a.Onion.Err(), logs.String())
 	}
 	published := since()
-	t.Logf("timing: descriptor uploaded at %v", published)
-
-	d, err := proxy.SOCKS5("tcp", tn.SocksAddr, nil, &net.Dialer{Timeout: 10 * time.Second})
+	t.Logf("timing: first descriptor upload confirmed at %v", published)
+	dirs, uploads, err := service.WaitUploaded(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("timing: every upload answered at %v (%d uploads, %d HSDirs have the descriptor)", since(), uploads, len(dirs))
+
+	d, err := proxy.SOCKS5("tcp", tn.SocksAddr, nil, proxy.Direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No time limit per request: tor ends a stream it cannot serve
+	// (SocksTimeout), and the hang limit ends the test.
 	tr := &http.Transport{DialContext: d.(proxy.ContextDialer).DialContext}
 	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 60 * time.Second,
+	hc := &http.Client{Transport: tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	base := "http://" + addr
 	do := func(ctx context.Context, method, path string, form url.Values) (*http.Response, string, error) {
@@ -78,7 +120,7 @@ func TestOnionEndToEnd(t *testing.T) {
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.Header.Set("Origin", base) // as Tor Browser sends it
 		}
-		resp, err := client.Do(req)
+		resp, err := hc.Do(req)
 		if err != nil {
 			return nil, "", err
 		}
@@ -87,30 +129,49 @@ func TestOnionEndToEnd(t *testing.T) {
 		return resp, html.UnescapeString(string(b)), err
 	}
 
-	// The first fetch: a client may ask an HSDir that has no descriptor
-	// yet (SOCKS error 0xF0) or still be bootstrapping; retry for 90 s.
+	// The first fetch. With the client bootstrapped and every upload
+	// confirmed it succeeds at once; should it fail all the same (the
+	// client asked an HSDir that is not in the service's set because their
+	// consensuses differ, an introduction failed), it is tried again when
+	// tor reports something that can change the outcome.
 	var (
 		resp  *http.Response
 		page  string
 		tries int
 	)
+	ctx, cancel = wait()
+	defer cancel()
+	_, clientMark, _ := client.Events(0)
 	first := time.Now()
 	for {
 		tries++
-		actx, acancel := context.WithTimeout(ctx, 30*time.Second)
-		resp, page, err = do(actx, "GET", "/register", nil)
-		acancel()
+		resp, page, err = do(ctx, "GET", "/register", nil)
 		if err == nil {
 			break
 		}
 		t.Logf("timing: fetch %d at %v failed: %v", tries, since(), err)
-		if time.Since(first) > 90*time.Second {
-			t.Fatalf("sign-up page not reachable over %s within 90 s (%d tries): %v", addr, tries, err)
+		if ctx.Err() != nil {
+			t.Fatalf("sign-up page not reachable over %s within the hang limit %v (%d tries): %v\nclient tor events:\n%s\nportal's tor events:\n%s",
+				addr, hang, tries, err, client.EventTail(30), service.EventTail(30))
 		}
-		time.Sleep(2 * time.Second)
+		ev, err := nextOnionChange(ctx, client, service, id)
+		if err != nil {
+			t.Fatalf("sign-up page not reachable over %s (%d tries), and no report of tor since that can change it: %v\nclient tor events:\n%s\nportal's tor events:\n%s",
+				addr, tries, err, client.EventTail(30), service.EventTail(30))
+		}
+		t.Logf("timing: trying again at %v after %s", since(), ev)
 	}
 	reached := since()
-	t.Logf("timing: sign-up page over the onion at %v (%d tries, %v after the upload)", reached, tries, reached-published)
+	fetch := time.Since(first).Round(time.Millisecond)
+	evs, _, _ := client.Events(clientMark)
+	received := "the client had the descriptor already"
+	for _, e := range evs {
+		if e.Type == "HS_DESC" && e.Arg(0) == "RECEIVED" && e.Arg(1) == id {
+			received = fmt.Sprintf("client received the descriptor from %s after %v", e.Arg(3), e.At.Sub(first).Round(time.Millisecond))
+			break
+		}
+	}
+	t.Logf("timing: sign-up page over the onion at %v (%d tries, fetch took %v, %v after the first upload; %s)", reached, tries, fetch, reached-published, received)
 	if resp.StatusCode != 200 || !strings.Contains(page, onOnionText) {
 		t.Fatalf("sign-up page over the onion: %d, no onion footer\n%s", resp.StatusCode, page)
 	}
@@ -146,7 +207,7 @@ func TestOnionEndToEnd(t *testing.T) {
 	}
 	t.Logf("timing: signed up over the onion at %v (POST took %v)", since(), time.Since(signupStart).Round(time.Millisecond))
 
-	lctx, lcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	lctx, lcancel := wait()
 	defer lcancel()
 	s, err := xmppconn.Login(lctx, srv.XMPP(), user, pw, nil)
 	if err != nil {
@@ -158,5 +219,38 @@ func TestOnionEndToEnd(t *testing.T) {
 	l := logs.String()
 	if !strings.Contains(l, "onion=true") || !strings.Contains(l, "account.created") {
 		t.Errorf("log lacks onion requests or account.created")
+	}
+}
+
+// nextOnionChange waits, from now on, for the next report of a tor that can
+// make a failed fetch of the onion service id succeed: the client has a new
+// consensus (new HSDirs to ask) or received the descriptor, or the
+// service's tor uploaded it again. It returns that event.
+func nextOnionChange(ctx context.Context, client, service *testenv.TorControl, id string) (testenv.TorEvent, error) {
+	_, cm, _ := client.Events(math.MaxInt)
+	_, sm, _ := service.Events(math.MaxInt)
+	for {
+		cevs, cnext, cch := client.Events(cm)
+		sevs, snext, sch := service.Events(sm)
+		cm, sm = cnext, snext
+		for _, e := range cevs {
+			if e.Type == "NEWCONSENSUS" || e.Type == "HS_DESC" && e.Arg(0) == "RECEIVED" && e.Arg(1) == id {
+				return e, nil
+			}
+		}
+		for _, e := range sevs {
+			if e.Type == "HS_DESC" && e.Arg(0) == "UPLOADED" && e.Arg(1) == id {
+				return e, nil
+			}
+		}
+		select {
+		case <-cch:
+		case <-sch:
+		case <-ctx.Done():
+			return testenv.TorEvent{}, ctx.Err()
+		}
+		if err := errors.Join(client.Err(), service.Err()); err != nil {
+			return testenv.TorEvent{}, err
+		}
 	}
 }

@@ -140,25 +140,60 @@ type TorNetOptions struct {
 
 // TorNet is a private Tor network on 127.0.0.1 (chutney's hs-v3-min shape):
 // 3 directory authorities that are also relays, plain relays and one
-// client, all with TestingTorNetwork 1, 10 s voting and AssumeReachable 1,
-// reachable in about 12–30 s. Every tor is stopped by PID when the test
-// ends, passed or failed.
+// client, all with TestingTorNetwork 1, 10 s voting and AssumeReachable 1.
+// Every tor is stopped by PID when the test ends, passed or failed.
+//
+// It starts in phases, each gated by what tor reports rather than by time:
+// StartTorNet launches the authorities and relays; WaitConsensus waits until
+// every authority has a consensus that lists every relay as a running
+// HSDir; only then do StartClient (and the test's onion service tor) start.
+// A tor that asks for a consensus before one exists gets 404 and tries
+// again after a random delay drawn from [1 s, 3 × the last delay], with no
+// cap (tor's dlstatus.c, counted per attempt): when load makes the first
+// consensus late, the delays grow (up to 24 s seen here with both cores
+// busy), and until the next try the client has no consensus and stalls
+// every SOCKS request for an onion address ("missing a live consensus"),
+// while the onion service tor, on another schedule, may long be published.
+// The first consensuses also list only the relays whose descriptors the
+// authorities had by then (an onion service tor here started with 5 of 6),
+// and a tor picks its guards and computes the HSDirs from what it has. A
+// tor started after the gate gets the complete consensus at its first try.
 type TorNet struct {
-	Dir       string
-	SocksAddr string // the client's SocksPort, 127.0.0.1:port
+	Dir string
+	// SocksAddr is the client's SocksPort, 127.0.0.1:port (set by
+	// StartClient).
+	SocksAddr string
 	// ServiceTorrc is a torrc fragment for an onion service's own tor (for
 	// example through %include): the test-network settings and the
 	// authorities of this network.
 	ServiceTorrc string
-	// Started is when the tor daemons were launched.
+	// Started is when the authorities and relays were launched.
 	Started time.Time
 
-	t     testing.TB
-	nodes []*torNode
+	t          testing.TB
+	bin        string
+	nodes      []*torNode
+	auths      []*torNetNode
+	relays     []string // nicknames of every relay, authorities included
+	client     *torNetNode
+	consensus  time.Duration // set by WaitConsensus
+	controls   []*TorControl
+	controlsMu sync.Mutex
+}
+
+// torNetNode is one tor of a TorNet as configured.
+type torNetNode struct {
+	nick                     string
+	dir                      string
+	torrc                    string
+	orPort, dirPort, ctlPort int
+	socksAddr                string // the client's
+	authority, client        bool
 }
 
 // StartTorNet generates keys and configurations for a private network and
-// starts all its tors at once; it returns without waiting for a consensus.
+// starts its authorities and relays at once; it returns without waiting
+// for a consensus (see WaitConsensus and StartClient).
 func StartTorNet(t testing.TB, opt TorNetOptions) *TorNet {
 	t.Helper()
 	if opt.Relays == 0 {
@@ -169,19 +204,13 @@ func StartTorNet(t testing.TB, opt TorNetOptions) *TorNet {
 	}
 	bin := TorBinary(t)
 	gencert := xmppNeedBinary(t, "tor-gencert (package tor)", "tor-gencert", "/usr/bin/tor-gencert")
-	n := &TorNet{Dir: torTempDir(t, "tornet"), t: t}
+	n := &TorNet{Dir: torTempDir(t, "tornet"), t: t, bin: bin}
 	t.Cleanup(n.Stop)
 
 	const nAuth = 3
-	type node struct {
-		nick                     string
-		dir                      string
-		orPort, dirPort, ctlPort int
-		authority, client        bool
-	}
-	var nodes []*node
+	var nodes []*torNetNode
 	for i := 0; i < nAuth+opt.Relays+1; i++ {
-		nd := &node{dir: filepath.Join(n.Dir, fmt.Sprintf("node%d", i)), ctlPort: xmppFreePort(t)}
+		nd := &torNetNode{dir: filepath.Join(n.Dir, fmt.Sprintf("node%d", i)), ctlPort: xmppFreePort(t)}
 		switch {
 		case i < nAuth:
 			nd.authority = true
@@ -194,6 +223,7 @@ func StartTorNet(t testing.TB, opt TorNetOptions) *TorNet {
 		}
 		if !nd.client {
 			nd.orPort, nd.dirPort = xmppFreePort(t), xmppFreePort(t)
+			n.relays = append(n.relays, nd.nick)
 		}
 		if err := os.MkdirAll(filepath.Join(nd.dir, "keys"), 0o700); err != nil {
 			t.Fatal(err)
@@ -238,16 +268,24 @@ func StartTorNet(t testing.TB, opt TorNetOptions) *TorNet {
 		"LogTimeGranularity 1",
 		`GeoIPFile ""`, // no GeoIP parsing: seconds of CPU per tor on a busy machine
 		`GeoIPv6File ""`,
+		// A fixed circuit build timeout instead of a learned one: on
+		// loopback circuits build in milliseconds, and a timeout learned
+		// from those (tor's minimum is 10 ms) is one a busy machine
+		// exceeds, so circuits would be abandoned that were about to be
+		// built. 60 s is tor's own initial value.
+		"LearnCircuitBuildTimeout 0",
+		"CircuitBuildTimeout 60",
 		"%include " + dirAuthConf,
 	}
 	n.ServiceTorrc = filepath.Join(n.Dir, "service.torrc")
-	svc := append(append([]string{}, common...), "Log notice file "+filepath.Join(n.Dir, "service-notice.log"))
+	svc := append(append([]string{}, common...),
+		"Log notice file "+filepath.Join(n.Dir, "service-notice.log"),
+		"Log info file "+filepath.Join(n.Dir, "service-info.log"))
 	if err := os.WriteFile(n.ServiceTorrc, []byte(strings.Join(svc, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
-	torrcs := make([]string, len(nodes))
-	for i, nd := range nodes {
+	for _, nd := range nodes {
 		conf := append(append([]string{}, common...),
 			"DataDirectory "+nd.dir,
 			"Nickname "+nd.nick,
@@ -258,9 +296,11 @@ func StartTorNet(t testing.TB, opt TorNetOptions) *TorNet {
 			"__OwningControllerProcess "+strconv.Itoa(os.Getpid()),
 		)
 		if nd.client {
-			port := xmppFreePort(t)
-			n.SocksAddr = "127.0.0.1:" + strconv.Itoa(port)
-			conf = append(conf, "SocksPort "+n.SocksAddr+" ExtendedErrors")
+			nd.socksAddr = "127.0.0.1:" + strconv.Itoa(xmppFreePort(t))
+			conf = append(conf, "SocksPort "+nd.socksAddr+" ExtendedErrors",
+				// The onion service client's details (descriptor fetches,
+				// introduction, rendezvous) are logged at info level only.
+				"Log info file "+filepath.Join(nd.dir, "info.log"))
 		} else {
 			conf = append(conf,
 				"SocksPort 0",
@@ -288,16 +328,134 @@ func StartTorNet(t testing.TB, opt TorNetOptions) *TorNet {
 				"V3AuthDistDelay 2",
 			)
 		}
-		torrcs[i] = filepath.Join(nd.dir, "torrc")
-		if err := os.WriteFile(torrcs[i], []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
+		nd.torrc = filepath.Join(nd.dir, "torrc")
+		if err := os.WriteFile(nd.torrc, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
 			t.Fatal(err)
+		}
+		switch {
+		case nd.authority:
+			n.auths = append(n.auths, nd)
+		case nd.client:
+			n.client = nd
 		}
 	}
 	n.Started = time.Now()
-	for i, nd := range nodes {
-		n.nodes = append(n.nodes, startTorNode(t, bin, nd.nick, nd.dir, torrcs[i]))
+	for _, nd := range nodes {
+		if !nd.client {
+			n.nodes = append(n.nodes, startTorNode(t, bin, nd.nick, nd.dir, nd.torrc))
+		}
 	}
 	return n
+}
+
+// WaitConsensus waits until every authority has a consensus that lists every
+// relay of the network with the flags Running, Valid, Guard and HSDir, as
+// the authorities report it on their control ports (GETINFO ns/all, checked
+// again at every NEWCONSENSUS event). It returns how long after Started
+// that was; later calls return the same figure at once. It fails the test
+// when an authority exits, or at torHangLimit.
+func (n *TorNet) WaitConsensus(t testing.TB) time.Duration {
+	t.Helper()
+	if n.consensus > 0 {
+		return n.consensus
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), torHangLimit)
+	defer cancel()
+	for _, nd := range n.auths {
+		c := n.control(t, ctx, nd, "NEWCONSENSUS")
+		var missing []string
+		err := c.WaitFor(ctx, func() (bool, error) {
+			all, err := c.GetInfo(ctx, "ns/all")
+			if err != nil {
+				return false, err
+			}
+			missing = consensusMissing(all, n.relays, "Running", "Valid", "Guard", "HSDir")
+			return len(missing) == 0, nil
+		})
+		if err != nil {
+			t.Fatalf("testenv: authority %s has no consensus listing every relay after %v (missing or without the flags Running, Valid, Guard, HSDir: %v): %v\n%s",
+				nd.nick, time.Since(n.Started).Round(time.Millisecond), missing, err, n.LogTail())
+		}
+		c.Close() // its events stay for LogTail
+	}
+	n.consensus = time.Since(n.Started)
+	return n.consensus
+}
+
+// consensusMissing returns the relays of want that the router status
+// entries in ns (the "r" and "s" lines of a consensus) do not list with
+// every one of flags.
+func consensusMissing(ns string, want []string, flags ...string) []string {
+	have := map[string]bool{}
+	nick := ""
+	for _, l := range strings.Split(ns, "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 2 && f[0] == "r":
+			nick = f[1]
+		case len(f) >= 1 && f[0] == "s" && nick != "":
+			ok := true
+			for _, fl := range flags {
+				ok = ok && slices.Contains(f[1:], fl)
+			}
+			have[nick] = ok
+			nick = ""
+		}
+	}
+	var missing []string
+	for _, w := range want {
+		if !have[w] {
+			missing = append(missing, w)
+		}
+	}
+	return missing
+}
+
+// StartClient starts the network's client tor once the network has a
+// complete consensus (it calls WaitConsensus), sets SocksAddr and returns a
+// control connection to the client that records its STATUS_CLIENT, HS_DESC
+// and NEWCONSENSUS events. It returns without waiting for the bootstrap
+// (see TorControl.WaitBootstrapped).
+func (n *TorNet) StartClient(t testing.TB) *TorControl {
+	t.Helper()
+	n.WaitConsensus(t)
+	nd := n.client
+	n.nodes = append(n.nodes, startTorNode(t, n.bin, nd.nick, nd.dir, nd.torrc))
+	n.SocksAddr = nd.socksAddr
+	ctx, cancel := context.WithTimeout(context.Background(), torHangLimit)
+	defer cancel()
+	return n.control(t, ctx, nd, "STATUS_CLIENT", "HS_DESC", "NEWCONSENSUS")
+}
+
+// control connects to a node's control port (retrying while tor opens it)
+// and subscribes to events.
+func (n *TorNet) control(t testing.TB, ctx context.Context, nd *torNetNode, events ...string) *TorControl {
+	t.Helper()
+	var tn *torNode
+	for _, x := range n.nodes {
+		if x.dir == nd.dir {
+			tn = x
+		}
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(nd.ctlPort)
+	cookie := filepath.Join(nd.dir, "control_auth_cookie")
+	for {
+		c, err := DialTorControl(ctx, nd.nick, addr, cookie, events...)
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
+			n.controlsMu.Lock()
+			n.controls = append(n.controls, c)
+			n.controlsMu.Unlock()
+			return c
+		}
+		if (tn != nil && !tn.alive()) || ctx.Err() != nil {
+			t.Fatalf("testenv: control port of %s: %v\n%s", nd.nick, err, n.LogTail())
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond): // tor opens its control port shortly after it starts
+		}
+	}
 }
 
 // authorityLine makes an authority's keys in dir and returns its
@@ -368,6 +526,12 @@ func (n *TorNet) LogTail() string {
 	}
 	if data, err := os.ReadFile(filepath.Join(n.Dir, "service-notice.log")); err == nil {
 		fmt.Fprintf(&b, "--- onion service tor\n%s\n", tail(string(data), 30))
+	}
+	n.controlsMu.Lock()
+	cs := slices.Clone(n.controls)
+	n.controlsMu.Unlock()
+	for _, c := range cs {
+		fmt.Fprintf(&b, "--- events of %s\n%s\n", c.Name, c.EventTail(20))
 	}
 	return b.String()
 }
@@ -819,11 +983,16 @@ func (nd *torNode) logTail() string {
 	nd.mu.Lock()
 	out := nd.out.String()
 	nd.mu.Unlock()
-	log, _ := os.ReadFile(filepath.Join(nd.dir, "notice.log"))
+	lines, log := 15, []byte(nil)
+	if info, err := os.ReadFile(filepath.Join(nd.dir, "info.log")); err == nil {
+		lines, log = 30, info // the client: its onion service steps are logged at info level
+	} else {
+		log, _ = os.ReadFile(filepath.Join(nd.dir, "notice.log"))
+	}
 	if len(log) == 0 {
 		log, _ = os.ReadFile(filepath.Join(filepath.Dir(nd.dir), "notice.log"))
 	}
-	return fmt.Sprintf("--- %s (%s)\n%s%s\n", nd.name, nd.dir, out, tail(string(log), 15))
+	return fmt.Sprintf("--- %s (%s)\n%s%s\n", nd.name, nd.dir, out, tail(string(log), lines))
 }
 
 type lockedWriter struct {

@@ -71,8 +71,8 @@ func startOnionPortal(t *testing.T, env map[string]string) *onionPortal {
 			if err != nil {
 				t.Errorf("Serve: %v", err)
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("portal did not shut down")
+		case <-time.After(onionHangLimit):
+			t.Errorf("portal did not shut down within %v", onionHangLimit)
 		}
 		a.Close()
 	}
@@ -102,7 +102,7 @@ func fetch(t *testing.T, url, host string) page {
 		req.Host = host
 	}
 	req.Header.Set("Accept-Language", "en")
-	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	resp, err := (&http.Client{Timeout: onionHangLimit}).Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
@@ -132,6 +132,12 @@ func offlineTorrc(t *testing.T) string {
 
 const onOnionText = "You are here through this server's onion service."
 
+// onionHangLimit bounds the waits of the onion tests for tor and the
+// portal (a state, a shutdown, a page over loopback). Each wait ends as soon
+// as what it waits for happens: an offline tor starts and is added in well
+// under a second idle, so only a hang reaches the limit.
+const onionHangLimit = 3 * time.Minute
+
 // TestOnionOffline runs the portal with the onion service in launch mode and
 // tor's network disabled (needs only the tor binary): the service is added
 // with the persisted key, the portal answers through the onion's local
@@ -154,7 +160,7 @@ func TestOnionOffline(t *testing.T) {
 	if got := fetch(t, p.base+"/", ""); got.status != 200 {
 		t.Fatalf("clearnet before tor: %d", got.status)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), onionHangLimit)
 	defer cancel()
 	if st, err := p.a.Onion.WaitState(ctx, onion.StateAnnouncing, onion.StatePublished); err != nil {
 		t.Fatalf("onion state %s: %v (%v)", st, err, p.a.Onion.Err())
@@ -271,7 +277,7 @@ func TestOnionTorFailureKeepsClearnet(t *testing.T) {
 		"PORTAL_ONION_STATE_DIR": t.TempDir(),
 		"PORTAL_ONION_TOR_PATH":  filepath.Join(t.TempDir(), "no-tor-here"),
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), onionHangLimit)
 	defer cancel()
 	if _, err := p.a.Onion.WaitState(ctx, onion.StateRetrying); err != nil {
 		t.Fatalf("no retrying state: %v", err)

@@ -78,14 +78,26 @@ func strongPassword() string {
 
 type checker interface{ Check(context.Context) error }
 
+// The suite checks outcomes, not timeouts (TestUnreachableServer does): its
+// XMPP timeout and the callers' contexts are hang limits, well above the
+// seconds a busy machine can add to an ejabberd login, and the callers'
+// above the provisioner's, so that the provisioner's own bound is what ends
+// a call to a server that is gone.
+const (
+	xmppHangLimit   = time.Minute
+	callerHangLimit = 2 * xmppHangLimit
+)
+
 func runSuite(t *testing.T, s *testenv.Server, policy bool) {
 	logs := &lockedBuf{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg := s.XMPP()
+	cfg.Timeout = xmppHangLimit
 	var p provision.Provisioner
 	if s.Mode == testenv.ModeAdmin {
-		p = provision.NewAdmin(s.XMPP(), s.AdminJID, s.AdminPassword, log)
+		p = provision.NewAdmin(cfg, s.AdminJID, s.AdminPassword, log)
 	} else {
-		p = provision.NewIBR(s.XMPP(), log)
+		p = provision.NewIBR(cfg, log)
 	}
 	t.Cleanup(func() { p.Close() })
 
@@ -95,13 +107,13 @@ func runSuite(t *testing.T, s *testenv.Server, policy bool) {
 		return p.Create(ctx, user, pw)
 	}
 	ctx := func(t *testing.T) context.Context {
-		c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		c, cancel := context.WithTimeout(context.Background(), callerHangLimit)
 		t.Cleanup(cancel)
 		return c
 	}
 	login := func(t *testing.T, user, pw string) error {
 		t.Helper()
-		sess, err := xmppconn.Login(ctx(t), s.XMPP(), user, pw, nil)
+		sess, err := xmppconn.Login(ctx(t), cfg, user, pw, nil)
 		if err == nil {
 			xmppconn.Close(sess)
 		}
@@ -203,14 +215,14 @@ func runSuite(t *testing.T, s *testenv.Server, policy bool) {
 	})
 
 	// With the server stopped, Create gives up by itself: it returns while
-	// the caller's context, which ends only at a hang limit, is still
-	// running. Create's deadline being exactly xmpp.timeout is pinned by
-	// TestUnreachableServer, which records it; a bound on the elapsed time
-	// here would only measure how busy the machine is.
+	// the caller's context, which ends only at a hang limit beyond Create's
+	// own timeout, is still running. Create's deadline being exactly the
+	// configured timeout is pinned by TestUnreachableServer, which records
+	// it; a bound on the elapsed time here would only measure how busy the
+	// machine is.
 	t.Run("ServerStopped", func(t *testing.T) {
 		s.Stop()
-		const hangLimit = time.Minute
-		caller, cancel := context.WithTimeout(context.Background(), hangLimit)
+		caller, cancel := context.WithTimeout(context.Background(), callerHangLimit)
 		defer cancel()
 		start := time.Now()
 		err := create(caller, newUser("stopped"), strongPassword())
@@ -218,9 +230,9 @@ func runSuite(t *testing.T, s *testenv.Server, policy bool) {
 			t.Errorf("Create with the server stopped = %v, want KindUnavailable", err)
 		}
 		if caller.Err() != nil {
-			t.Errorf("Create with the server stopped returned only at the caller's hang limit of %v (timeout %v)", hangLimit, s.XMPP().Timeout)
+			t.Errorf("Create with the server stopped returned only at the caller's hang limit of %v (timeout %v)", callerHangLimit, cfg.Timeout)
 		}
-		t.Logf("Create with the server stopped failed after %v (timeout %v)", time.Since(start).Round(time.Millisecond), s.XMPP().Timeout)
+		t.Logf("Create with the server stopped failed after %v (timeout %v)", time.Since(start).Round(time.Millisecond), cfg.Timeout)
 	})
 
 	// Privacy: no password in the log at any level, usernames only at

@@ -36,6 +36,7 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
 export PATH="$PATH:/usr/local/go/bin"
+export GOTOOLCHAIN=go1.27.3 # as go.mod; the machine's own Go only bootstraps it
 export CI=1
 out=${PORTAL_BENCH_OUT:-docs/benchmarks.md}
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac

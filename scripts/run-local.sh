@@ -25,6 +25,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
 fi
 command -v go >/dev/null || export PATH=$PATH:/usr/local/go/bin
+export GOTOOLCHAIN=go1.27.3 # as go.mod; the machine's own Go only bootstraps it
 
 as_prosody() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=prosody --regid=prosody --init-groups "$@"; else "$@"; fi; }
 

@@ -6,7 +6,12 @@
 #   docker build --build-arg VERSION=$(git describe --always) -t xmpp-portal .
 
 # ---- build ------------------------------------------------------------------
-FROM golang:1.26-bookworm AS build
+# The image of the exact Go release of go.mod (its `go` line). GOTOOLCHAIN
+# pins it too: should the image's Go ever differ, the go command fetches
+# go1.27.3 from the module proxy (as `go mod download` below reaches it anyway)
+# rather than build with another release.
+FROM golang:1.27.3-bookworm AS build
+ENV GOTOOLCHAIN=go1.27.3
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

@@ -74,6 +74,50 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
+// TestToolchainPinned: go.mod's `go` line names the one Go release the
+// project builds with, and every entry point runs exactly that release: a
+// machine starts on its own Go and ignores go.mod's line unless GOTOOLCHAIN
+// names the release (the go command then fetches it from the module proxy).
+func TestToolchainPinned(t *testing.T) {
+	root := repoRoot(t)
+	m := regexp.MustCompile(`(?m)^go (\d+\.\d+\.\d+)$`).FindStringSubmatch(readFile(t, root, "go.mod"))
+	if m == nil {
+		t.Fatal("go.mod has no `go X.Y.Z` line")
+	}
+	want := "GOTOOLCHAIN=go" + m[1]
+	files := []string{".ci/run", "Makefile"}
+	scripts, err := filepath.Glob(filepath.Join(root, "scripts", "*.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goCmd := regexp.MustCompile(`(?m)^[^#\n]*\bgo (build|test|run|vet|mod|install|env)\b`)
+	for _, f := range scripts {
+		if goCmd.MatchString(readFile(t, f)) {
+			files = append(files, filepath.Join("scripts", filepath.Base(f)))
+		}
+	}
+	if len(files) < 6 {
+		t.Errorf("only %d entry points found: %v", len(files), files)
+	}
+	export := regexp.MustCompile(`(?m)^\s*export GOTOOLCHAIN\s*:?=\s*(\S+)`)
+	for _, f := range files {
+		got := export.FindStringSubmatch(readFile(t, root, f))
+		switch {
+		case got == nil:
+			t.Errorf("%s does not export GOTOOLCHAIN (want %s)", f, want)
+		case "GOTOOLCHAIN="+got[1] != want:
+			t.Errorf("%s exports GOTOOLCHAIN=%s, want %s", f, got[1], want)
+		}
+	}
+	df := readFile(t, root, "Dockerfile")
+	if !regexp.MustCompile(`(?m)^FROM golang:` + regexp.QuoteMeta(m[1]) + `-\S+ AS build$`).MatchString(df) {
+		t.Errorf("the Dockerfile's build stage is not on golang:%s", m[1])
+	}
+	if !regexp.MustCompile(`(?m)^ENV ` + regexp.QuoteMeta(want) + `$`).MatchString(df) {
+		t.Errorf("the Dockerfile does not set ENV %s", want)
+	}
+}
+
 // unit reads a systemd unit into key -> values.
 func unit(src string) map[string][]string {
 	out := map[string][]string{}

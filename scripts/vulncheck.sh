@@ -40,9 +40,9 @@ GOVULNCHECK_VERSION=v1.9.0
 #   client's X-Real-IP) and GO-2026-6872 (CVE-2026-118653: Context.RealIP
 #   trusts a spoofed X-Forwarded-For by default, so echo's rate limiter can be
 #   bypassed). The pinned database knows no fixed echo/v4 release (fixed in
-#   echo/v5 5.4.0 and 5.1.0; echo's own changelog fixes both in v4.16.3) and
-#   names no function for v4, so every use of echo/v4 matches. The portal
-#   uses neither: it imports no echo middleware package and calls no
+#   echo/v5 5.4.0 and 5.1.0; echo's own changelog fixes both in v4.16.3,
+#   and go.mod has v4.16.6) and names no function for v4, so every use of
+#   echo/v4 matches. The portal uses neither: it imports no echo middleware package and calls no
 #   Context.RealIP; its limiter reads X-Forwarded-For only from configured
 #   trusted proxies (internal/abuse/clientkey.go).
 accepted=(GO-2026-6875 GO-2026-6872)

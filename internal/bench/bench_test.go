@@ -86,9 +86,11 @@ var generous = map[string]string{
 	"PORTAL_ABUSE_CREDENTIAL_CHECKS_PER_MINUTE":       "1000000",
 	"PORTAL_ABUSE_ONION_SIGNUPS_PER_HOUR":             "1000000",
 	"PORTAL_ABUSE_ONION_CREDENTIAL_CHECKS_PER_MINUTE": "1000000",
-	"PORTAL_STORE_MAX_KEYS":                           "10000000",
-	"PORTAL_LOG_LEVEL":                                "info",
-	"PORTAL_SITE_STORAGE_NOTE":                        "Messages are archived for one week; uploads are deleted after 30 days.",
+	// What such budgets could hold, as the configuration checks the store's
+	// shares; the memory store only grows with the keys really written.
+	"PORTAL_STORE_MAX_KEYS":    "3000000000",
+	"PORTAL_LOG_LEVEL":         "info",
+	"PORTAL_SITE_STORAGE_NOTE": "Messages are archived for one week; uploads are deleted after 30 days.",
 }
 
 // portalEnv is the portal configuration for srv.

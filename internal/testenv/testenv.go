@@ -100,13 +100,19 @@ type Server struct {
 	tempRoot string
 }
 
+// XMPPTimeout is the timeout of XMPP returns: a hang limit, not a
+// measurement. With both cores of a test machine busy, an ejabberd login
+// took over 5 s; a test that needs a short timeout (to see one expire) sets
+// its own.
+const XMPPTimeout = time.Minute
+
 // XMPP returns the client configuration for this server.
 func (s *Server) XMPP() xmppconn.Config {
 	return xmppconn.Config{
 		Domain:  s.Domain,
 		Addr:    s.Addr,
 		TLS:     s.TLS.Clone(),
-		Timeout: 5 * time.Second,
+		Timeout: XMPPTimeout,
 	}
 }
 

@@ -773,10 +773,13 @@ func TestResilienceFormFloodCannotLockOut(t *testing.T) {
 	// configuration allows with them (it refuses a store in which the onion
 	// listener or one network could hold more than its share: 79,960 keys).
 	a, base, _ := startResilientPortal(t, srv, map[string]string{
-		"PORTAL_ABUSE_SIGNUPS_PER_HOUR":        "10",
-		"PORTAL_ABUSE_CAPTCHAS_PER_MINUTE":     "30",
-		"PORTAL_ABUSE_GLOBAL_SIGNUPS_PER_HOUR": "100",
-		"PORTAL_STORE_MAX_KEYS":                "80000",
+		"PORTAL_ABUSE_SIGNUPS_PER_HOUR":                   "10",
+		"PORTAL_ABUSE_CAPTCHAS_PER_MINUTE":                "30",
+		"PORTAL_ABUSE_GLOBAL_SIGNUPS_PER_HOUR":            "100",
+		"PORTAL_ABUSE_CREDENTIAL_CHECKS_PER_MINUTE":       "10",
+		"PORTAL_ABUSE_ONION_SIGNUPS_PER_HOUR":             "20",
+		"PORTAL_ABUSE_ONION_CREDENTIAL_CHECKS_PER_MINUTE": "30",
+		"PORTAL_STORE_MAX_KEYS":                           "80000",
 	})
 	from := func(ip string) *http.Client {
 		c := bench.NewClient(4, 10*time.Second)

@@ -23,6 +23,7 @@ import (
 	"github.com/xmpp-portal/portal/internal/policy"
 	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/testenv"
+	"github.com/xmpp-portal/portal/internal/xmltree"
 	"github.com/xmpp-portal/portal/internal/xmppconn"
 	"github.com/xmpp-portal/portal/views"
 )
@@ -156,11 +157,11 @@ func (e *hardEnv) movedStatement(t *testing.T, local string) string {
 		t.Fatal(err)
 	}
 	defer xmppconn.Close(s)
-	resp, err := xmppconn.SendIQ(e.ctx, s, stanza.IQ{Type: stanza.GetIQ}, pie.NewElement(pie.NSPubSub, "pubsub").Add(pie.NewElement(pie.NSPubSub, "items", "node", migrate.NSMoved)).TokenReader())
+	resp, err := xmppconn.SendIQ(e.ctx, s, stanza.IQ{Type: stanza.GetIQ}, xmltree.NewElement(pie.NSPubSub, "pubsub").Add(xmltree.NewElement(pie.NSPubSub, "items", "node", migrate.NSMoved)).TokenReader())
 	if err != nil {
 		return ""
 	}
-	el, _ := pie.FromTokens(resp.TokenReader(), 20)
+	el, _ := xmltree.FromTokens(resp.TokenReader(), 20)
 	return el.Child("", "items").Child("", "item").Child("", "moved").Child("", "new-jid").Text()
 }
 

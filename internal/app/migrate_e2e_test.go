@@ -17,6 +17,7 @@ import (
 	"github.com/xmpp-portal/portal/internal/pie"
 	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/testenv"
+	"github.com/xmpp-portal/portal/internal/xmltree"
 	"github.com/xmpp-portal/portal/internal/xmppconn"
 )
 
@@ -42,7 +43,7 @@ func TestBrowserExportImport(t *testing.T) {
 	for i := 1; i <= 5; i++ {
 		u.Roster.Items = append(u.Roster.Items, pie.RosterItem{JID: fmt.Sprintf("friend%d@example.net", i), Name: fmt.Sprintf("Friend %d", i), Groups: []string{"Friends"}})
 	}
-	u.PEP = []*pie.PEPNode{{Node: migrate.NSNick, Items: []pie.PEPItem{{ID: "current", Payload: pie.NewElement(migrate.NSNick, "nick").SetText("Mover")}}}}
+	u.PEP = []*pie.PEPNode{{Node: migrate.NSNick, Items: []pie.PEPItem{{ID: "current", Payload: xmltree.NewElement(migrate.NSNick, "nick").SetText("Mover")}}}}
 	if _, err := migrate.Import(ctx, srv.XMPP(), "mover", pw, u, migrate.ImportOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func TestBrowserExportImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 10; i++ {
-		m := pie.NewElement(pie.NSClient, "message", "to", "mover@"+srv.Domain, "type", "chat").Add(pie.NewElement(pie.NSClient, "body").SetText(fmt.Sprint("hello ", i)))
+		m := xmltree.NewElement(pie.NSClient, "message", "to", "mover@"+srv.Domain, "type", "chat").Add(xmltree.NewElement(pie.NSClient, "body").SetText(fmt.Sprint("hello ", i)))
 		if err := as.Send(ctx, m.TokenReader()); err != nil {
 			t.Fatal(err)
 		}
@@ -123,12 +124,12 @@ func TestBrowserExportImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := xmppconn.SendIQ(ctx, ms, stanza.IQ{Type: stanza.GetIQ}, pie.NewElement(pie.NSPubSub, "pubsub").Add(pie.NewElement(pie.NSPubSub, "items", "node", migrate.NSMoved)).TokenReader())
+	resp, err := xmppconn.SendIQ(ctx, ms, stanza.IQ{Type: stanza.GetIQ}, xmltree.NewElement(pie.NSPubSub, "pubsub").Add(xmltree.NewElement(pie.NSPubSub, "items", "node", migrate.NSMoved)).TokenReader())
 	xmppconn.Close(ms)
 	if err != nil {
 		t.Fatal(err)
 	}
-	moved, _ := pie.FromTokens(resp.TokenReader(), 20)
+	moved, _ := xmltree.FromTokens(resp.TokenReader(), 20)
 	if nj := moved.Child("", "items").Child("", "item").Child("", "moved").Child("", "new-jid").Text(); nj != "newhome@localhost" {
 		t.Errorf("moved statement on the old account: %q", nj)
 	}

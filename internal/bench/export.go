@@ -22,6 +22,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/xmpp-portal/portal/internal/pie"
+	"github.com/xmpp-portal/portal/internal/xmltree"
 	"github.com/xmpp-portal/portal/internal/xmppconn"
 )
 
@@ -38,7 +39,7 @@ func SendMessages(ctx context.Context, cfg xmppconn.Config, from, fromPassword, 
 		return fmt.Errorf("recipient login: %w", err)
 	}
 	defer xmppconn.Close(user)
-	if err := user.Send(ctx, pie.NewElement(pie.NSClient, "presence").TokenReader()); err != nil {
+	if err := user.Send(ctx, xmltree.NewElement(pie.NSClient, "presence").TokenReader()); err != nil {
 		return err
 	}
 	sender, err := xmppconn.Login(ctx, cfg, from, fromPassword, nil)
@@ -47,8 +48,8 @@ func SendMessages(ctx context.Context, cfg xmppconn.Config, from, fromPassword, 
 	}
 	defer xmppconn.Close(sender)
 	for i := 0; i < n; i++ {
-		m := pie.NewElement(pie.NSClient, "message", "to", to+"@"+cfg.Domain, "type", "chat", "id", id(i)).
-			Add(pie.NewElement(pie.NSClient, "body").SetText(body(i)))
+		m := xmltree.NewElement(pie.NSClient, "message", "to", to+"@"+cfg.Domain, "type", "chat", "id", id(i)).
+			Add(xmltree.NewElement(pie.NSClient, "body").SetText(body(i)))
 		if err := sender.Send(ctx, m.TokenReader()); err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/xmpp-portal/portal/internal/pie"
+	"github.com/xmpp-portal/portal/internal/xmltree"
 	"github.com/xmpp-portal/portal/internal/xmppconn"
 )
 
@@ -61,7 +62,7 @@ type Export struct {
 	queryID string
 	page    []*pie.ArchiveResult
 	pageErr error
-	offline []*pie.Element
+	offline []*xmltree.Element
 	inOff   bool
 }
 
@@ -103,7 +104,7 @@ func (e *Export) Address() string { return e.own.String() }
 // handleResult collects one MAM result of the running query. It decodes the
 // stanza synchronously (mellium's history iterator loses payloads).
 func (e *Export) handleResult(msg stanza.Message, r xmlstream.TokenReadEncoder) error {
-	el, err := pie.FromTokens(&limitedTokens{r: r, max: e.opt.MaxMessageBytes}, maxDepth)
+	el, err := xmltree.FromTokens(&limitedTokens{r: r, max: e.opt.MaxMessageBytes}, maxDepth)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err != nil {
@@ -138,7 +139,7 @@ func (e *Export) handleResult(msg stanza.Message, r xmlstream.TokenReadEncoder) 
 
 // handleOffline collects XEP-0013 offline messages pushed after <fetch/>.
 func (e *Export) handleOffline(msg stanza.Message, r xmlstream.TokenReadEncoder) error {
-	el, err := pie.FromTokens(&limitedTokens{r: r, max: e.opt.MaxMessageBytes}, maxDepth)
+	el, err := xmltree.FromTokens(&limitedTokens{r: r, max: e.opt.MaxMessageBytes}, maxDepth)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err != nil || !e.inOff || len(e.offline) > 10000 {
@@ -160,7 +161,7 @@ func (e *Export) handleOffline(msg stanza.Message, r xmlstream.TokenReadEncoder)
 
 // normalizeForwarded puts a forwarded message that inherited no namespace
 // into jabber:client, as XEP-0227 files need it.
-func normalizeForwarded(res *pie.Element) {
+func normalizeForwarded(res *xmltree.Element) {
 	fwd := res.Child(pie.NSForward, "forwarded")
 	for _, c := range fwd.Elements() {
 		if c.Name.Local == "message" && (c.Name.Space == "" || c.Name.Space == pie.NSForward) {
@@ -171,7 +172,7 @@ func normalizeForwarded(res *pie.Element) {
 }
 
 // setClientNS moves e and descendants without a namespace into jabber:client.
-func setClientNS(e *pie.Element) {
+func setClientNS(e *xmltree.Element) {
 	if e.Name.Space == "" {
 		e.Name.Space = pie.NSClient
 	}
@@ -238,7 +239,7 @@ func (e *Export) WriteTo(ctx context.Context, out io.Writer) (ExportStats, error
 	}
 
 	// vcard-temp.
-	v, err := iq(ctx, e.s, stanza.GetIQ, "", pie.NewElement(pie.NSVCard, "vCard"))
+	v, err := iq(ctx, e.s, stanza.GetIQ, "", xmltree.NewElement(pie.NSVCard, "vCard"))
 	switch {
 	case err != nil:
 		if stanzaCondition(err) != "item-not-found" {
@@ -252,9 +253,9 @@ func (e *Export) WriteTo(ctx context.Context, out io.Writer) (ExportStats, error
 	}
 
 	// Private XML storage.
-	var private []*pie.Element
+	var private []*xmltree.Element
 	for _, n := range privateNames {
-		q := pie.NewElement(pie.NSPrivate, "query").Add(&pie.Element{Name: n})
+		q := xmltree.NewElement(pie.NSPrivate, "query").Add(&xmltree.Element{Name: n})
 		res, err := iq(ctx, e.s, stanza.GetIQ, "", q)
 		if err != nil {
 			if fatal(err) {
@@ -270,7 +271,7 @@ func (e *Export) WriteTo(ctx context.Context, out io.Writer) (ExportStats, error
 	w.Private(private)
 
 	// Blocklist, written as the default privacy list (XEP-0191 §5).
-	bl, err := iq(ctx, e.s, stanza.GetIQ, "", pie.NewElement(pie.NSBlocking, "blocklist"))
+	bl, err := iq(ctx, e.s, stanza.GetIQ, "", xmltree.NewElement(pie.NSBlocking, "blocklist"))
 	if err != nil {
 		if err := skip("blocklist", err); err != nil {
 			return st, err
@@ -346,7 +347,7 @@ func doneCtx(s *xmpp.Session) context.Context {
 func (e *Export) fetchRoster(ctx context.Context) (*pie.Roster, int, error) {
 	rctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout+30*time.Second)
 	defer cancel()
-	q, err := iq(rctx, e.s, stanza.GetIQ, "", pie.NewElement(pie.NSRoster, "query"))
+	q, err := iq(rctx, e.s, stanza.GetIQ, "", xmltree.NewElement(pie.NSRoster, "query"))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -365,8 +366,8 @@ func (e *Export) fetchRoster(ctx context.Context) (*pie.Roster, int, error) {
 
 // fetchOffline retrieves offline messages with XEP-0013 where the server
 // offers it (ejabberd); it leaves them stored on the server.
-func (e *Export) fetchOffline(ctx context.Context) ([]*pie.Element, error) {
-	info, err := iq(ctx, e.s, stanza.GetIQ, e.own.String(), pie.NewElement(NSDiscoInfo, "query"))
+func (e *Export) fetchOffline(ctx context.Context) ([]*xmltree.Element, error) {
+	info, err := iq(ctx, e.s, stanza.GetIQ, e.own.String(), xmltree.NewElement(NSDiscoInfo, "query"))
 	if err != nil {
 		if fatal(err) {
 			return nil, err
@@ -380,7 +381,7 @@ func (e *Export) fetchOffline(ctx context.Context) ([]*pie.Element, error) {
 		}
 	}
 	if !has {
-		info, err = iq(ctx, e.s, stanza.GetIQ, e.own.Domainpart(), pie.NewElement(NSDiscoInfo, "query"))
+		info, err = iq(ctx, e.s, stanza.GetIQ, e.own.Domainpart(), xmltree.NewElement(NSDiscoInfo, "query"))
 		if err != nil {
 			if fatal(err) {
 				return nil, err
@@ -399,7 +400,7 @@ func (e *Export) fetchOffline(ctx context.Context) ([]*pie.Element, error) {
 	// XEP-0013 §2.2: how many there are (servers route the messages apart
 	// from the result of <fetch/>, which may come first).
 	want := -1
-	if ni, err := iq(ctx, e.s, stanza.GetIQ, "", pie.NewElement(NSDiscoInfo, "query", "node", NSOffline)); err == nil {
+	if ni, err := iq(ctx, e.s, stanza.GetIQ, "", xmltree.NewElement(NSDiscoInfo, "query", "node", NSOffline)); err == nil {
 		if v, err := strconv.Atoi(pie.FormValue(ni.Child(pie.NSData, "x"), "number_of_messages")); err == nil {
 			want = v
 		}
@@ -416,11 +417,11 @@ func (e *Export) fetchOffline(ctx context.Context) ([]*pie.Element, error) {
 	// disco#info request above stops it from flushing (and deleting) the
 	// stored messages on presence; the session is available only while the
 	// messages are fetched, so live messages are not swallowed.
-	if err := e.s.Send(ctx, pie.NewElement(pie.NSClient, "presence").Add(pie.NewElement(pie.NSClient, "priority").SetText("0")).TokenReader()); err != nil {
+	if err := e.s.Send(ctx, xmltree.NewElement(pie.NSClient, "presence").Add(xmltree.NewElement(pie.NSClient, "priority").SetText("0")).TokenReader()); err != nil {
 		return nil, &xmppconn.ConnError{Op: "presence", Err: err}
 	}
-	defer e.s.Send(ctx, pie.NewElement(pie.NSClient, "presence", "type", "unavailable").TokenReader())
-	_, err = iq(ctx, e.s, stanza.GetIQ, "", pie.NewElement(NSOffline, "offline").Add(pie.NewElement(NSOffline, "fetch")))
+	defer e.s.Send(ctx, xmltree.NewElement(pie.NSClient, "presence", "type", "unavailable").TokenReader())
+	_, err = iq(ctx, e.s, stanza.GetIQ, "", xmltree.NewElement(NSOffline, "offline").Add(xmltree.NewElement(NSOffline, "fetch")))
 	if err == nil && want > 0 {
 		deadline := time.Now().Add(e.cfg.Timeout)
 		for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -448,7 +449,7 @@ func (e *Export) fetchOffline(ctx context.Context) ([]*pie.Element, error) {
 func (e *Export) pepNodes(ctx context.Context) ([]*pie.PEPNode, error) {
 	seen := map[string]bool{}
 	var names []string
-	items, err := iq(ctx, e.s, stanza.GetIQ, e.own.String(), pie.NewElement(NSDiscoItems, "query"))
+	items, err := iq(ctx, e.s, stanza.GetIQ, e.own.String(), xmltree.NewElement(NSDiscoItems, "query"))
 	if err != nil && fatal(err) {
 		return nil, err
 	}
@@ -466,7 +467,7 @@ func (e *Export) pepNodes(ctx context.Context) ([]*pie.PEPNode, error) {
 		}
 	}
 	for _, n := range names {
-		cfg, err := iq(ctx, e.s, stanza.GetIQ, "", pie.NewElement(pie.NSPubSubOwner, "pubsub").Add(pie.NewElement(pie.NSPubSubOwner, "configure", "node", n)))
+		cfg, err := iq(ctx, e.s, stanza.GetIQ, "", xmltree.NewElement(pie.NSPubSubOwner, "pubsub").Add(xmltree.NewElement(pie.NSPubSubOwner, "configure", "node", n)))
 		if err != nil {
 			if fatal(err) {
 				return nil, err
@@ -475,7 +476,7 @@ func (e *Export) pepNodes(ctx context.Context) ([]*pie.PEPNode, error) {
 				continue // a known node that does not exist
 			}
 		}
-		var form *pie.Element
+		var form *xmltree.Element
 		if c := cfg.Child(pie.NSPubSubOwner, "configure"); c != nil {
 			form = submitForm(c.Child(pie.NSData, "x"))
 		}
@@ -489,23 +490,23 @@ func (e *Export) pepNodes(ctx context.Context) ([]*pie.PEPNode, error) {
 
 // submitForm turns a node configuration form into a compact submit form:
 // field names and values only.
-func submitForm(x *pie.Element) *pie.Element {
+func submitForm(x *xmltree.Element) *xmltree.Element {
 	if x == nil {
 		return nil
 	}
-	out := pie.NewElement(pie.NSData, "x", "type", "submit")
+	out := xmltree.NewElement(pie.NSData, "x", "type", "submit")
 	for _, f := range x.Elements() {
 		v := f.AttrValue("var")
 		if f.Name.Local != "field" || v == "" {
 			continue
 		}
-		nf := pie.NewElement(pie.NSData, "field", "var", v)
+		nf := xmltree.NewElement(pie.NSData, "field", "var", v)
 		if v == "FORM_TYPE" {
 			nf.Attr = append(nf.Attr, xml.Attr{Name: xml.Name{Local: "type"}, Value: "hidden"})
 		}
 		for _, val := range f.Elements() {
 			if val.Name.Local == "value" {
-				nf.Add(pie.NewElement(pie.NSData, "value").SetText(val.Text()))
+				nf.Add(xmltree.NewElement(pie.NSData, "value").SetText(val.Text()))
 			}
 		}
 		out.Add(nf)
@@ -514,7 +515,7 @@ func submitForm(x *pie.Element) *pie.Element {
 }
 
 func (e *Export) pepItems(ctx context.Context, node string) ([]pie.PEPItem, error) {
-	res, err := iq(ctx, e.s, stanza.GetIQ, "", pie.NewElement(pie.NSPubSub, "pubsub").Add(pie.NewElement(pie.NSPubSub, "items", "node", node)))
+	res, err := iq(ctx, e.s, stanza.GetIQ, "", xmltree.NewElement(pie.NSPubSub, "pubsub").Add(xmltree.NewElement(pie.NSPubSub, "items", "node", node)))
 	if err != nil {
 		if stanzaCondition(err) == "item-not-found" {
 			return nil, nil
@@ -526,7 +527,7 @@ func (e *Export) pepItems(ctx context.Context, node string) ([]pie.PEPItem, erro
 		if it.Name.Local != "item" {
 			continue
 		}
-		var payload *pie.Element
+		var payload *xmltree.Element
 		if els := it.Elements(); len(els) > 0 {
 			payload = els[0]
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/xmpp-portal/portal/internal/pie"
 	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/testenv"
+	"github.com/xmpp-portal/portal/internal/xmltree"
 	"github.com/xmpp-portal/portal/internal/xmppconn"
 )
 
@@ -56,29 +57,29 @@ func fixtureUser(tag string) *pie.User {
 	b64 := base64.StdEncoding.EncodeToString(pngBuf.Bytes())
 	sum := sha1.Sum(pngBuf.Bytes())
 	id := hex.EncodeToString(sum[:])
-	u.VCard = pie.NewElement(pie.NSVCard, "vCard").Add(
-		pie.NewElement(pie.NSVCard, "FN").SetText("Fixture Person "+tag),
-		pie.NewElement(pie.NSVCard, "NICKNAME").SetText("fixie"),
-		pie.NewElement(pie.NSVCard, "PHOTO").Add(pie.NewElement(pie.NSVCard, "TYPE").SetText("image/png"), pie.NewElement(pie.NSVCard, "BINVAL").SetText(b64)))
-	u.Private = []*pie.Element{
-		pie.NewElement(NSLegacyBM, "storage").Add(
-			pie.NewElement(NSLegacyBM, "conference", "jid", "legacy1@conference.example.net", "name", "Legacy one", "autojoin", "true").Add(pie.NewElement(NSLegacyBM, "nick").SetText("fixie")),
-			pie.NewElement(NSLegacyBM, "conference", "jid", "legacy2@conference.example.net", "name", "Legacy two", "autojoin", "false")),
-		pie.NewElement("storage:rosternotes", "storage").Add(pie.NewElement("storage:rosternotes", "note", "jid", "contact01@example.net").SetText("met at the chess club")),
+	u.VCard = xmltree.NewElement(pie.NSVCard, "vCard").Add(
+		xmltree.NewElement(pie.NSVCard, "FN").SetText("Fixture Person "+tag),
+		xmltree.NewElement(pie.NSVCard, "NICKNAME").SetText("fixie"),
+		xmltree.NewElement(pie.NSVCard, "PHOTO").Add(xmltree.NewElement(pie.NSVCard, "TYPE").SetText("image/png"), xmltree.NewElement(pie.NSVCard, "BINVAL").SetText(b64)))
+	u.Private = []*xmltree.Element{
+		xmltree.NewElement(NSLegacyBM, "storage").Add(
+			xmltree.NewElement(NSLegacyBM, "conference", "jid", "legacy1@conference.example.net", "name", "Legacy one", "autojoin", "true").Add(xmltree.NewElement(NSLegacyBM, "nick").SetText("fixie")),
+			xmltree.NewElement(NSLegacyBM, "conference", "jid", "legacy2@conference.example.net", "name", "Legacy two", "autojoin", "false")),
+		xmltree.NewElement("storage:rosternotes", "storage").Add(xmltree.NewElement("storage:rosternotes", "note", "jid", "contact01@example.net").SetText("met at the chess club")),
 	}
 	u.Privacy = pie.BlocklistPrivacy([]string{"spammer@example.com", "troll@example.org", "badhost.example"})
 	pep := func(node, access string, items ...pie.PEPItem) *pie.PEPNode {
 		return &pie.PEPNode{Node: node, Config: pie.Form("submit", pie.NodeConfigFormType, "pubsub#access_model", access), Items: items}
 	}
 	u.PEP = []*pie.PEPNode{
-		pep(NSAvatarData, "presence", pie.PEPItem{ID: id, Payload: pie.NewElement(NSAvatarData, "data").SetText(b64)}),
-		pep(NSAvatarMeta, "presence", pie.PEPItem{ID: id, Payload: pie.NewElement(NSAvatarMeta, "metadata").Add(
-			pie.NewElement(NSAvatarMeta, "info", "bytes", fmt.Sprint(pngBuf.Len()), "id", id, "height", "8", "width", "8", "type", "image/png"))}),
-		pep(NSNick, "presence", pie.PEPItem{ID: "current", Payload: pie.NewElement(NSNick, "nick").SetText("Fixie " + tag)}),
+		pep(NSAvatarData, "presence", pie.PEPItem{ID: id, Payload: xmltree.NewElement(NSAvatarData, "data").SetText(b64)}),
+		pep(NSAvatarMeta, "presence", pie.PEPItem{ID: id, Payload: xmltree.NewElement(NSAvatarMeta, "metadata").Add(
+			xmltree.NewElement(NSAvatarMeta, "info", "bytes", fmt.Sprint(pngBuf.Len()), "id", id, "height", "8", "width", "8", "type", "image/png"))}),
+		pep(NSNick, "presence", pie.PEPItem{ID: "current", Payload: xmltree.NewElement(NSNick, "nick").SetText("Fixie " + tag)}),
 		pep(NSBookmarks2, "whitelist",
-			pie.PEPItem{ID: "room1@conference.example.net", Payload: pie.NewElement(NSBookmarks2, "conference", "name", "Room one", "autojoin", "true").Add(pie.NewElement(NSBookmarks2, "nick").SetText("fixie"))},
-			pie.PEPItem{ID: "room2@conference.example.net", Payload: pie.NewElement(NSBookmarks2, "conference", "name", "Room two", "autojoin", "false")},
-			pie.PEPItem{ID: "room3@conference.example.net", Payload: pie.NewElement(NSBookmarks2, "conference", "name", "Room three")}),
+			pie.PEPItem{ID: "room1@conference.example.net", Payload: xmltree.NewElement(NSBookmarks2, "conference", "name", "Room one", "autojoin", "true").Add(xmltree.NewElement(NSBookmarks2, "nick").SetText("fixie"))},
+			pie.PEPItem{ID: "room2@conference.example.net", Payload: xmltree.NewElement(NSBookmarks2, "conference", "name", "Room two", "autojoin", "false")},
+			pie.PEPItem{ID: "room3@conference.example.net", Payload: xmltree.NewElement(NSBookmarks2, "conference", "name", "Room three")}),
 	}
 	return u
 }
@@ -126,12 +127,12 @@ func fillAccount(t testing.TB, srv *testenv.Server, local string, u *pie.User, m
 		t.Fatal(err)
 	}
 	defer xmppconn.Close(user)
-	if err := user.Send(ctx, pie.NewElement(pie.NSClient, "presence").TokenReader()); err != nil {
+	if err := user.Send(ctx, xmltree.NewElement(pie.NSClient, "presence").TokenReader()); err != nil {
 		t.Fatal(err)
 	}
 	// A subscription request to the admin, who never answers: the roster
 	// keeps the admin as a contact with ask="subscribe" (PendingContact).
-	if err := user.Send(ctx, pie.NewElement(pie.NSClient, "presence", "to", srv.AdminJID.Bare().String(), "type", "subscribe").TokenReader()); err != nil {
+	if err := user.Send(ctx, xmltree.NewElement(pie.NSClient, "presence", "to", srv.AdminJID.Bare().String(), "type", "subscribe").TokenReader()); err != nil {
 		t.Fatal(err)
 	}
 	u.Roster.Items = append(u.Roster.Items, pie.RosterItem{JID: srv.AdminJID.Bare().String(), Subscription: "none", Ask: "subscribe"})
@@ -144,8 +145,8 @@ func fillAccount(t testing.TB, srv *testenv.Server, local string, u *pie.User, m
 	to := local + "@" + srv.Domain
 	start := time.Now()
 	for i := 0; i < messages; i++ {
-		m := pie.NewElement(pie.NSClient, "message", "to", to, "type", "chat", "id", fmt.Sprintf("fx%05d", i)).
-			Add(pie.NewElement(pie.NSClient, "body").SetText(fmt.Sprintf("fixture message %05d <&> ünï", i)))
+		m := xmltree.NewElement(pie.NSClient, "message", "to", to, "type", "chat", "id", fmt.Sprintf("fx%05d", i)).
+			Add(xmltree.NewElement(pie.NSClient, "body").SetText(fmt.Sprintf("fixture message %05d <&> ünï", i)))
 		if err := admin.Send(ctx, m.TokenReader()); err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
@@ -178,8 +179,8 @@ func fillAccount(t testing.TB, srv *testenv.Server, local string, u *pie.User, m
 	// Close waits until the server closed the stream: the session is gone.
 	xmppconn.Close(user)
 	for i := 0; i < fixtureOffline; i++ {
-		m := pie.NewElement(pie.NSClient, "message", "to", to, "type", "chat", "id", fmt.Sprintf("off%d", i)).
-			Add(pie.NewElement(pie.NSClient, "body").SetText(fmt.Sprintf("offline message %d", i)))
+		m := xmltree.NewElement(pie.NSClient, "message", "to", to, "type", "chat", "id", fmt.Sprintf("off%d", i)).
+			Add(xmltree.NewElement(pie.NSClient, "body").SetText(fmt.Sprintf("offline message %d", i)))
 		if err := admin.Send(ctx, m.TokenReader()); err != nil {
 			t.Fatal(err)
 		}
@@ -302,7 +303,7 @@ func checkUser(t *testing.T, want, got *pie.User) {
 
 // samePayload compares two payloads by name, attributes and text, ignoring
 // attribute order and extra attributes the server added.
-func samePayload(a, b *pie.Element) bool {
+func samePayload(a, b *xmltree.Element) bool {
 	if a == nil || b == nil {
 		return a == b
 	}

@@ -12,6 +12,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/xmpp-portal/portal/internal/pie"
+	"github.com/xmpp-portal/portal/internal/xmltree"
 	"github.com/xmpp-portal/portal/internal/xmppconn"
 )
 
@@ -137,16 +138,16 @@ type importer struct {
 	sum  *Summary
 	opt  ImportOptions
 	own  jid.JID
-	iq   func(ctx context.Context, typ stanza.IQType, payload *pie.Element) (*pie.Element, error)
-	send func(ctx context.Context, st *pie.Element) error
+	iq   func(ctx context.Context, typ stanza.IQType, payload *xmltree.Element) (*xmltree.Element, error)
+	send func(ctx context.Context, st *xmltree.Element) error
 }
 
 func newImporter(s *xmpp.Session, sum *Summary, opt ImportOptions) *importer {
 	return &importer{sum: sum, opt: opt, own: s.LocalAddr().Bare(),
-		iq: func(ctx context.Context, typ stanza.IQType, payload *pie.Element) (*pie.Element, error) {
+		iq: func(ctx context.Context, typ stanza.IQType, payload *xmltree.Element) (*xmltree.Element, error) {
 			return iq(ctx, s, typ, "", payload)
 		},
-		send: func(ctx context.Context, st *pie.Element) error { return s.Send(ctx, st.TokenReader()) },
+		send: func(ctx context.Context, st *xmltree.Element) error { return s.Send(ctx, st.TokenReader()) },
 	}
 }
 
@@ -158,14 +159,14 @@ func (im *importer) run(ctx context.Context, u *pie.User) {
 	}
 	// Legacy bookmarks first: Prosody rewrites XEP-0402 items from them.
 	if bm := u.PrivateElement(NSLegacyBM); bm != nil {
-		_, err := im.iq(ctx, stanza.SetIQ, pie.NewElement(pie.NSPrivate, "query").Add(bm))
+		_, err := im.iq(ctx, stanza.SetIQ, xmltree.NewElement(pie.NSPrivate, "query").Add(bm))
 		im.sum.add(KindLegacyBM, NSLegacyBM, err)
 	}
 	for _, p := range u.Private {
 		if p.Name.Space == NSLegacyBM {
 			continue
 		}
-		_, err := im.iq(ctx, stanza.SetIQ, pie.NewElement(pie.NSPrivate, "query").Add(p))
+		_, err := im.iq(ctx, stanza.SetIQ, xmltree.NewElement(pie.NSPrivate, "query").Add(p))
 		im.sum.add(KindPrivate, p.Name.Space, err)
 	}
 	im.pep(ctx, u)
@@ -200,14 +201,14 @@ func (im *importer) roster(ctx context.Context, u *pie.User) {
 			im.sum.skip(KindContact, it.JID, "the new account itself")
 			continue
 		}
-		item := pie.NewElement(pie.NSRoster, "item", "jid", j.String())
+		item := xmltree.NewElement(pie.NSRoster, "item", "jid", j.String())
 		if it.Name != "" {
 			item.Attr = append(item.Attr, xml.Attr{Name: xml.Name{Local: "name"}, Value: it.Name})
 		}
 		for _, g := range it.Groups {
-			item.Add(pie.NewElement(pie.NSRoster, "group").SetText(g))
+			item.Add(xmltree.NewElement(pie.NSRoster, "group").SetText(g))
 		}
-		_, err = im.iq(ctx, stanza.SetIQ, pie.NewElement(pie.NSRoster, "query").Add(item))
+		_, err = im.iq(ctx, stanza.SetIQ, xmltree.NewElement(pie.NSRoster, "query").Add(item))
 		im.sum.add(KindContact, j.String(), err)
 		if err != nil || !im.opt.Subscribe {
 			continue
@@ -221,12 +222,12 @@ func (im *importer) roster(ctx context.Context, u *pie.User) {
 // subscribe sends a subscription request with the nickname (XEP-0172) and,
 // when moving, the XEP-0283 notice.
 func (im *importer) subscribe(ctx context.Context, to jid.JID, nick string) error {
-	p := pie.NewElement(pie.NSClient, "presence", "to", to.String(), "type", "subscribe")
+	p := xmltree.NewElement(pie.NSClient, "presence", "to", to.String(), "type", "subscribe")
 	if im.opt.MovedFrom != "" {
-		p.Add(pie.NewElement(NSMoved, "moved").Add(pie.NewElement(NSMoved, "old-jid").SetText(im.opt.MovedFrom)))
+		p.Add(xmltree.NewElement(NSMoved, "moved").Add(xmltree.NewElement(NSMoved, "old-jid").SetText(im.opt.MovedFrom)))
 	}
 	if nick != "" {
-		p.Add(pie.NewElement(NSNick, "nick").SetText(nick))
+		p.Add(xmltree.NewElement(NSNick, "nick").SetText(nick))
 	}
 	return im.send(ctx, p)
 }
@@ -242,7 +243,7 @@ func (im *importer) blocklist(ctx context.Context, u *pie.User) {
 	if len(jids) == 0 {
 		return
 	}
-	block := pie.NewElement(pie.NSBlocking, "block")
+	block := xmltree.NewElement(pie.NSBlocking, "block")
 	var valid []string
 	for _, j := range jids {
 		if _, err := jid.Parse(j); err != nil {
@@ -250,7 +251,7 @@ func (im *importer) blocklist(ctx context.Context, u *pie.User) {
 			continue
 		}
 		valid = append(valid, j)
-		block.Add(pie.NewElement(pie.NSBlocking, "item", "jid", j))
+		block.Add(xmltree.NewElement(pie.NSBlocking, "item", "jid", j))
 	}
 	if len(valid) == 0 {
 		return
@@ -320,15 +321,15 @@ func (im *importer) pep(ctx context.Context, u *pie.User) {
 // publish publishes one item, with publish-options that keep the access
 // model when the server takes them, else without.
 func (im *importer) publish(ctx context.Context, node string, it pie.PEPItem, access string) error {
-	item := pie.NewElement(pie.NSPubSub, "item")
+	item := xmltree.NewElement(pie.NSPubSub, "item")
 	if it.ID != "" {
 		item.Attr = append(item.Attr, xml.Attr{Name: xml.Name{Local: "id"}, Value: it.ID})
 	}
 	item.Add(it.Payload)
-	pub := pie.NewElement(pie.NSPubSub, "publish", "node", node).Add(item)
+	pub := xmltree.NewElement(pie.NSPubSub, "publish", "node", node).Add(item)
 	if access != "" {
-		opts := pie.NewElement(pie.NSPubSub, "publish-options").Add(pie.Form("submit", publishOptions, "pubsub#persist_items", "true", "pubsub#access_model", access))
-		_, err := im.iq(ctx, stanza.SetIQ, pie.NewElement(pie.NSPubSub, "pubsub").Add(pub, opts))
+		opts := xmltree.NewElement(pie.NSPubSub, "publish-options").Add(pie.Form("submit", publishOptions, "pubsub#persist_items", "true", "pubsub#access_model", access))
+		_, err := im.iq(ctx, stanza.SetIQ, xmltree.NewElement(pie.NSPubSub, "pubsub").Add(pub, opts))
 		if err == nil || fatal(err) {
 			return err
 		}
@@ -338,7 +339,7 @@ func (im *importer) publish(ctx context.Context, node string, it pie.PEPItem, ac
 			return err
 		}
 	}
-	_, err := im.iq(ctx, stanza.SetIQ, pie.NewElement(pie.NSPubSub, "pubsub").Add(pub.Clone()))
+	_, err := im.iq(ctx, stanza.SetIQ, xmltree.NewElement(pie.NSPubSub, "pubsub").Add(pub.Clone()))
 	return err
 }
 
@@ -351,13 +352,13 @@ func (im *importer) ensureNode(ctx context.Context, node, access string, n int) 
 			fields = append(fields, "pubsub#access_model", access)
 		}
 		form := pie.Form("submit", pie.NodeConfigFormType, fields...)
-		create := pie.NewElement(pie.NSPubSub, "pubsub").Add(pie.NewElement(pie.NSPubSub, "create", "node", node), pie.NewElement(pie.NSPubSub, "configure").Add(form))
+		create := xmltree.NewElement(pie.NSPubSub, "pubsub").Add(xmltree.NewElement(pie.NSPubSub, "create", "node", node), xmltree.NewElement(pie.NSPubSub, "configure").Add(form))
 		_, err := im.iq(ctx, stanza.SetIQ, create)
 		if err == nil || fatal(err) {
 			return
 		}
 		if stanzaCondition(err) == "conflict" {
-			conf := pie.NewElement(pie.NSPubSubOwner, "pubsub").Add(pie.NewElement(pie.NSPubSubOwner, "configure", "node", node).Add(form.Clone()))
+			conf := xmltree.NewElement(pie.NSPubSubOwner, "pubsub").Add(xmltree.NewElement(pie.NSPubSubOwner, "configure", "node", node).Add(form.Clone()))
 			if _, err := im.iq(ctx, stanza.SetIQ, conf); err == nil || fatal(err) {
 				return
 			}
@@ -384,6 +385,6 @@ func publishMoved(ctx context.Context, s *xmpp.Session, newJID string) error {
 		return err
 	}
 	im := newImporter(s, &Summary{}, ImportOptions{})
-	payload := pie.NewElement(NSMoved, "moved").Add(pie.NewElement(NSMoved, "new-jid").SetText(nj.Bare().String()))
+	payload := xmltree.NewElement(NSMoved, "moved").Add(xmltree.NewElement(NSMoved, "new-jid").SetText(nj.Bare().String()))
 	return im.publish(ctx, NSMoved, pie.PEPItem{ID: "current", Payload: payload}, "presence")
 }

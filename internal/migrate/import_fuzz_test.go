@@ -12,6 +12,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/xmpp-portal/portal/internal/pie"
+	"github.com/xmpp-portal/portal/internal/xmltree"
 	"github.com/xmpp-portal/portal/internal/xmppconn"
 )
 
@@ -39,7 +40,7 @@ func FuzzImport(f *testing.F) {
 			t.Fatalf("kept %d elements and %d bytes, limits %d and %d", elems, n, fuzzLimits.Elements, fuzzLimits.DataBytes)
 		}
 		calls := 0
-		check := func(e *pie.Element) {
+		check := func(e *xmltree.Element) {
 			s := e.String()
 			if len(s) > 4<<20 {
 				t.Fatalf("stanza of %d bytes", len(s))
@@ -56,7 +57,7 @@ func FuzzImport(f *testing.F) {
 			}
 		}
 		im := &importer{sum: &Summary{}, opt: ImportOptions{Subscribe: true, MovedFrom: "old@old.example"}, own: jid.MustParse("new@new.example"),
-			iq: func(ctx context.Context, typ stanza.IQType, payload *pie.Element) (*pie.Element, error) {
+			iq: func(ctx context.Context, typ stanza.IQType, payload *xmltree.Element) (*xmltree.Element, error) {
 				calls++
 				check(payload)
 				if failEvery > 0 && calls%int(failEvery) == 0 {
@@ -64,7 +65,7 @@ func FuzzImport(f *testing.F) {
 				}
 				return nil, nil
 			},
-			send: func(ctx context.Context, st *pie.Element) error {
+			send: func(ctx context.Context, st *xmltree.Element) error {
 				check(st)
 				if failEvery == 7 {
 					return errors.New("gone")
@@ -92,8 +93,8 @@ var fuzzLimits = Limits{Contacts: 40, Blocked: 40, Nodes: 20, NodeItems: 20, Ele
 // text that u holds (the parser's own accounting, recomputed from the
 // result).
 func keptSize(u *pie.User) (elems int, bytes int64) {
-	var walk func(e *pie.Element)
-	walk = func(e *pie.Element) {
+	var walk func(e *xmltree.Element)
+	walk = func(e *xmltree.Element) {
 		if e == nil {
 			return
 		}
@@ -111,7 +112,7 @@ func keptSize(u *pie.User) (elems int, bytes int64) {
 		}
 	}
 	walk(u.VCard)
-	for _, e := range append(append(append([]*pie.Element{}, u.Private...), u.Offline...), append(u.Subscriptions, u.Extra...)...) {
+	for _, e := range append(append(append([]*xmltree.Element{}, u.Private...), u.Offline...), append(u.Subscriptions, u.Extra...)...) {
 		walk(e)
 	}
 	for _, n := range u.PEP {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/xmpp-portal/portal/internal/pie"
 	"github.com/xmpp-portal/portal/internal/testenv"
+	"github.com/xmpp-portal/portal/internal/xmltree"
 	"github.com/xmpp-portal/portal/internal/xmppconn"
 )
 
@@ -146,12 +147,12 @@ func TestMigration(t *testing.T) {
 			// the XEP-0283 notice and the nickname.
 			watcher := "watcher-" + from
 			createAccount(t, servers[to], watcher)
-			requests := make(chan *pie.Element, 4)
+			requests := make(chan *xmltree.Element, 4)
 			ws, err := xmppconn.Login(ctx, servers[to].XMPP(), watcher, fixturePassword, xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 				if start.Name.Local != "presence" {
 					return nil
 				}
-				e, err := pie.FromTokens(xmlstream.MultiReader(xmlstream.Token(*start), r), 20)
+				e, err := xmltree.FromTokens(xmlstream.MultiReader(xmlstream.Token(*start), r), 20)
 				if err == nil && e.AttrValue("type") == "subscribe" {
 					requests <- e
 				}
@@ -161,7 +162,7 @@ func TestMigration(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer xmppconn.Close(ws)
-			if err := ws.Send(ctx, pie.NewElement(pie.NSClient, "presence").TokenReader()); err != nil {
+			if err := ws.Send(ctx, xmltree.NewElement(pie.NSClient, "presence").TokenReader()); err != nil {
 				t.Fatal(err)
 			}
 			u.Roster.Items = append(u.Roster.Items, pie.RosterItem{JID: watcher + "@" + servers[to].Domain, Name: "Watcher", Subscription: "both"})
@@ -214,7 +215,7 @@ func TestMigration(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer xmppconn.Close(s)
-		res, err := iq(ctx, s, "get", "", pie.NewElement(pie.NSPubSub, "pubsub").Add(pie.NewElement(pie.NSPubSub, "items", "node", NSMoved)))
+		res, err := iq(ctx, s, "get", "", xmltree.NewElement(pie.NSPubSub, "pubsub").Add(xmltree.NewElement(pie.NSPubSub, "items", "node", NSMoved)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,7 @@ import (
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/xmpp-portal/portal/internal/pie"
+	"github.com/xmpp-portal/portal/internal/xmltree"
 	"github.com/xmpp-portal/portal/internal/xmppconn"
 )
 
@@ -46,7 +46,7 @@ var privateNames = []xml.Name{
 
 // iq sends an IQ with payload (may be nil) and returns the first child of
 // the response as an element (nil if there is none).
-func iq(ctx context.Context, s *xmpp.Session, typ stanza.IQType, to string, payload *pie.Element) (*pie.Element, error) {
+func iq(ctx context.Context, s *xmpp.Session, typ stanza.IQType, to string, payload *xmltree.Element) (*xmltree.Element, error) {
 	q := stanza.IQ{Type: typ}
 	if to != "" {
 		j, err := parseJID(to)
@@ -66,7 +66,7 @@ func iq(ctx context.Context, s *xmpp.Session, typ stanza.IQType, to string, payl
 	if _, ok := resp.Child(); !ok {
 		return nil, nil
 	}
-	return pie.FromTokens(resp.TokenReader(), maxDepth)
+	return xmltree.FromTokens(resp.TokenReader(), maxDepth)
 }
 
 // stanzaCondition returns the condition of a stanza error, or "".

@@ -2,6 +2,7 @@ package pie
 
 import (
 	"fmt"
+	"github.com/xmpp-portal/portal/internal/xmltree"
 	"sort"
 	"strconv"
 )
@@ -55,18 +56,18 @@ type Host struct {
 // User is a <user/> element and everything this package knows of its
 // children, in the order the writer writes them.
 type User struct {
-	Name          string     // localpart
-	Offline       []*Element // <message xmlns='jabber:client'/>, oldest first
+	Name          string             // localpart
+	Offline       []*xmltree.Element // <message xmlns='jabber:client'/>, oldest first
 	Roster        *Roster
-	VCard         *Element // <vCard xmlns='vcard-temp'/>
-	Private       []*Element
+	VCard         *xmltree.Element // <vCard xmlns='vcard-temp'/>
+	Private       []*xmltree.Element
 	Privacy       *Privacy
-	Subscriptions []*Element // pending inbound <presence type='subscribe'/>
+	Subscriptions []*xmltree.Element // pending inbound <presence type='subscribe'/>
 	PEP           []*PEPNode
 	HasArchive    bool
-	Archive       []*ArchiveResult // empty when the parser was told to skip it
-	ArchiveCount  int              // results in the file (kept or not)
-	Extra         []*Element       // other children (unknown namespaces), kept as they are
+	Archive       []*ArchiveResult   // empty when the parser was told to skip it
+	ArchiveCount  int                // results in the file (kept or not)
+	Extra         []*xmltree.Element // other children (unknown namespaces), kept as they are
 }
 
 // Roster is the user's contact list (jabber:iq:roster).
@@ -112,23 +113,23 @@ type PrivacyItem struct {
 // form) and its items.
 type PEPNode struct {
 	Node          string
-	Config        *Element // <x xmlns='jabber:x:data'/>; nil: written as an empty form
-	Affiliations  *Element // optional <affiliations/> as found
-	Subscriptions *Element // optional <subscriptions/> as found
+	Config        *xmltree.Element // <x xmlns='jabber:x:data'/>; nil: written as an empty form
+	Affiliations  *xmltree.Element // optional <affiliations/> as found
+	Subscriptions *xmltree.Element // optional <subscriptions/> as found
 	Items         []PEPItem
 }
 
 // PEPItem is one published item.
 type PEPItem struct {
 	ID      string
-	Payload *Element // may be nil
+	Payload *xmltree.Element // may be nil
 }
 
 // ArchiveResult is one archived message (XEP-0313 <result/>).
 type ArchiveResult struct {
-	ID      string   // archive id
-	Stamp   string   // delay stamp (XEP-0082 date-time)
-	Message *Element // <message xmlns='jabber:client'/>
+	ID      string           // archive id
+	Stamp   string           // delay stamp (XEP-0082 date-time)
+	Message *xmltree.Element // <message xmlns='jabber:client'/>
 }
 
 // Problem is something the parser skipped or could not use.
@@ -152,7 +153,7 @@ func (n *PEPNode) ConfigValue(field string) string {
 }
 
 // FormValue returns the first value of a field of a jabber:x:data form.
-func FormValue(x *Element, field string) string {
+func FormValue(x *xmltree.Element, field string) string {
 	if x == nil {
 		return ""
 	}
@@ -169,13 +170,13 @@ func FormValue(x *Element, field string) string {
 
 // Form builds a jabber:x:data form of the given type with the fields given
 // as var/value pairs; FORM_TYPE first if formType is not empty.
-func Form(typ, formType string, fields ...string) *Element {
-	x := NewElement(NSData, "x", "type", typ)
+func Form(typ, formType string, fields ...string) *xmltree.Element {
+	x := xmltree.NewElement(NSData, "x", "type", typ)
 	if formType != "" {
-		x.Add(NewElement(NSData, "field", "var", "FORM_TYPE", "type", "hidden").Add(NewElement(NSData, "value").SetText(formType)))
+		x.Add(xmltree.NewElement(NSData, "field", "var", "FORM_TYPE", "type", "hidden").Add(xmltree.NewElement(NSData, "value").SetText(formType)))
 	}
 	for i := 0; i+1 < len(fields); i += 2 {
-		x.Add(NewElement(NSData, "field", "var", fields[i]).Add(NewElement(NSData, "value").SetText(fields[i+1])))
+		x.Add(xmltree.NewElement(NSData, "field", "var", fields[i]).Add(xmltree.NewElement(NSData, "value").SetText(fields[i+1])))
 	}
 	return x
 }
@@ -241,7 +242,7 @@ func (u *User) Node(name string) *PEPNode {
 }
 
 // PrivateElement returns the private XML element of that namespace, or nil.
-func (u *User) PrivateElement(space string) *Element {
+func (u *User) PrivateElement(space string) *xmltree.Element {
 	for _, e := range u.Private {
 		if e.Name.Space == space {
 			return e

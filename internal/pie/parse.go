@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/xmpp-portal/portal/internal/xmltree"
 	"io"
 	"strconv"
 	"strings"
@@ -56,7 +57,7 @@ type Options struct {
 	Match func(host, name string) bool
 }
 
-// Limits bound what Parse keeps. Element and byte counts cover everything
+// Limits bound what Parse keeps. xmltree.Element and byte counts cover everything
 // kept (names, attribute values, text); an archive result that is only
 // counted (SkipArchive) is bounded by them on its own and then dropped.
 type Limits struct {
@@ -170,7 +171,7 @@ func (g *guard) Token() (xml.Token, error) {
 			}
 			return nil, errf("processing instructions are not allowed")
 		case xml.StartElement:
-			if err := checkNames(tt); err != nil {
+			if err := xmltree.CheckNames(tt); err != nil {
 				return nil, err
 			}
 			g.started = true
@@ -217,8 +218,11 @@ func Parse(r io.Reader, opt Options) (doc *Document, err error) {
 	p := &parser{g: &guard{d: d, max: opt.MaxElements}, opt: opt, doc: &Document{}}
 	if err := p.document(); err != nil {
 		var se *xml.SyntaxError
-		if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		switch {
+		case errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, xmltree.ErrMalformed):
 			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		case errors.Is(err, xmltree.ErrTooDeep):
+			return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
 		}
 		return nil, err
 	}
@@ -261,7 +265,7 @@ func (p *parser) keep(_ int, _ *xml.Name, bytes int) error {
 
 // scratch returns a charger for an element that is read and dropped (an
 // archive result that is only counted): bounded by Options.Keep on its own.
-func (p *parser) scratch() charger {
+func (p *parser) scratch() xmltree.Charger {
 	k := p.opt.Keep
 	if k.Elements <= 0 && k.Bytes <= 0 {
 		return nil
@@ -282,7 +286,7 @@ func (p *parser) scratch() charger {
 // is kept is charged (keep), and the items of each kind are counted while
 // they stream in, so that a file with too many of them is refused as soon
 // as the limit is passed, naming the kind, before more is read.
-func (p *parser) counting(top xml.Name) charger {
+func (p *parser) counting(top xml.Name) xmltree.Charger {
 	k := p.opt.Keep
 	kind, at, max := "", 0, 0
 	switch {
@@ -353,7 +357,7 @@ func (p *parser) next() (xml.Token, error) {
 		case xml.StartElement, xml.EndElement:
 			return t, nil
 		case xml.CharData:
-			if !isSpace(tt) {
+			if !xmltree.IsSpace(tt) {
 				return nil, errf("unexpected text in document structure")
 			}
 		}
@@ -420,7 +424,7 @@ func (p *parser) document() error {
 				if err != nil {
 					return err
 				}
-				if cd, ok := t.(xml.CharData); !ok || !isSpace(cd) {
+				if cd, ok := t.(xml.CharData); !ok || !xmltree.IsSpace(cd) {
 					return errf("content after the document element")
 				}
 			}
@@ -529,7 +533,7 @@ func (p *parser) user(h *Host, start xml.StartElement) error {
 				}
 				continue
 			}
-			e, err := buildElement(p.g, tt, 1, p.opt.MaxDepth, p.counting(tt.Name))
+			e, err := xmltree.Build(p.g, tt, p.opt.MaxDepth, p.counting(tt.Name))
 			if err != nil {
 				return err
 			}
@@ -575,7 +579,7 @@ func (p *parser) caps(u *User) error {
 	return nil
 }
 
-func (p *parser) userChild(u *User, e *Element) {
+func (p *parser) userChild(u *User, e *xmltree.Element) {
 	n := e.Name
 	switch {
 	case isPIE(n, "offline-messages"):
@@ -628,14 +632,14 @@ func (p *parser) userChild(u *User, e *Element) {
 // RosterFromQuery reads a jabber:iq:roster <query/> (a server's roster
 // result, or one from a file) as Parse does: contacts with an invalid
 // address are left out and reported in problems.
-func RosterFromQuery(e *Element) (*Roster, []Problem) {
+func RosterFromQuery(e *xmltree.Element) (*Roster, []Problem) {
 	p := &parser{doc: &Document{}}
 	u := &User{Roster: &Roster{}}
 	p.roster(u, e)
 	return u.Roster, p.doc.Problems
 }
 
-func (p *parser) roster(u *User, e *Element) {
+func (p *parser) roster(u *User, e *xmltree.Element) {
 	if u.Roster == nil {
 		u.Roster = &Roster{}
 	}
@@ -663,7 +667,7 @@ func (p *parser) roster(u *User, e *Element) {
 
 var privacyStanzas = map[string]bool{"message": true, "iq": true, "presence-in": true, "presence-out": true}
 
-func (p *parser) privacy(u *User, e *Element) {
+func (p *parser) privacy(u *User, e *xmltree.Element) {
 	if u.Privacy == nil {
 		u.Privacy = &Privacy{}
 	}
@@ -725,7 +729,7 @@ func (u *User) nodeFor(name string) *PEPNode {
 	return n
 }
 
-func (p *parser) pepOwner(u *User, e *Element) {
+func (p *parser) pepOwner(u *User, e *xmltree.Element) {
 	for _, c := range e.Elements() {
 		node := c.AttrValue("node")
 		if node == "" {
@@ -746,7 +750,7 @@ func (p *parser) pepOwner(u *User, e *Element) {
 	}
 }
 
-func (p *parser) pepItems(u *User, e *Element) {
+func (p *parser) pepItems(u *User, e *xmltree.Element) {
 	for _, c := range e.Elements() {
 		node := c.AttrValue("node")
 		if c.Name.Local != "items" || node == "" {
@@ -761,7 +765,7 @@ func (p *parser) pepItems(u *User, e *Element) {
 			if it.Name.Local != "item" {
 				continue
 			}
-			var payload *Element
+			var payload *xmltree.Element
 			if els := it.Elements(); len(els) > 0 {
 				payload = els[0]
 			}
@@ -786,7 +790,7 @@ func (p *parser) archive(u *User) error {
 			if p.opt.SkipArchive {
 				charge = p.scratch()
 			}
-			e, err := buildElement(p.g, tt, 1, p.opt.MaxDepth, charge)
+			e, err := xmltree.Build(p.g, tt, p.opt.MaxDepth, charge)
 			if err != nil {
 				return err
 			}
@@ -805,13 +809,13 @@ func (p *parser) archive(u *User) error {
 
 // ParseResult turns a XEP-0313 <result/> into an ArchiveResult; a result
 // without id, delay stamp or message is refused with a reason.
-func ParseResult(e *Element) (*ArchiveResult, string) {
+func ParseResult(e *xmltree.Element) (*ArchiveResult, string) {
 	if e.Name.Space != NSMAM || e.Name.Local != "result" {
 		return nil, "not a urn:xmpp:mam:2 result: skipped"
 	}
 	fwd := e.Child(NSForward, "forwarded")
 	delay := fwd.Child(NSDelay, "delay")
-	var msg *Element
+	var msg *xmltree.Element
 	for _, c := range fwd.Elements() {
 		if c.Name.Local == "message" && (c.Name.Space == NSClient || c.Name.Space == "") {
 			msg = c

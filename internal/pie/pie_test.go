@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/xmpp-portal/portal/internal/xmltree"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,34 +15,34 @@ import (
 
 // sampleUser has every kind of data the writer knows, with awkward text.
 func sampleUser() *User {
-	msg := func(i int) *Element {
-		return NewElement(NSClient, "message", "from", "romeo@example.net/orchard", "to", "juliet@example.org", "type", "chat", "id", fmt.Sprint("m", i)).
-			Add(NewElement(NSClient, "body").SetText(fmt.Sprintf("line %d <&> \"quoted\" 'single' \r\n\ttab ünïcödé 🎭", i)))
+	msg := func(i int) *xmltree.Element {
+		return xmltree.NewElement(NSClient, "message", "from", "romeo@example.net/orchard", "to", "juliet@example.org", "type", "chat", "id", fmt.Sprint("m", i)).
+			Add(xmltree.NewElement(NSClient, "body").SetText(fmt.Sprintf("line %d <&> \"quoted\" 'single' \r\n\ttab ünïcödé 🎭", i)))
 	}
 	u := &User{Name: "juliet"}
-	u.Offline = []*Element{msg(0)}
+	u.Offline = []*xmltree.Element{msg(0)}
 	u.Roster = &Roster{Ver: "v1", Items: []RosterItem{
 		{JID: "romeo@example.net", Name: "Romeo <3", Subscription: "both", Groups: []string{"Friends", "Montague & Co"}},
 		{JID: "nurse@example.org", Subscription: "to", Ask: "subscribe"},
 	}}
-	u.VCard = NewElement(NSVCard, "vCard").Add(NewElement(NSVCard, "FN").SetText("Juliet Capulet"),
-		NewElement(NSVCard, "PHOTO").Add(NewElement(NSVCard, "TYPE").SetText("image/png"), NewElement(NSVCard, "BINVAL").SetText("iVBORw0KGgo=")))
-	u.Private = []*Element{
-		NewElement("storage:bookmarks", "storage").Add(NewElement("storage:bookmarks", "conference", "jid", "room@conference.example.org", "name", "Room", "autojoin", "true").
-			Add(NewElement("storage:bookmarks", "nick").SetText("Jules"))),
-		NewElement("storage:rosternotes", "storage"),
+	u.VCard = xmltree.NewElement(NSVCard, "vCard").Add(xmltree.NewElement(NSVCard, "FN").SetText("Juliet Capulet"),
+		xmltree.NewElement(NSVCard, "PHOTO").Add(xmltree.NewElement(NSVCard, "TYPE").SetText("image/png"), xmltree.NewElement(NSVCard, "BINVAL").SetText("iVBORw0KGgo=")))
+	u.Private = []*xmltree.Element{
+		xmltree.NewElement("storage:bookmarks", "storage").Add(xmltree.NewElement("storage:bookmarks", "conference", "jid", "room@conference.example.org", "name", "Room", "autojoin", "true").
+			Add(xmltree.NewElement("storage:bookmarks", "nick").SetText("Jules"))),
+		xmltree.NewElement("storage:rosternotes", "storage"),
 	}
 	u.Privacy = BlocklistPrivacy([]string{"iago@example.net", "example.com"})
-	u.Subscriptions = []*Element{NewElement(NSClient, "presence", "from", "tybalt@example.org", "type", "subscribe")}
+	u.Subscriptions = []*xmltree.Element{xmltree.NewElement(NSClient, "presence", "from", "tybalt@example.org", "type", "subscribe")}
 	nick := &PEPNode{Node: "http://jabber.org/protocol/nick", Config: Form("submit", NodeConfigFormType, "pubsub#access_model", "presence"),
-		Items: []PEPItem{{ID: "current", Payload: NewElement("http://jabber.org/protocol/nick", "nick").SetText("Jules")}}}
+		Items: []PEPItem{{ID: "current", Payload: xmltree.NewElement("http://jabber.org/protocol/nick", "nick").SetText("Jules")}}}
 	bm := &PEPNode{Node: "urn:xmpp:bookmarks:1", Config: Form("submit", NodeConfigFormType, "pubsub#access_model", "whitelist", "pubsub#max_items", "max"),
-		Items: []PEPItem{{ID: "room@conference.example.org", Payload: NewElement("urn:xmpp:bookmarks:1", "conference", "name", "Room", "autojoin", "true")}}}
+		Items: []PEPItem{{ID: "room@conference.example.org", Payload: xmltree.NewElement("urn:xmpp:bookmarks:1", "conference", "name", "Room", "autojoin", "true")}}}
 	empty := &PEPNode{Node: "urn:xmpp:empty"}
 	u.PEP = []*PEPNode{nick, bm, empty}
-	langAttr := NewElement("urn:example:x", "thing")
-	langAttr.Attr = append(langAttr.Attr, xmlAttr(NSXML, "lang", "de"), xmlAttr("urn:example:attr", "a", "1"))
-	u.Extra = []*Element{langAttr}
+	langAttr := xmltree.NewElement("urn:example:x", "thing")
+	langAttr.Attr = append(langAttr.Attr, xmlAttr(xmltree.NSXML, "lang", "de"), xmlAttr("urn:example:attr", "a", "1"))
+	u.Extra = []*xmltree.Element{langAttr}
 	u.HasArchive = true
 	for i := 1; i <= 3; i++ {
 		u.Archive = append(u.Archive, &ArchiveResult{ID: fmt.Sprint("id-", i), Stamp: "2026-01-02T03:04:05Z", Message: msg(i)})
@@ -96,7 +97,7 @@ func TestRoundTrip(t *testing.T) {
 		{"offline", len(u.Offline), 1},
 		{"subscriptions", len(u.Subscriptions), 1},
 		{"extra", len(u.Extra), 1},
-		{"extra lang", u.Extra[0].Attr[0].Name.Space + " " + u.Extra[0].Attr[0].Value, NSXML + " de"},
+		{"extra lang", u.Extra[0].Attr[0].Name.Space + " " + u.Extra[0].Attr[0].Value, xmltree.NSXML + " de"},
 	}
 	for _, c := range checks {
 		if fmt.Sprint(c.got) != fmt.Sprint(c.want) {

@@ -1,6 +1,7 @@
 package pie
 
 import (
+	"github.com/xmpp-portal/portal/internal/xmltree"
 	"strings"
 	"testing"
 )
@@ -9,13 +10,13 @@ import (
 // export needs (a pending request's ask among them) and leaves out contacts
 // whose address is not one, reporting them.
 func TestRosterFromQuery(t *testing.T) {
-	q := NewElement(NSRoster, "query", "ver", "v7").Add(
-		NewElement(NSRoster, "item", "jid", "romeo@example.net", "name", "Romeo", "subscription", "both").Add(
-			NewElement(NSRoster, "group").SetText("Friends"), NewElement(NSRoster, "group").SetText("Verona")),
-		NewElement(NSRoster, "item", "jid", "nurse@example.net", "subscription", "none", "ask", "subscribe"),
-		NewElement(NSRoster, "item", "jid", "bad@@example.net"),
-		NewElement(NSRoster, "item"),
-		NewElement(NSRoster, "other", "jid", "x@example.net"),
+	q := xmltree.NewElement(NSRoster, "query", "ver", "v7").Add(
+		xmltree.NewElement(NSRoster, "item", "jid", "romeo@example.net", "name", "Romeo", "subscription", "both").Add(
+			xmltree.NewElement(NSRoster, "group").SetText("Friends"), xmltree.NewElement(NSRoster, "group").SetText("Verona")),
+		xmltree.NewElement(NSRoster, "item", "jid", "nurse@example.net", "subscription", "none", "ask", "subscribe"),
+		xmltree.NewElement(NSRoster, "item", "jid", "bad@@example.net"),
+		xmltree.NewElement(NSRoster, "item"),
+		xmltree.NewElement(NSRoster, "other", "jid", "x@example.net"),
 	)
 	r, problems := RosterFromQuery(q)
 	if r.Ver != "v7" || len(r.Items) != 2 {
@@ -35,7 +36,7 @@ func TestRosterFromQuery(t *testing.T) {
 	if len(problems) != 2 {
 		t.Errorf("problems %+v, want the two contacts without a valid address", problems)
 	}
-	if empty, p := RosterFromQuery(NewElement(NSRoster, "query")); empty == nil || len(empty.Items) != 0 || len(p) != 0 {
+	if empty, p := RosterFromQuery(xmltree.NewElement(NSRoster, "query")); empty == nil || len(empty.Items) != 0 || len(p) != 0 {
 		t.Errorf("empty query: %+v %v", empty, p)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/xml"
 	"errors"
+	"github.com/xmpp-portal/portal/internal/xmltree"
 	"io"
 )
 
@@ -81,7 +82,7 @@ func (w *Writer) StartHost(jid string) error {
 	}
 	w.state = wHost
 	w.w.WriteString(` <host jid="`)
-	escapeAttr(w.w, jid)
+	xmltree.EscapeAttr(w.w, jid)
 	w.w.WriteString(`">` + "\n")
 	return nil
 }
@@ -108,7 +109,7 @@ func (w *Writer) StartUser(name string) error {
 		return w.fail(ErrState)
 	}
 	w.w.WriteString(`  <user name="`)
-	escapeAttr(w.w, name)
+	xmltree.EscapeAttr(w.w, name)
 	w.w.WriteString(`">` + "\n")
 	w.state = wUser
 	return nil
@@ -159,14 +160,14 @@ func (w *Writer) section() error {
 }
 
 // element writes e as a child of the user at the given indentation.
-func (w *Writer) element(e *Element, indent, parentNS string) {
+func (w *Writer) element(e *xmltree.Element, indent, parentNS string) {
 	w.w.WriteString(indent)
-	writeElement(w.w, e, parentNS)
+	xmltree.Write(w.w, e, parentNS)
 	w.w.WriteByte('\n')
 }
 
 // OfflineMessages writes <offline-messages/>; it must be the user's first child.
-func (w *Writer) OfflineMessages(msgs []*Element) error {
+func (w *Writer) OfflineMessages(msgs []*xmltree.Element) error {
 	if w.err != nil {
 		return w.err
 	}
@@ -176,7 +177,7 @@ func (w *Writer) OfflineMessages(msgs []*Element) error {
 	if err := w.section(); err != nil {
 		return err
 	}
-	e := NewElement(NS, "offline-messages")
+	e := xmltree.NewElement(NS, "offline-messages")
 	for _, m := range msgs {
 		e.Add(m)
 	}
@@ -194,8 +195,8 @@ func (w *Writer) Roster(r *Roster) error {
 }
 
 // RosterElement returns the <query xmlns='jabber:iq:roster'/> for r.
-func RosterElement(r *Roster) *Element {
-	q := NewElement(NSRoster, "query")
+func RosterElement(r *Roster) *xmltree.Element {
+	q := xmltree.NewElement(NSRoster, "query")
 	if r == nil {
 		return q
 	}
@@ -203,7 +204,7 @@ func RosterElement(r *Roster) *Element {
 		q.Attr = append(q.Attr, attr("ver", r.Ver))
 	}
 	for _, it := range r.Items {
-		e := NewElement(NSRoster, "item", "jid", it.JID)
+		e := xmltree.NewElement(NSRoster, "item", "jid", it.JID)
 		if it.Name != "" {
 			e.Attr = append(e.Attr, attr("name", it.Name))
 		}
@@ -214,7 +215,7 @@ func RosterElement(r *Roster) *Element {
 			e.Attr = append(e.Attr, attr("ask", it.Ask))
 		}
 		for _, g := range it.Groups {
-			e.Add(NewElement(NSRoster, "group").SetText(g))
+			e.Add(xmltree.NewElement(NSRoster, "group").SetText(g))
 		}
 		q.Add(e)
 	}
@@ -222,7 +223,7 @@ func RosterElement(r *Roster) *Element {
 }
 
 // VCard writes the vcard-temp element (nil: nothing).
-func (w *Writer) VCard(v *Element) error {
+func (w *Writer) VCard(v *xmltree.Element) error {
 	if err := w.section(); err != nil || v == nil {
 		return err
 	}
@@ -231,11 +232,11 @@ func (w *Writer) VCard(v *Element) error {
 }
 
 // Private writes the private XML storage (XEP-0049), one child per namespace.
-func (w *Writer) Private(elems []*Element) error {
+func (w *Writer) Private(elems []*xmltree.Element) error {
 	if err := w.section(); err != nil || len(elems) == 0 {
 		return err
 	}
-	q := NewElement(NSPrivate, "query")
+	q := xmltree.NewElement(NSPrivate, "query")
 	for _, e := range elems {
 		q.Add(e)
 	}
@@ -254,24 +255,24 @@ func (w *Writer) Privacy(p *Privacy) error {
 }
 
 // PrivacyElement returns the <query xmlns='jabber:iq:privacy'/> for p.
-func PrivacyElement(p *Privacy) *Element {
-	q := NewElement(NSPrivacy, "query")
+func PrivacyElement(p *Privacy) *xmltree.Element {
+	q := xmltree.NewElement(NSPrivacy, "query")
 	if p.Active != "" {
-		q.Add(NewElement(NSPrivacy, "active", "name", p.Active))
+		q.Add(xmltree.NewElement(NSPrivacy, "active", "name", p.Active))
 	}
 	if p.Default != "" {
-		q.Add(NewElement(NSPrivacy, "default", "name", p.Default))
+		q.Add(xmltree.NewElement(NSPrivacy, "default", "name", p.Default))
 	}
 	for _, l := range p.Lists {
-		le := NewElement(NSPrivacy, "list", "name", l.Name)
+		le := xmltree.NewElement(NSPrivacy, "list", "name", l.Name)
 		for _, it := range l.Items {
-			ie := NewElement(NSPrivacy, "item")
+			ie := xmltree.NewElement(NSPrivacy, "item")
 			if it.Type != "" {
 				ie.Attr = append(ie.Attr, attr("type", it.Type), attr("value", it.Value))
 			}
 			ie.Attr = append(ie.Attr, attr("action", it.Action), attr("order", itoa(it.Order)))
 			for _, s := range it.Stanzas {
-				ie.Add(NewElement(NSPrivacy, s))
+				ie.Add(xmltree.NewElement(NSPrivacy, s))
 			}
 			le.Add(ie)
 		}
@@ -281,7 +282,7 @@ func PrivacyElement(p *Privacy) *Element {
 }
 
 // Subscriptions writes pending inbound subscription requests.
-func (w *Writer) Subscriptions(presences []*Element) error {
+func (w *Writer) Subscriptions(presences []*xmltree.Element) error {
 	if err := w.section(); err != nil {
 		return err
 	}
@@ -297,13 +298,13 @@ func (w *Writer) PEPConfig(nodes []*PEPNode) error {
 	if err := w.section(); err != nil || len(nodes) == 0 {
 		return err
 	}
-	ps := NewElement(NSPubSubOwner, "pubsub")
+	ps := xmltree.NewElement(NSPubSubOwner, "pubsub")
 	for _, n := range nodes {
 		cfg := n.Config
 		if cfg == nil {
 			cfg = Form("submit", NodeConfigFormType)
 		}
-		ps.Add(NewElement(NSPubSubOwner, "configure", "node", n.Node).Add(cfg))
+		ps.Add(xmltree.NewElement(NSPubSubOwner, "configure", "node", n.Node).Add(cfg))
 		if n.Affiliations != nil {
 			ps.Add(n.Affiliations)
 		}
@@ -338,10 +339,10 @@ func (w *Writer) PEPItems(node string, items []PEPItem) error {
 }
 
 // ItemsElement returns <items node=…/> with the given items.
-func ItemsElement(node string, items []PEPItem) *Element {
-	e := NewElement(NSPubSub, "items", "node", node)
+func ItemsElement(node string, items []PEPItem) *xmltree.Element {
+	e := xmltree.NewElement(NSPubSub, "items", "node", node)
 	for _, it := range items {
-		ie := NewElement(NSPubSub, "item")
+		ie := xmltree.NewElement(NSPubSub, "item")
 		if it.ID != "" {
 			ie.Attr = append(ie.Attr, attr("id", it.ID))
 		}
@@ -387,9 +388,9 @@ func (w *Writer) ArchiveResult(r *ArchiveResult) error {
 }
 
 // ResultElement returns the XEP-0313 <result/> for r (no queryid).
-func ResultElement(r *ArchiveResult) *Element {
-	fwd := NewElement(NSForward, "forwarded").Add(NewElement(NSDelay, "delay", "stamp", r.Stamp), r.Message)
-	return NewElement(NSMAM, "result", "id", r.ID).Add(fwd)
+func ResultElement(r *ArchiveResult) *xmltree.Element {
+	fwd := xmltree.NewElement(NSForward, "forwarded").Add(xmltree.NewElement(NSDelay, "delay", "stamp", r.Stamp), r.Message)
+	return xmltree.NewElement(NSMAM, "result", "id", r.ID).Add(fwd)
 }
 
 // EndArchive closes the archive.
@@ -406,7 +407,7 @@ func (w *Writer) EndArchive() error {
 }
 
 // Extra writes any other child of the user as it is.
-func (w *Writer) Extra(e *Element) error {
+func (w *Writer) Extra(e *xmltree.Element) error {
 	if err := w.section(); err != nil {
 		return err
 	}

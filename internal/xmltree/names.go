@@ -1,4 +1,4 @@
-package pie
+package xmltree
 
 import (
 	"encoding/xml"
@@ -6,30 +6,30 @@ import (
 	"unicode/utf8"
 )
 
-// checkNames refuses a start tag whose element or attribute names are not
+// CheckNames refuses a start tag whose element or attribute names are not
 // XML names. encoding/xml accepts any run of letters, digits, '.', '-', '_'
 // and ':' (so <0/> or <a:0/>), and what it accepts would be written back
 // as XML no other parser reads: a file or a server answer with such a name
 // is not well-formed, and is refused as a whole.
-func checkNames(s xml.StartElement) error {
-	if !ncName(s.Name.Local) {
-		return errf("invalid element name %q", shorten(s.Name.Local))
+func CheckNames(s xml.StartElement) error {
+	if !NCName(s.Name.Local) {
+		return malformed("invalid element name %q", Shorten(s.Name.Local))
 	}
 	for _, a := range s.Attr {
 		if a.Name.Space == "" && a.Name.Local == "xmlns" {
 			continue
 		}
-		if !ncName(a.Name.Local) {
-			return errf("invalid attribute name %q", shorten(a.Name.Local))
+		if !NCName(a.Name.Local) {
+			return malformed("invalid attribute name %q", Shorten(a.Name.Local))
 		}
 	}
 	return nil
 }
 
-// ncName reports whether s is an XML name without a colon (Namespaces in
+// NCName reports whether s is an XML name without a colon (Namespaces in
 // XML's NCName): a letter or '_' first, then letters, digits, '.', '-',
 // '_', combining marks and extenders.
-func ncName(s string) bool {
+func NCName(s string) bool {
 	if s == "" {
 		return false
 	}

@@ -1,4 +1,4 @@
-package pie
+package xmltree
 
 import (
 	"bufio"
@@ -10,9 +10,9 @@ import (
 	"unicode/utf8"
 )
 
-// Element is a generic XML element: the form every piece of user data that
-// the portal does not interpret (vCards, PEP payloads, private XML,
-// messages) is kept and written in.
+// Element is a generic XML element: the form every piece of data that the
+// portal does not interpret (vCards, PEP payloads, private XML, messages,
+// IQ payloads) is kept, sent and written in.
 type Element struct {
 	Name     xml.Name   // Space is the namespace URI
 	Attr     []xml.Attr // never namespace declarations; xml:lang has Space NSXML
@@ -116,7 +116,7 @@ func (e *Element) String() string {
 	}
 	var b strings.Builder
 	bw := bufio.NewWriter(&b)
-	writeElement(bw, e, "")
+	Write(bw, e, "")
 	bw.Flush()
 	return b.String()
 }
@@ -146,36 +146,46 @@ func FromTokens(r xml.TokenReader, maxDepth int) (*Element, error) {
 		t, err := r.Token()
 		if err != nil {
 			if err == io.EOF {
-				return nil, errf("no element")
+				return nil, malformed("no element")
 			}
 			return nil, err
 		}
 		switch tt := t.(type) {
 		case xml.StartElement:
-			return buildElement(r, tt, 1, maxDepth, nil)
+			return Build(r, tt, maxDepth, nil)
 		case xml.CharData:
-			if isSpace(tt) {
+			if IsSpace(tt) {
 				continue
 			}
-			return nil, errf("text before element")
+			return nil, malformed("text before element")
 		case xml.Directive:
-			return nil, errf("DTDs and directives are not allowed")
+			return nil, malformed("DTDs and directives are not allowed")
 		}
 	}
 }
 
 // buildElement reads the rest of the element opened by start from r.
-// charger is told of every element (name set) and text run (name nil)
-// that buildElement keeps, with its depth (the built element is 1) and the
-// bytes of its names, attribute values or text, and stops the build with its
-// error; nil charges nothing.
-type charger func(depth int, name *xml.Name, bytes int) error
+// Charger is told of every element (name set) and text run (name nil)
+// that Build keeps, with its depth (the built element is 1) and the bytes of
+// its names, attribute values or text, and stops the build with its error;
+// nil charges nothing. It is how a caller bounds what a build keeps while
+// the tokens stream in.
+type Charger func(depth int, name *xml.Name, bytes int) error
 
-func buildElement(r xml.TokenReader, start xml.StartElement, depth, maxDepth int, charge charger) (*Element, error) {
+// Build builds the element that start opens from the tokens of r up to its
+// end element: namespace declarations dropped, whitespace-only text between
+// child elements dropped, names checked (CheckNames), nesting deeper than
+// maxDepth (0: unbounded) refused with ErrTooDeep, and charge told of all
+// it keeps.
+func Build(r xml.TokenReader, start xml.StartElement, maxDepth int, charge Charger) (*Element, error) {
+	return build(r, start, 1, maxDepth, charge)
+}
+
+func build(r xml.TokenReader, start xml.StartElement, depth, maxDepth int, charge Charger) (*Element, error) {
 	if maxDepth > 0 && depth > maxDepth {
-		return nil, fmt.Errorf("%w: elements nested more than %d deep", ErrTooLarge, maxDepth)
+		return nil, fmt.Errorf("%w: elements nested more than %d deep", ErrTooDeep, maxDepth)
 	}
-	if err := checkNames(start); err != nil {
+	if err := CheckNames(start); err != nil {
 		return nil, err
 	}
 	e := &Element{Name: start.Name, Attr: cleanAttrs(start.Attr)}
@@ -199,7 +209,7 @@ func buildElement(r xml.TokenReader, start xml.StartElement, depth, maxDepth int
 		}
 		switch tt := t.(type) {
 		case xml.StartElement:
-			c, err := buildElement(r, tt, depth+1, maxDepth, charge)
+			c, err := build(r, tt, depth+1, maxDepth, charge)
 			if err != nil {
 				return nil, err
 			}
@@ -219,7 +229,7 @@ func buildElement(r xml.TokenReader, start xml.StartElement, depth, maxDepth int
 			}
 			e.Children = append(e.Children, Node{Text: string(tt)})
 		case xml.Directive:
-			return nil, errf("DTDs and directives are not allowed")
+			return nil, malformed("DTDs and directives are not allowed")
 		}
 	}
 }
@@ -249,7 +259,7 @@ func normalizeChildren(ch []Node, hasElem bool) []Node {
 			text = b.String()
 		}
 		i = j
-		if text == "" || (hasElem && isSpace([]byte(text))) {
+		if text == "" || (hasElem && IsSpace([]byte(text))) {
 			continue
 		}
 		out = append(out, Node{Text: text})
@@ -271,7 +281,8 @@ func cleanAttrs(attrs []xml.Attr) []xml.Attr {
 	return out
 }
 
-func isSpace(b []byte) bool {
+// IsSpace reports whether b is only XML whitespace.
+func IsSpace(b []byte) bool {
 	for _, c := range b {
 		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
 			return false
@@ -280,15 +291,15 @@ func isSpace(b []byte) bool {
 	return true
 }
 
-// writeElement serialises e; parentNS is the default namespace in scope.
+// Write serialises e; parentNS is the default namespace in scope.
 // Namespaces are declared only where they change, attribute namespaces get
 // generated prefixes (xml: for NSXML).
-func writeElement(w *bufio.Writer, e *Element, parentNS string) {
+func Write(w *bufio.Writer, e *Element, parentNS string) {
 	w.WriteByte('<')
 	w.WriteString(e.Name.Local)
 	if e.Name.Space != parentNS {
 		w.WriteString(` xmlns="`)
-		escapeAttr(w, e.Name.Space)
+		EscapeAttr(w, e.Name.Space)
 		w.WriteByte('"')
 	}
 	var prefixes []string // attribute namespaces declared here
@@ -307,7 +318,7 @@ func writeElement(w *bufio.Writer, e *Element, parentNS string) {
 			w.WriteString(` xmlns:a`)
 			w.WriteString(strconv.Itoa(len(prefixes) - 1))
 			w.WriteString(`="`)
-			escapeAttr(w, a.Name.Space)
+			EscapeAttr(w, a.Name.Space)
 			w.WriteByte('"')
 		}
 	}
@@ -327,7 +338,7 @@ func writeElement(w *bufio.Writer, e *Element, parentNS string) {
 		}
 		w.WriteString(a.Name.Local)
 		w.WriteString(`="`)
-		escapeAttr(w, a.Value)
+		EscapeAttr(w, a.Value)
 		w.WriteByte('"')
 	}
 	if len(e.Children) == 0 {
@@ -337,7 +348,7 @@ func writeElement(w *bufio.Writer, e *Element, parentNS string) {
 	w.WriteByte('>')
 	for _, c := range e.Children {
 		if c.Elem != nil {
-			writeElement(w, c.Elem, e.Name.Space)
+			Write(w, c.Elem, e.Name.Space)
 		} else {
 			escapeText(w, c.Text)
 		}
@@ -364,7 +375,8 @@ func escapeText(w *bufio.Writer, s string) {
 	}
 }
 
-func escapeAttr(w *bufio.Writer, s string) {
+// EscapeAttr writes s escaped for an attribute value in double quotes.
+func EscapeAttr(w *bufio.Writer, s string) {
 	for _, r := range s {
 		switch r {
 		case '&':

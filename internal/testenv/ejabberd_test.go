@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 func TestStartEjabberd(t *testing.T) {
@@ -13,11 +13,11 @@ func TestStartEjabberd(t *testing.T) {
 	s := StartEjabberd(t, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	sess, err := xmppconn.Login(ctx, s.XMPP(), s.AdminJID.Localpart(), s.AdminPassword, nil)
+	sess, err := xmpp.Login(ctx, s.XMPP(), s.AdminJID.Localpart(), s.AdminPassword, nil)
 	if err != nil {
 		t.Fatalf("admin login: %v", err)
 	}
-	xmppconn.Close(sess)
+	sess.Close()
 
 	// SIGKILL, then start again on the same data. (Recent writes may be lost:
 	// ejabberd's Mnesia disc_only tables are dets files, repaired at start.)
@@ -27,9 +27,9 @@ func TestStartEjabberd(t *testing.T) {
 		t.Errorf("Erlang VM %d still exists after Kill", pid)
 	}
 	s.Restart()
-	sess, err = xmppconn.Unauth(ctx, s.XMPP())
+	sess, err = xmpp.Unauth(ctx, s.XMPP())
 	if err != nil {
 		t.Fatalf("stream after kill+restart: %v", err)
 	}
-	xmppconn.Close(sess)
+	sess.Close()
 }

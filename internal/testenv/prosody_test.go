@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 func TestStartProsody(t *testing.T) {
@@ -13,11 +13,11 @@ func TestStartProsody(t *testing.T) {
 	s := StartProsody(t, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sess, err := xmppconn.Login(ctx, s.XMPP(), s.AdminJID.Localpart(), s.AdminPassword, nil)
+	sess, err := xmpp.Login(ctx, s.XMPP(), s.AdminJID.Localpart(), s.AdminPassword, nil)
 	if err != nil {
 		t.Fatalf("admin login: %v", err)
 	}
-	xmppconn.Close(sess)
+	sess.Close()
 }
 
 func TestProsodyKillRestart(t *testing.T) {
@@ -34,9 +34,9 @@ func TestProsodyKillRestart(t *testing.T) {
 	s.Restart()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sess, err := xmppconn.Login(ctx, s.XMPP(), s.AdminJID.Localpart(), s.AdminPassword, nil)
+	sess, err := xmpp.Login(ctx, s.XMPP(), s.AdminJID.Localpart(), s.AdminPassword, nil)
 	if err != nil {
 		t.Fatalf("admin login after kill+restart: %v", err)
 	}
-	xmppconn.Close(sess)
+	sess.Close()
 }

@@ -24,7 +24,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // Provisioning modes a server can be configured for.
@@ -107,8 +107,8 @@ type Server struct {
 const XMPPTimeout = time.Minute
 
 // XMPP returns the client configuration for this server.
-func (s *Server) XMPP() xmppconn.Config {
-	return xmppconn.Config{
+func (s *Server) XMPP() xmpp.Config {
+	return xmpp.Config{
 		Domain:  s.Domain,
 		Addr:    s.Addr,
 		TLS:     s.TLS.Clone(),

@@ -1,4 +1,4 @@
-package xmppconn_test
+package xmpp_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // Config.Dial replaces the net.Dialer: it gets "tcp" and Addr as is, with a
@@ -16,7 +16,7 @@ func TestConfigDialIsUsed(t *testing.T) {
 	refused := errors.New("test: refused")
 	var got []string
 	var hadDeadline bool
-	cfg := xmppconn.Config{Domain: "example.org", Addr: "xmpp.example.org:5222", Timeout: time.Second,
+	cfg := xmpp.Config{Domain: "example.org", Addr: "xmpp.example.org:5222", Timeout: time.Second,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			got = append(got, network+" "+addr)
 			_, hadDeadline = ctx.Deadline()
@@ -28,13 +28,13 @@ func TestConfigDialIsUsed(t *testing.T) {
 			var err error
 			switch name {
 			case "Dial":
-				_, err = xmppconn.Dial(context.Background(), cfg)
+				_, err = xmpp.Dial(context.Background(), cfg)
 			case "Login":
-				_, err = xmppconn.Login(context.Background(), cfg, "alice", "secret", nil)
+				_, err = xmpp.Login(context.Background(), cfg, "alice", "secret", nil)
 			case "Unauth":
-				_, err = xmppconn.Unauth(context.Background(), cfg)
+				_, err = xmpp.Unauth(context.Background(), cfg)
 			}
-			if !errors.Is(err, xmppconn.ErrUnavailable) || !errors.Is(err, refused) {
+			if !errors.Is(err, xmpp.Unavailable) || !errors.Is(err, refused) {
 				t.Errorf("err %v, want one matching ErrUnavailable and the dialer's error", err)
 			}
 			if len(got) != 1 || got[0] != "tcp xmpp.example.org:5222" || !hadDeadline {
@@ -59,7 +59,7 @@ func TestConfigWithoutDialDialsAddr(t *testing.T) {
 			close(accepted)
 		}
 	}()
-	c, err := xmppconn.Dial(context.Background(), xmppconn.Config{Domain: "localhost", Addr: ln.Addr().String(), Timeout: 5 * time.Second})
+	c, err := xmpp.Dial(context.Background(), xmpp.Config{Domain: "localhost", Addr: ln.Addr().String(), Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package xmppconn
+package xmpp
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"mellium.im/xmlstream"
-	"mellium.im/xmpp"
 	"mellium.im/xmpp/form"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
@@ -42,6 +41,16 @@ type CommandResult struct {
 	Form *form.Data
 }
 
+// ErrorText returns the text of the first note of type "error".
+func (r CommandResult) ErrorText() string {
+	for _, n := range r.Notes {
+		if n.Type == "error" {
+			return n.Text
+		}
+	}
+	return ""
+}
+
 // Value returns the first value of the result field named v.
 func (r CommandResult) Value(v string) (string, bool) {
 	for _, f := range r.Fields {
@@ -63,17 +72,22 @@ func (r CommandResult) Value(v string) (string, bool) {
 // Commands with more than one form step are canceled and reported as
 // ErrProtocol.
 //
-// Errors: an IQ error from the server is a *StanzaError (ejabberd's way of
-// failing); a response with a note of type "error", or status "canceled",
-// is a *CommandError returned together with the result (Prosody's way);
+// Errors are *Error values: an IQ error from the server (ejabberd's way of
+// failing) is of its condition's kind; a response with a note of type
+// "error", or status "canceled", (Prosody's way) is of the note's kind
+// (noteKind) with the note as Text, returned together with the result;
 // fill's error is returned as is (the command is canceled first);
-// connection problems match ErrUnavailable; odd replies ErrProtocol.
-func Command(ctx context.Context, s *xmpp.Session, to jid.JID, node string, fill func(*form.Data) error) (CommandResult, error) {
+// connection problems are Unavailable, odd replies Protocol.
+//
+// It is written by hand: commands.Command.Execute of mellium v0.22.0 never
+// closes a response that is an IQ error, which hangs the session, and
+// form.Data.Submit panics on some text-multi values (see submission).
+func (c *Conn) Command(ctx context.Context, to jid.JID, node string, fill func(*form.Data) error) (CommandResult, error) {
 	if node == "" {
-		return CommandResult{}, errors.New("xmppconn: Command needs a node")
+		return CommandResult{}, errors.New("xmpp: Command needs a node")
 	}
 	iq := stanza.IQ{Type: stanza.SetIQ, To: to}
-	r, err := SendIQ(ctx, s, iq, commandPayload(node, "", "execute", nil))
+	r, err := c.SendIQ(ctx, iq, commandPayload(node, "", "execute", nil))
 	if err != nil {
 		return CommandResult{}, err
 	}
@@ -87,14 +101,14 @@ func Command(ctx context.Context, s *xmpp.Session, to jid.JID, node string, fill
 	if step.Status != "executing" {
 		return finishCommand(step)
 	}
-	cancel := func() { cancelCommand(ctx, s, to, node, step.SessionID) }
+	cancel := func() { c.cancelCommand(ctx, to, node, step.SessionID) }
 	if formToks == nil {
 		cancel()
-		return step, protoErr("command "+node+" asks for input but sent no form", nil)
+		return step, protocol("command "+node+" asks for input but sent no form", nil)
 	}
 	if fill == nil {
 		cancel()
-		return step, fmt.Errorf("xmppconn: command %s needs input but no fill function was given", node)
+		return step, fmt.Errorf("xmpp: command %s needs input but no fill function was given", node)
 	}
 	d, err := decodeForm(formToks)
 	if err != nil {
@@ -110,7 +124,7 @@ func Command(ctx context.Context, s *xmpp.Session, to jid.JID, node string, fill
 		cancel()
 		return step, err
 	}
-	r, err = SendIQ(ctx, s, iq, commandPayload(node, step.SessionID, "complete", sub))
+	r, err = c.SendIQ(ctx, iq, commandPayload(node, step.SessionID, "complete", sub))
 	if err != nil {
 		return CommandResult{}, err
 	}
@@ -122,8 +136,8 @@ func Command(ctx context.Context, s *xmpp.Session, to jid.JID, node string, fill
 		final.Node = node
 	}
 	if final.Status == "executing" {
-		cancelCommand(ctx, s, to, node, orDefault(final.SessionID, step.SessionID))
-		return final, protoErr("command "+node+" has more than one step", nil)
+		c.cancelCommand(ctx, to, node, orDefault(final.SessionID, step.SessionID))
+		return final, protocol("command "+node+" has more than one step", nil)
 	}
 	return finishCommand(final)
 }
@@ -144,7 +158,12 @@ func finishCommand(res CommandResult) (CommandResult, error) {
 	}
 	switch {
 	case hasError || res.Status == "canceled":
-		return res, &CommandError{Node: res.Node, Status: res.Status, Notes: res.Notes}
+		text := res.ErrorText()
+		k := noteKind(text)
+		if text == "" && res.Status == "canceled" {
+			k = Unknown
+		}
+		return res, &Error{Kind: k, Op: "command " + res.Node, Text: text}
 	case res.Status == "completed":
 		return res, nil
 	case res.Status == "":
@@ -155,17 +174,17 @@ func finishCommand(res CommandResult) (CommandResult, error) {
 			return res, nil
 		}
 	}
-	return res, protoErr(fmt.Sprintf("command %s ended with status %q", res.Node, truncate(res.Status, 32)), nil)
+	return res, protocol(fmt.Sprintf("command %s ended with status %q", res.Node, truncate(res.Status, 32)), nil)
 }
 
 // cancelCommand tells the server to drop a command session; best effort.
-func cancelCommand(ctx context.Context, s *xmpp.Session, to jid.JID, node, sid string) {
+func (c *Conn) cancelCommand(ctx context.Context, to jid.JID, node, sid string) {
 	if sid == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	_, _ = SendIQ(ctx, s, stanza.IQ{Type: stanza.SetIQ, To: to}, commandPayload(node, sid, "cancel", nil))
+	_, _ = c.SendIQ(ctx, stanza.IQ{Type: stanza.SetIQ, To: to}, commandPayload(node, sid, "cancel", nil))
 }
 
 func commandPayload(node, sid, action string, payload xml.TokenReader) xml.TokenReader {
@@ -231,7 +250,7 @@ func parseCommand(r *Response) (CommandResult, []xml.Token, error) {
 	}
 done:
 	if !found {
-		return res, nil, protoErr("response has no <command/> element", nil)
+		return res, nil, protocol("response has no <command/> element", nil)
 	}
 	if formToks != nil {
 		res.Fields = parseFields(formToks)
@@ -290,12 +309,12 @@ func parseFields(toks []xml.Token) []Field {
 func decodeForm(toks []xml.Token) (d *form.Data, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			d, err = nil, protoErr(fmt.Sprintf("parsing data form panicked: %v", p), nil)
+			d, err = nil, protocol(fmt.Sprintf("parsing data form panicked: %v", p), nil)
 		}
 	}()
 	d = &form.Data{}
 	if err := xml.NewTokenDecoder(&sliceReader{toks: toks}).Decode(d); err != nil {
-		return nil, protoErr("malformed data form", err)
+		return nil, protocol("malformed data form", err)
 	}
 	return d, nil
 }
@@ -306,7 +325,7 @@ func decodeForm(toks []xml.Token) (d *form.Data, err error) {
 func submission(d *form.Data) (r xml.TokenReader, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			r, err = nil, protoErr(fmt.Sprintf("building form submission panicked: %v", p), nil)
+			r, err = nil, protocol(fmt.Sprintf("building form submission panicked: %v", p), nil)
 		}
 	}()
 	var fields []xml.TokenReader
@@ -326,7 +345,7 @@ func submission(d *form.Data) (r xml.TokenReader, err error) {
 		fields = append(fields, fieldReader(f.Var, string(f.Type), vals))
 	})
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("xmppconn: required form fields not set: %s", strings.Join(missing, ", "))
+		return nil, fmt.Errorf("xmpp: required form fields not set: %s", strings.Join(missing, ", "))
 	}
 	return xmlstream.Wrap(xmlstream.MultiReader(fields...), xml.StartElement{
 		Name: xml.Name{Space: form.NS, Local: "x"},
@@ -394,12 +413,12 @@ type CommandItem struct {
 // ListCommands returns the ad-hoc commands that to offers to this session
 // (XEP-0050 discovery via disco#items). It replaces commands.Fetch so that
 // errors never leave an unclosed response behind.
-func ListCommands(ctx context.Context, s *xmpp.Session, to jid.JID) ([]CommandItem, error) {
+func (c *Conn) ListCommands(ctx context.Context, to jid.JID) ([]CommandItem, error) {
 	q := xmlstream.Wrap(nil, xml.StartElement{
 		Name: xml.Name{Space: nsDiscoItems, Local: "query"},
 		Attr: []xml.Attr{{Name: xml.Name{Local: "node"}, Value: NSCommands}},
 	})
-	r, err := SendIQ(ctx, s, stanza.IQ{Type: stanza.GetIQ, To: to}, q)
+	r, err := c.SendIQ(ctx, stanza.IQ{Type: stanza.GetIQ, To: to}, q)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package xmppconn
+package xmpp
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"mellium.im/sasl"
-	"mellium.im/xmpp"
+	mellium "mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 )
 
@@ -22,15 +22,15 @@ const nsStartTLS = "urn:ietf:params:xml:ns:xmpp-tls"
 // startTLS is mellium's StartTLS client side with one change: the TLS
 // connection is wrapped in a limitConn, so that decrypted XML is size checked,
 // and the check on the raw (now encrypted) connection is switched off.
-func startTLS(cfg *tls.Config, raw *limitConn, maxToken int) xmpp.StreamFeature {
-	return xmpp.StreamFeature{
+func startTLS(cfg *tls.Config, raw *limitConn, maxToken int) mellium.StreamFeature {
+	return mellium.StreamFeature{
 		Name:       xml.Name{Space: nsStartTLS, Local: "starttls"},
-		Prohibited: xmpp.Secure,
+		Prohibited: mellium.Secure,
 		Parse: func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, interface{}, error) {
 			// STARTTLS is always required by this client, whatever the server says.
 			return true, nil, d.Skip()
 		},
-		Negotiate: func(ctx context.Context, s *xmpp.Session, data interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+		Negotiate: func(ctx context.Context, s *mellium.Session, data interface{}) (mellium.SessionState, io.ReadWriter, error) {
 			conn := s.Conn()
 			if _, err := io.WriteString(conn, `<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`); err != nil {
 				return 0, nil, err
@@ -48,7 +48,7 @@ func startTLS(cfg *tls.Config, raw *limitConn, maxToken int) xmpp.StreamFeature 
 					continue // whitespace
 				case xml.StartElement:
 					if tok.Name.Space != nsStartTLS {
-						return 0, nil, protoErr("unexpected element during STARTTLS", nil)
+						return 0, nil, protocol("unexpected element during STARTTLS", nil)
 					}
 					if err := d.Skip(); err != nil {
 						return 0, nil, err
@@ -57,17 +57,17 @@ func startTLS(cfg *tls.Config, raw *limitConn, maxToken int) xmpp.StreamFeature 
 					case "proceed":
 						tc := tls.Client(conn, cfg)
 						if err := tc.HandshakeContext(ctx); err != nil {
-							return 0, nil, &ConnError{Op: "tls handshake", Err: err}
+							return 0, nil, unavailable("tls handshake", err)
 						}
 						raw.active.Store(false)
-						return xmpp.Secure, newLimitConn(tc, maxToken), nil
+						return mellium.Secure, newLimitConn(tc, maxToken), nil
 					case "failure":
-						return 0, nil, &ConnError{Op: "starttls", Err: errors.New("server refused STARTTLS")}
+						return 0, nil, unavailable("starttls", errors.New("server refused STARTTLS"))
 					default:
-						return 0, nil, protoErr("unexpected element during STARTTLS", nil)
+						return 0, nil, protocol("unexpected element during STARTTLS", nil)
 					}
 				default:
-					return 0, nil, protoErr("unexpected token during STARTTLS", nil)
+					return 0, nil, protocol("unexpected token during STARTTLS", nil)
 				}
 			}
 		},
@@ -78,11 +78,11 @@ func startTLS(cfg *tls.Config, raw *limitConn, maxToken int) xmpp.StreamFeature 
 // Offering it lets mellium's negotiator finish (Ready) after STARTTLS on an
 // unauthenticated stream, instead of failing with "features advertised out
 // of order" because it knows nothing else on the list.
-func infoFeature(space, local string) xmpp.StreamFeature {
-	return xmpp.StreamFeature{
+func infoFeature(space, local string) mellium.StreamFeature {
+	return mellium.StreamFeature{
 		Name:       xml.Name{Space: space, Local: local},
-		Necessary:  xmpp.Secure,
-		Prohibited: xmpp.Authn,
+		Necessary:  mellium.Secure,
+		Prohibited: mellium.Authn,
 		Parse: func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, interface{}, error) {
 			return false, nil, d.Skip()
 		},
@@ -90,11 +90,12 @@ func infoFeature(space, local string) xmpp.StreamFeature {
 }
 
 // saslFeature is mellium's SASL feature (SCRAM-SHA-256, SCRAM-SHA-1, PLAIN;
-// never -PLUS) with its failures turned into *AuthError.
-func saslFeature(password string) xmpp.StreamFeature {
-	f := xmpp.SASL("", password, sasl.ScramSha256, sasl.ScramSha1, sasl.Plain)
+// never -PLUS) with its failures turned into an *Error of the SASL
+// condition's kind.
+func saslFeature(password string) mellium.StreamFeature {
+	f := mellium.SASL("", password, sasl.ScramSha256, sasl.ScramSha1, sasl.Plain)
 	negotiate := f.Negotiate
-	f.Negotiate = func(ctx context.Context, s *xmpp.Session, data interface{}) (xmpp.SessionState, io.ReadWriter, error) {
+	f.Negotiate = func(ctx context.Context, s *mellium.Session, data interface{}) (mellium.SessionState, io.ReadWriter, error) {
 		mask, rw, err := negotiate(ctx, s, data)
 		if err != nil {
 			err = saslError(err)
@@ -112,11 +113,11 @@ func saslError(err error) error {
 	t := v.Type()
 	if t.Kind() != reflect.Struct || !strings.HasSuffix(t.PkgPath(), "internal/saslerr") {
 		if strings.Contains(err.Error(), "no matching SASL mechanisms") {
-			return &AuthError{Condition: "no-common-mechanism", Text: err.Error()}
+			return &Error{Kind: Protocol, Op: "sasl", Condition: "no-common-mechanism", Text: err.Error()}
 		}
 		return err
 	}
-	ae := &AuthError{Condition: "not-authorized"}
+	ae := &Error{Op: "sasl", Condition: "not-authorized"}
 	if f := v.FieldByName("Condition"); f.IsValid() && f.CanInterface() {
 		if s, ok := f.Interface().(fmt.Stringer); ok {
 			c := s.String()
@@ -128,6 +129,7 @@ func saslError(err error) error {
 	if f := v.FieldByName("Text"); f.IsValid() && f.Kind() == reflect.String {
 		ae.Text = truncate(f.String(), maxTextLen)
 	}
+	ae.Kind = saslKind(ae.Condition)
 	return ae
 }
 
@@ -135,24 +137,24 @@ func saslError(err error) error {
 // localpart@Domain with SASL, binds a resource and starts serving the session
 // with h (nil: ignore incoming stanzas; IQ requests get service-unavailable).
 //
-// Errors match ErrAuth when the server refused the credentials (or the
-// localpart cannot form an address; nothing is sent then), ErrUnavailable
-// when the server could not be reached or the stream failed (including TLS
-// errors and timeouts), ErrProtocol otherwise.
-func Login(ctx context.Context, cfg Config, localpart, password string, h xmpp.Handler) (*xmpp.Session, error) {
+// Errors are Auth when the server refused the credentials (or the
+// localpart cannot form an address; nothing is sent then), Unavailable when
+// the server could not be reached or the stream failed (including TLS errors
+// and timeouts), Protocol otherwise.
+func Login(ctx context.Context, cfg Config, localpart, password string, h mellium.Handler) (*Conn, error) {
 	cfg, domain, err := cfg.normalize()
 	if err != nil {
 		return nil, err
 	}
 	origin, err := jid.New(localpart, domain.Domainpart(), "")
 	if err != nil || localpart == "" {
-		return nil, &AuthError{Condition: conditionBadUsername}
+		return nil, &Error{Kind: Auth, Op: "login", Condition: conditionBadUsername}
 	}
-	return open(ctx, cfg, domain, origin, h, func(raw *limitConn) []xmpp.StreamFeature {
-		return []xmpp.StreamFeature{
+	return open(ctx, cfg, domain, origin, h, func(raw *limitConn) []mellium.StreamFeature {
+		return []mellium.StreamFeature{
 			startTLS(cfg.tlsConfig(), raw, cfg.MaxTokenBytes),
 			saslFeature(password),
-			xmpp.BindResource(),
+			mellium.BindResource(),
 		}
 	})
 }
@@ -160,14 +162,14 @@ func Login(ctx context.Context, cfg Config, localpart, password string, h xmpp.H
 // Unauth opens an unauthenticated stream secured with STARTTLS, as needed for
 // XEP-0077 in-band registration, and starts serving it (incoming stanzas are
 // ignored). The session is Secure and Ready but not Authn.
-// Errors match ErrUnavailable or ErrProtocol.
-func Unauth(ctx context.Context, cfg Config) (*xmpp.Session, error) {
+// Errors are Unavailable or Protocol.
+func Unauth(ctx context.Context, cfg Config) (*Conn, error) {
 	cfg, domain, err := cfg.normalize()
 	if err != nil {
 		return nil, err
 	}
-	return open(ctx, cfg, domain, jid.JID{}, nil, func(raw *limitConn) []xmpp.StreamFeature {
-		return []xmpp.StreamFeature{
+	return open(ctx, cfg, domain, jid.JID{}, nil, func(raw *limitConn) []mellium.StreamFeature {
+		return []mellium.StreamFeature{
 			startTLS(cfg.tlsConfig(), raw, cfg.MaxTokenBytes),
 			// Parsed, never negotiated: they end negotiation after TLS.
 			infoFeature("http://jabber.org/features/iq-register", "register"),
@@ -176,7 +178,7 @@ func Unauth(ctx context.Context, cfg Config) (*xmpp.Session, error) {
 	})
 }
 
-func open(ctx context.Context, cfg Config, domain, origin jid.JID, h xmpp.Handler, features func(*limitConn) []xmpp.StreamFeature) (s *xmpp.Session, err error) {
+func open(ctx context.Context, cfg Config, domain, origin jid.JID, h mellium.Handler, features func(*limitConn) []mellium.StreamFeature) (c *Conn, err error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	raw, err := dial(ctx, cfg)
@@ -187,19 +189,19 @@ func open(ctx context.Context, cfg Config, domain, origin jid.JID, h xmpp.Handle
 	defer func() {
 		if r := recover(); r != nil {
 			_ = raw.Close()
-			s, err = nil, protoErr(fmt.Sprintf("stream negotiation panicked: %v", r), nil)
+			c, err = nil, protocol(fmt.Sprintf("stream negotiation panicked: %v", r), nil)
 		}
 	}()
 	feats := features(lc)
-	neg := xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
-		return xmpp.StreamConfig{Lang: "en", Features: feats}
+	neg := mellium.NewNegotiator(func(*mellium.Session, *mellium.StreamConfig) mellium.StreamConfig {
+		return mellium.StreamConfig{Lang: "en", Features: feats}
 	})
 	// mellium's own deadline handling (on ctx done: set a past deadline,
 	// then clear it at once) races with the blocked read and can leave it
 	// blocked forever. So mellium gets a context that never ends, and ctx is
 	// enforced here with a past deadline on the socket that stays.
 	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
-	s, err = xmpp.NewSession(context.WithoutCancel(ctx), domain, origin, lc, 0, neg)
+	s, err := mellium.NewSession(context.WithoutCancel(ctx), domain, origin, lc, 0, neg)
 	if !stop() {
 		// ctx ended during negotiation: the socket is unusable now.
 		_ = raw.Close()
@@ -212,35 +214,30 @@ func open(ctx context.Context, cfg Config, domain, origin jid.JID, h xmpp.Handle
 		_ = raw.Close()
 		return nil, negotiationError(ctx, err)
 	}
-	serve(s, raw, cfg, h)
-	return s, nil
+	return serve(s, raw, cfg, h), nil
 }
 
 // negotiationError classifies an error from stream negotiation.
 func negotiationError(ctx context.Context, err error) error {
-	var ae *AuthError
-	var ce *ConnError
-	var pe *ProtocolError
+	var e *Error
 	switch {
-	case errors.As(err, &ae), errors.As(err, &ce):
-		return err
-	case errors.As(err, &pe):
+	case errors.As(err, &e):
 		return err
 	case ctx.Err() != nil:
-		return &ConnError{Op: "negotiate", Err: fmt.Errorf("%w (%v)", ctx.Err(), err)}
+		return unavailable("negotiate", fmt.Errorf("%w (%v)", ctx.Err(), err))
 	}
 	var ne net.Error
 	var sep *xml.SyntaxError
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.As(err, &ne):
-		return &ConnError{Op: "negotiate", Err: err}
+		return unavailable("negotiate", err)
 	case errors.As(err, &sep) && sep.Msg == "unexpected EOF":
 		// encoding/xml reports a stream cut mid-element as a syntax error.
-		return &ConnError{Op: "negotiate", Err: err}
+		return unavailable("negotiate", err)
 	case errors.As(err, &sep):
-		return protoErr("malformed XML during negotiation", err)
+		return protocol("malformed XML during negotiation", err)
 	}
 	// Stream errors, unknown features, mismatched stream headers...: the server
 	// could not give us a usable stream.
-	return &ConnError{Op: "negotiate", Err: err}
+	return unavailable("negotiate", err)
 }

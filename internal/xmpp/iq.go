@@ -1,4 +1,4 @@
-package xmppconn
+package xmpp
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"mellium.im/xmpp"
+	mellium "mellium.im/xmpp"
 	"mellium.im/xmpp/stanza"
 )
 
@@ -54,7 +54,7 @@ func (r *Response) Decode(v any) error {
 		}
 		if start, ok := t.(xml.StartElement); ok {
 			if err := d.DecodeElement(v, &start); err != nil {
-				return protoErr("cannot decode response", err)
+				return protocol("cannot decode response", err)
 			}
 			return nil
 		}
@@ -88,60 +88,56 @@ func (s *sliceReader) Token() (xml.Token, error) {
 	return t, nil
 }
 
-// SendIQ sends iq (type get or set) wrapping payload (may be nil) on s and
+// SendIQ sends iq (type get or set) wrapping payload (may be nil) and
 // waits for the response, bounded by ctx.
 // The response is always read to its end (up to the size limits) and closed,
-// so the session keeps working whatever happens.
+// so the connection keeps working whatever happens.
 //
-// A response of type "error" is returned as a *StanzaError.
-// A connection problem (timeout, closed stream) matches ErrUnavailable;
-// a response that is malformed or too large matches ErrProtocol.
+// A response of type "error" is returned as an *Error of the kind of its
+// condition (StanzaKind), with Condition and Text set. A connection problem
+// (timeout, closed stream) is Unavailable; a response that is malformed or
+// too large is Protocol.
 //
-// If ctx's deadline passes before the response has been read, the session's
+// If ctx's deadline passes before the response has been read, the
 // connection is closed: a server that does not answer in time is treated as
-// gone. If ctx is canceled, the session stays usable (unless the response
-// was already being read). Without a deadline in ctx, Config.Timeout of the
-// session applies.
-func SendIQ(ctx context.Context, s *xmpp.Session, iq stanza.IQ, payload xml.TokenReader) (*Response, error) {
-	if s == nil {
-		return nil, &ConnError{Op: "send", Err: errors.New("no session")}
+// gone. If ctx is canceled, the connection stays usable (unless the response
+// was already being read). Without a deadline in ctx, Config.Timeout
+// applies.
+func (c *Conn) SendIQ(ctx context.Context, iq stanza.IQ, payload xml.TokenReader) (*Response, error) {
+	if c == nil {
+		return nil, unavailable("send", errors.New("no connection"))
 	}
 	if iq.Type != stanza.GetIQ && iq.Type != stanza.SetIQ {
-		return nil, fmt.Errorf("xmppconn: SendIQ needs type get or set, not %q", iq.Type)
+		return nil, fmt.Errorf("xmpp: SendIQ needs type get or set, not %q", iq.Type)
 	}
-	maxResp := DefaultMaxResponseBytes
-	info := lookup(s)
-	if info != nil {
-		maxResp = info.cfg.MaxResponseBytes
-		if _, ok := ctx.Deadline(); !ok {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, info.cfg.Timeout)
-			defer cancel()
-		}
-		// Give up at once when the session dies instead of waiting for ctx.
-		var cancel context.CancelCauseFunc
-		ctx, cancel = context.WithCancelCause(ctx)
-		defer cancel(nil)
-		stop := context.AfterFunc(info.ctx, func() { cancel(context.Cause(info.ctx)) })
-		defer stop()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
+		defer cancel()
 	}
+	// Give up at once when the connection dies instead of waiting for ctx.
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	defer cancelCause(nil)
+	stop := context.AfterFunc(c.ctx, func() { cancelCause(context.Cause(c.ctx)) })
+	defer stop()
 	switch {
-	case info != nil && info.ctx.Err() != nil:
-		return nil, context.Cause(info.ctx)
-	case s.State()&(xmpp.InputStreamClosed|xmpp.OutputStreamClosed) != 0:
-		return nil, &ConnError{Op: "send", Err: errors.New("session closed")}
+	case c.ctx.Err() != nil:
+		return nil, context.Cause(c.ctx)
+	case c.s.State()&(mellium.InputStreamClosed|mellium.OutputStreamClosed) != 0:
+		return nil, unavailable("send", errors.New("session closed"))
 	}
 	if payload == nil {
 		payload = xmlEmpty{}
 	}
+	s := c.s
 	// A server that lets the deadline pass is treated as gone: the socket
 	// gets a past deadline, which also unblocks a write stuck on a full send
 	// buffer (mellium's own write deadline handling is racy). Cancellation
-	// alone leaves the session usable.
+	// alone leaves the connection usable.
 	stopKill := context.AfterFunc(ctx, func() {
 		if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
-			if c := s.Conn(); c != nil {
-				_ = c.SetDeadline(time.Unix(longTimeAgo, 0))
+			if conn := s.Conn(); conn != nil {
+				_ = conn.SetDeadline(time.Unix(longTimeAgo, 0))
 			}
 		}
 	})
@@ -151,29 +147,30 @@ func SendIQ(ctx context.Context, s *xmpp.Session, iq stanza.IQ, payload xml.Toke
 		return nil, sendError(ctx, err)
 	}
 	if resp == nil {
-		return nil, lostOr(info, protoErr("no response reader", nil))
+		return nil, c.lostOr(protocol("no response reader", nil))
 	}
-	// While the response is being read, the session's Serve loop waits for us;
-	// a server that stalls mid-stanza must not block forever.
+	// While the response is being read, the serve loop waits for us; a
+	// server that stalls mid-stanza must not block forever.
 	stopDeadline := context.AfterFunc(ctx, func() {
-		if c := s.Conn(); c != nil {
-			_ = c.SetReadDeadline(time.Unix(longTimeAgo, 0))
+		if conn := s.Conn(); conn != nil {
+			_ = conn.SetReadDeadline(time.Unix(longTimeAgo, 0))
 		}
 	})
-	r, err := readIQ(resp, maxResp)
+	r, err := readIQ(resp, c.cfg.MaxResponseBytes)
 	stopDeadline()
 	_ = resp.Close()
 	if err != nil {
-		var pe *ProtocolError
-		if ctx.Err() != nil && !errors.As(err, &pe) {
+		var e *Error
+		isErr := errors.As(err, &e)
+		if ctx.Err() != nil && !(isErr && e.Kind == Protocol) {
 			return nil, sendError(ctx, err)
 		}
 		var ne net.Error
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) {
-			return nil, &ConnError{Op: "receive", Err: err}
+			return nil, unavailable("receive", err)
 		}
-		if errors.As(err, &pe) {
-			return nil, lostOr(info, err)
+		if isErr && e.Kind == Protocol {
+			return nil, c.lostOr(err)
 		}
 	}
 	return r, err
@@ -183,19 +180,16 @@ func SendIQ(ctx context.Context, s *xmpp.Session, iq stanza.IQ, payload xml.Toke
 // it is believed to be the server's doing.
 const lostWait = 100 * time.Millisecond
 
-// lostOr returns err, unless the session ended with it or ends within
+// lostOr returns err, unless the connection ended with it or ends within
 // lostWait: a server killed mid-answer leaves a truncated or empty response,
-// which is a lost connection (ErrUnavailable), not an odd reply
+// which is a lost connection (Unavailable), not an odd reply
 // (TestResilienceXMPPServerKilled in internal/app).
-func lostOr(info *sessionInfo, err error) error {
-	if info == nil {
-		return err
-	}
+func (c *Conn) lostOr(err error) error {
 	t := time.NewTimer(lostWait)
 	defer t.Stop()
 	select {
-	case <-info.ctx.Done():
-		return &ConnError{Op: "receive", Err: err}
+	case <-c.ctx.Done():
+		return unavailable("receive", err)
 	case <-t.C:
 		return err
 	}
@@ -206,21 +200,21 @@ type xmlEmpty struct{}
 func (xmlEmpty) Token() (xml.Token, error) { return nil, io.EOF }
 
 func sendError(ctx context.Context, err error) error {
-	var ce *ConnError
-	if errors.As(err, &ce) {
+	var e *Error
+	if errors.As(err, &e) && e.Kind == Unavailable {
 		return err
 	}
 	if cause := context.Cause(ctx); cause != nil {
-		if errors.As(cause, &ce) {
+		if errors.As(cause, &e) && e.Kind == Unavailable {
 			return cause
 		}
-		return &ConnError{Op: "request", Err: cause}
+		return unavailable("request", cause)
 	}
-	return &ConnError{Op: "send", Err: err}
+	return unavailable("send", err)
 }
 
 // ReadIQ collects one IQ stanza from r (the <iq> start element first) with
-// the default limits. A type="error" IQ is returned as *StanzaError.
+// the default limits. A type="error" IQ is returned as an *Error.
 // It is what SendIQ does with a response, exported for tests and tools.
 func ReadIQ(r xml.TokenReader) (*Response, error) {
 	return readIQ(r, DefaultMaxResponseBytes)
@@ -229,7 +223,7 @@ func ReadIQ(r xml.TokenReader) (*Response, error) {
 func readIQ(r xml.TokenReader, maxBytes int) (resp *Response, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			resp, err = nil, protoErr(fmt.Sprintf("reading response panicked: %v", p), nil)
+			resp, err = nil, protocol(fmt.Sprintf("reading response panicked: %v", p), nil)
 		}
 	}()
 	var first xml.Token
@@ -237,7 +231,7 @@ func readIQ(r xml.TokenReader, maxBytes int) (resp *Response, err error) {
 		first, err = r.Token()
 		if err != nil {
 			if err == io.EOF {
-				return nil, protoErr("empty response", nil)
+				return nil, protocol("empty response", nil)
 			}
 			return nil, err
 		}
@@ -247,7 +241,7 @@ func readIQ(r xml.TokenReader, maxBytes int) (resp *Response, err error) {
 	}
 	start, ok := first.(xml.StartElement)
 	if !ok || start.Name.Local != "iq" {
-		return nil, protoErr("response is not an IQ", nil)
+		return nil, protocol("response is not an IQ", nil)
 	}
 	resp = &Response{IQ: parseIQStart(start)}
 	toks, err := collect(r, maxBytes)
@@ -259,9 +253,9 @@ func readIQ(r xml.TokenReader, maxBytes int) (resp *Response, err error) {
 	case stanza.ResultIQ:
 		return resp, nil
 	case stanza.ErrorIQ:
-		return nil, parseStanzaError(toks)
+		return nil, stanzaError(toks)
 	default:
-		return nil, protoErr(fmt.Sprintf("response has IQ type %q", truncate(string(resp.IQ.Type), 32)), nil)
+		return nil, protocol(fmt.Sprintf("response has IQ type %q", truncate(string(resp.IQ.Type), 32)), nil)
 	}
 }
 
@@ -303,7 +297,7 @@ func collect(r xml.TokenReader, maxBytes int) ([]xml.Token, error) {
 		case xml.StartElement:
 			depth++
 			if depth > maxDepth {
-				return nil, protoErr("response nested too deeply", nil)
+				return nil, protocol("response nested too deeply", nil)
 			}
 			size += len(tt.Name.Space) + len(tt.Name.Local) + 2
 			for _, a := range tt.Attr {
@@ -322,93 +316,43 @@ func collect(r xml.TokenReader, maxBytes int) ([]xml.Token, error) {
 			continue // not allowed in XMPP; ignore
 		}
 		if size > maxBytes {
-			return nil, protoErr("response exceeds the size limit", nil)
+			return nil, protocol("response exceeds the size limit", nil)
 		}
 		if len(toks) >= maxTokens {
-			return nil, protoErr("response has too many elements", nil)
+			return nil, protocol("response has too many elements", nil)
 		}
 		toks = append(toks, xml.CopyToken(t))
 	}
 }
 
-// parseStanzaError finds the <error/> child among the IQ payload tokens.
-func parseStanzaError(toks []xml.Token) *StanzaError {
-	type text struct{ lang, s string }
-	se := &StanzaError{}
-	var texts []text
-	var cur *text
-	var buf []byte
-	depth := 0
-	state := 0 // 0: before <error>, 1: inside, 2: done
-	for _, t := range toks {
-		if state == 2 {
-			break
+// stanzaError reads the <error/> among the IQ payload tokens with mellium's
+// stanza.UnmarshalError and classifies it (StanzaKind). The text is the one
+// without a language, else English, else any; condition and text are
+// bounded (the response already is).
+func stanzaError(toks []xml.Token) *Error {
+	e := &Error{Op: "iq", Condition: "undefined-condition"}
+	se, err := stanza.UnmarshalError(&sliceReader{toks: toks})
+	if err == nil {
+		if se.Condition != "" {
+			e.Condition = truncate(string(se.Condition), 64)
 		}
-		switch tt := t.(type) {
-		case xml.StartElement:
-			depth++
-			if state == 0 {
-				if depth == 1 && tt.Name.Local == "error" {
-					state = 1
-					se.Type = truncate(attrValue(tt, "", "type"), 32)
-				}
-				continue
+		best, bestRank := "", 0
+		for lang, text := range se.Text {
+			r := 1
+			switch {
+			case lang == "":
+				r = 3
+			case lang == "en" || strings.HasPrefix(lang, "en-"):
+				r = 2
 			}
-			if depth != 2 || tt.Name.Space != nsStanzas {
-				continue
-			}
-			if tt.Name.Local == "text" {
-				lang := attrValue(tt, nsXML, "lang")
-				if lang == "" {
-					lang = attrValue(tt, "xml", "lang")
-				}
-				cur = &text{lang: truncate(lang, 32)}
-				buf = buf[:0]
-			} else if se.Condition == "" {
-				se.Condition = truncate(tt.Name.Local, 64)
-			}
-		case xml.EndElement:
-			if state == 1 && depth == 2 && cur != nil {
-				cur.s = truncate(string(buf), maxTextLen)
-				texts = append(texts, *cur)
-				cur = nil
-			}
-			if state == 1 && depth == 1 {
-				state = 2
-			}
-			depth--
-		case xml.CharData:
-			if cur != nil && len(buf) < 4*maxTextLen {
-				buf = append(buf, tt...)
+			if r > bestRank || (r == bestRank && text < best) {
+				best, bestRank = text, r
 			}
 		}
+		e.Text = truncate(best, maxTextLen)
 	}
-	if se.Type == "" {
-		se.Type = "cancel"
-	}
-	if se.Condition == "" {
-		se.Condition = "undefined-condition"
-	}
-	// Prefer text without a language, then English, then the first one.
-	rank := func(lang string) int {
-		switch {
-		case lang == "":
-			return 3
-		case lang == "en" || strings.HasPrefix(lang, "en-"):
-			return 2
-		}
-		return 1
-	}
-	best := -1
-	for i := range texts {
-		if best == -1 || rank(texts[i].lang) > rank(texts[best].lang) {
-			best = i
-		}
-	}
-	if best >= 0 {
-		se.Text, se.Lang = texts[best].s, texts[best].lang
-	}
-	return se
+	e.Kind = StanzaKind(e.Condition, e.Text)
+	return e
 }
 
 func attrValue(start xml.StartElement, space, local string) string {

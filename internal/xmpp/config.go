@@ -1,4 +1,4 @@
-package xmppconn
+package xmpp
 
 import (
 	"context"
@@ -28,7 +28,7 @@ type Config struct {
 	// net.Dialer; it is how a caller restricts what may be dialed (package
 	// migrate refuses addresses that are not public for other servers).
 	// It gets network "tcp", Addr, and a context bounded by Timeout.
-	// Its errors are returned wrapped in a *ConnError (ErrUnavailable).
+	// Its errors are returned as Unavailable *Error values.
 	// nil: a net.Dialer dials Addr as is (the portal's own server).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// TLS is the client TLS configuration (RootCAs, ServerName).

@@ -1,6 +1,7 @@
-package xmppconn
+package xmpp
 
 import (
+	"context"
 	"encoding/xml"
 	"errors"
 	"strings"
@@ -17,59 +18,61 @@ func readIQString(t testing.TB, s string) (*Response, error) {
 
 func TestReadIQStanzaErrors(t *testing.T) {
 	tests := []struct {
-		name, xml             string
-		typ, cond, text, lang string
+		name, xml       string
+		typ, cond, text string
+		lang            string // the text's language (not kept)
+		kind            Kind
 	}{
 		{
 			name: "prosody conflict",
 			xml: `<iq xmlns="jabber:client" type="error" id="a1"><error type="cancel"><conflict xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>` +
 				`<text xmlns="urn:ietf:params:xml:ns:xmpp-stanzas">The requested username already exists.</text></error></iq>`,
-			typ: "cancel", cond: "conflict", text: "The requested username already exists.",
+			typ: "cancel", cond: "conflict", text: "The requested username already exists.", kind: Conflict,
 		},
 		{
 			name: "ejabberd text under xml:lang en",
 			xml: `<iq xmlns="jabber:client" xml:lang="en" to="localhost" type="error" id="a2"><query xmlns="jabber:iq:register"><username>x</username></query>` +
 				`<error type="modify"><not-acceptable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/><text xml:lang="en" xmlns="urn:ietf:params:xml:ns:xmpp-stanzas">The password is too weak</text></error></iq>`,
-			typ: "modify", cond: "not-acceptable", text: "The password is too weak", lang: "en",
+			typ: "modify", cond: "not-acceptable", text: "The password is too weak", lang: "en", kind: PasswordPolicy,
 		},
 		{
 			name: "prefers text without language, then en",
 			xml: `<iq type="error" id="a3"><error type="wait"><resource-constraint xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>` +
 				`<text xml:lang="de" xmlns="urn:ietf:params:xml:ns:xmpp-stanzas">zu schnell</text>` +
 				`<text xml:lang="en" xmlns="urn:ietf:params:xml:ns:xmpp-stanzas">too fast</text></error></iq>`,
-			typ: "wait", cond: "resource-constraint", text: "too fast", lang: "en",
+			typ: "wait", cond: "resource-constraint", text: "too fast", lang: "en", kind: Throttled,
 		},
 		{
 			name: "no condition, no type",
 			xml:  `<iq type="error" id="a4"><error/></iq>`,
-			typ:  "cancel", cond: "undefined-condition",
+			typ:  "cancel", cond: "undefined-condition", kind: Unknown,
 		},
 		{
 			name: "no error element at all",
 			xml:  `<iq type="error" id="a5"/>`,
-			typ:  "cancel", cond: "undefined-condition",
+			typ:  "cancel", cond: "undefined-condition", kind: Unknown,
 		},
 		{
 			name: "application condition ignored",
 			xml: `<iq type="error" id="a6"><error type="auth"><app xmlns="urn:example"/><forbidden xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>` +
 				`<text xmlns="urn:ietf:params:xml:ns:xmpp-stanzas">Access denied by service policy</text></error></iq>`,
-			typ: "auth", cond: "forbidden", text: "Access denied by service policy",
+			typ: "auth", cond: "forbidden", text: "Access denied by service policy", kind: NotAllowed,
 		},
 		{
 			name: "control characters replaced",
 			xml:  `<iq type="error" id="a7"><error type="cancel"><conflict xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/><text xmlns="urn:ietf:params:xml:ns:xmpp-stanzas">a&#x7F;b</text></error></iq>`,
-			typ:  "cancel", cond: "conflict", text: "a?b",
+			typ:  "cancel", cond: "conflict", text: "a?b", kind: Conflict,
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := readIQString(t, tc.xml)
-			var se *StanzaError
+			var se *Error
 			if !errors.As(err, &se) {
-				t.Fatalf("error = %v, want *StanzaError", err)
+				t.Fatalf("error = %v, want *Error", err)
 			}
-			if se.Type != tc.typ || se.Condition != tc.cond || se.Text != tc.text || se.Lang != tc.lang {
-				t.Errorf("got %+v, want type=%q cond=%q text=%q lang=%q", *se, tc.typ, tc.cond, tc.text, tc.lang)
+			if se.Condition != tc.cond || se.Text != tc.text || se.Kind != tc.kind {
+				t.Errorf("got %+v, want cond=%q text=%q kind=%s", *se, tc.cond, tc.text, tc.kind)
 			}
 		})
 	}
@@ -117,7 +120,7 @@ func TestReadIQOdd(t *testing.T) {
 		})
 	}
 	big := `<iq type="result" id="1"><q xmlns="x">` + strings.Repeat("<v>"+strings.Repeat("x", 1000)+"</v>", 5000) + `</q></iq>`
-	if _, err := readIQString(t, big); !errors.Is(err, ErrProtocol) {
+	if _, err := readIQString(t, big); !errors.Is(err, Protocol) {
 		t.Errorf("5 MB response: %v, want ErrProtocol", err)
 	}
 }
@@ -227,8 +230,8 @@ func TestFinishCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = finishCommand(res)
-	var ce *CommandError
-	if !errors.As(err, &ce) || ce.ErrorText() != "Account already exists" {
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Text != "Account already exists" || ce.Kind != Conflict || res.ErrorText() != "Account already exists" {
 		t.Fatalf("err = %v", err)
 	}
 	r, _ = readIQString(t, `<iq type="result" id="c3"><command xmlns="http://jabber.org/protocol/commands" node="n" status="completed">`+
@@ -244,7 +247,7 @@ func TestFinishCommand(t *testing.T) {
 	if v, ok := res.Value("n"); !ok || v != "7" || res.Form == nil {
 		t.Errorf("Value = %q %v, form %v", v, ok, res.Form)
 	}
-	if _, _, err := parseCommand(&Response{}); !errors.Is(err, ErrProtocol) {
+	if _, _, err := parseCommand(&Response{}); !errors.Is(err, Protocol) {
 		t.Errorf("no command element: %v", err)
 	}
 }
@@ -283,16 +286,19 @@ func TestTruncate(t *testing.T) {
 }
 
 func TestErrorsMatch(t *testing.T) {
-	if !errors.Is(&AuthError{Condition: "not-authorized"}, ErrAuth) {
-		t.Error("not-authorized is not ErrAuth")
+	for cond, want := range map[string]Kind{"not-authorized": Auth, "temporary-auth-failure": Unavailable, "malformed-request": Protocol} {
+		e := &Error{Kind: saslKind(cond), Condition: cond}
+		if !errors.Is(e, want) || KindOf(e) != want {
+			t.Errorf("SASL %s: kind %s, want %s", cond, e.Kind, want)
+		}
 	}
-	if !errors.Is(&AuthError{Condition: "temporary-auth-failure"}, ErrUnavailable) {
-		t.Error("temporary-auth-failure is not ErrUnavailable")
+	if errors.Is(&Error{Kind: saslKind("malformed-request")}, Auth) {
+		t.Error("malformed-request is Auth")
 	}
-	if errors.Is(&AuthError{Condition: "malformed-request"}, ErrAuth) {
-		t.Error("malformed-request is ErrAuth")
+	if !errors.Is(unavailable("dial", nil), Unavailable) || !errors.Is(protocol("x", nil), Protocol) {
+		t.Error("unavailable/protocol do not match their kinds")
 	}
-	if !errors.Is(&ConnError{Op: "dial"}, ErrUnavailable) || !errors.Is(protoErr("x", nil), ErrProtocol) {
-		t.Error("ConnError/ProtocolError do not match their sentinels")
+	if KindOf(context.DeadlineExceeded) != Unavailable || KindOf(errors.New("x")) != Unknown {
+		t.Error("KindOf of plain errors")
 	}
 }

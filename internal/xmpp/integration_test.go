@@ -1,4 +1,4 @@
-package xmppconn_test
+package xmpp_test
 
 import (
 	"context"
@@ -12,13 +12,12 @@ import (
 	"time"
 
 	"mellium.im/xmlstream"
-	"mellium.im/xmpp"
 	"mellium.im/xmpp/form"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
 	"github.com/xmpp-portal/portal/internal/testenv"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 const addUser = "http://jabber.org/protocol/admin#add-user"
@@ -53,20 +52,20 @@ func testServer(t *testing.T, s *testenv.Server) {
 	cfg := s.XMPP()
 	cfg.Timeout = hangLimit / 2
 
-	admin, err := xmppconn.Login(ctx, cfg, s.AdminJID.Localpart(), s.AdminPassword, nil)
+	admin, err := xmpp.Login(ctx, cfg, s.AdminJID.Localpart(), s.AdminPassword, nil)
 	if err != nil {
 		t.Fatalf("admin login: %v", err)
 	}
-	defer xmppconn.Close(admin)
-	if !xmppconn.Alive(admin) {
+	defer admin.Close()
+	if !admin.Alive() {
 		t.Fatal("fresh session not alive")
 	}
-	if st := admin.ConnectionState(); st.Version < tls.VersionTLS12 {
+	if st := admin.TLS(); st.Version < tls.VersionTLS12 {
 		t.Errorf("TLS version %x", st.Version)
 	}
 
 	t.Run("ListCommands", func(t *testing.T) {
-		items, err := xmppconn.ListCommands(ctx, admin, jid.MustParse(s.Domain))
+		items, err := admin.ListCommands(ctx, jid.MustParse(s.Domain))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +93,7 @@ func testServer(t *testing.T, s *testenv.Server) {
 		}
 	}
 	t.Run("Command", func(t *testing.T) {
-		res, err := xmppconn.Command(ctx, admin, jid.MustParse(s.Domain), addUser, fill("pw-one-Long-enough-1"))
+		res, err := admin.Command(ctx, jid.MustParse(s.Domain), addUser, fill("pw-one-Long-enough-1"))
 		if err != nil {
 			t.Fatalf("add-user: %v (%+v)", err, res)
 		}
@@ -103,56 +102,54 @@ func testServer(t *testing.T, s *testenv.Server) {
 		}
 		// Again: Prosody answers with an error note, ejabberd with an IQ
 		// error; either way the session must keep working afterwards.
-		_, err = xmppconn.Command(ctx, admin, jid.MustParse(s.Domain), addUser, fill("pw-two-Long-enough-2"))
-		var ce *xmppconn.CommandError
-		var se *xmppconn.StanzaError
+		_, err = admin.Command(ctx, jid.MustParse(s.Domain), addUser, fill("pw-two-Long-enough-2"))
+		// Either way it is one Error of kind Conflict.
+		var se *xmpp.Error
 		switch {
-		case errors.As(err, &ce):
-			if !strings.Contains(ce.ErrorText(), "already exists") {
-				t.Errorf("note %q", ce.ErrorText())
-			}
-		case errors.As(err, &se):
-			if se.Condition != "conflict" {
-				t.Errorf("stanza error %+v", se)
-			}
-		default:
+		case !errors.As(err, &se):
 			t.Fatalf("duplicate add-user: %v", err)
+		case se.Kind != xmpp.Conflict:
+			t.Errorf("duplicate add-user: kind %s: %+v", se.Kind, se)
+		case se.Condition == "" && !strings.Contains(se.Text, "already exists"):
+			t.Errorf("note %q", se.Text)
+		case se.Condition != "" && se.Condition != "conflict":
+			t.Errorf("stanza error %+v", se)
 		}
 		// Unknown node: an IQ error on both servers.
-		_, err = xmppconn.Command(ctx, admin, jid.MustParse(s.Domain), "urn:example:nope", nil)
+		_, err = admin.Command(ctx, jid.MustParse(s.Domain), "urn:example:nope", nil)
 		if !errors.As(err, &se) {
 			t.Errorf("unknown node: %v", err)
 		}
 		// fill failing cancels the command and returns fill's error.
 		boom := errors.New("boom")
-		if _, err := xmppconn.Command(ctx, admin, jid.MustParse(s.Domain), addUser, func(*form.Data) error { return boom }); err != boom {
+		if _, err := admin.Command(ctx, jid.MustParse(s.Domain), addUser, func(*form.Data) error { return boom }); err != boom {
 			t.Errorf("fill error: %v", err)
 		}
-		if _, err := xmppconn.ListCommands(ctx, admin, jid.MustParse(s.Domain)); err != nil {
+		if _, err := admin.ListCommands(ctx, jid.MustParse(s.Domain)); err != nil {
 			t.Errorf("session broken after command errors: %v", err)
 		}
 	})
 
 	t.Run("Login", func(t *testing.T) {
-		u, err := xmppconn.Login(ctx, cfg, user, "pw-one-Long-enough-1", nil)
+		u, err := xmpp.Login(ctx, cfg, user, "pw-one-Long-enough-1", nil)
 		if err != nil {
 			t.Fatalf("login: %v", err)
 		}
 		if got := u.LocalAddr().Bare().String(); got != user+"@"+s.Domain {
 			t.Errorf("bound to %s", got)
 		}
-		if err := xmppconn.Close(u); err != nil {
+		if err := u.Close(); err != nil {
 			t.Error(err)
 		}
 		select {
-		case <-xmppconn.Done(u):
+		case <-u.Done():
 		case <-time.After(hangLimit):
 			t.Errorf("Serve still running %v after Close", hangLimit)
 		}
-		if xmppconn.Alive(u) {
+		if u.Alive() {
 			t.Error("closed session alive")
 		}
-		if _, err := xmppconn.SendIQ(ctx, u, stanza.IQ{Type: stanza.GetIQ}, nil); !errors.Is(err, xmppconn.ErrUnavailable) {
+		if _, err := u.SendIQ(ctx, stanza.IQ{Type: stanza.GetIQ}, nil); !errors.Is(err, xmpp.Unavailable) {
 			t.Errorf("SendIQ on closed session: %v", err)
 		}
 	})
@@ -163,8 +160,8 @@ func testServer(t *testing.T, s *testenv.Server) {
 			{"nosuchuser", "whatever"},
 			{"bad user", "x"},
 		} {
-			_, err := xmppconn.Login(ctx, cfg, c.user, c.pw, nil)
-			if !errors.Is(err, xmppconn.ErrAuth) || errors.Is(err, xmppconn.ErrUnavailable) {
+			_, err := xmpp.Login(ctx, cfg, c.user, c.pw, nil)
+			if !errors.Is(err, xmpp.Auth) || errors.Is(err, xmpp.Unavailable) {
 				t.Errorf("Login(%q): %v, want ErrAuth", c.user, err)
 			}
 		}
@@ -173,29 +170,29 @@ func testServer(t *testing.T, s *testenv.Server) {
 	t.Run("UntrustedCertificate", func(t *testing.T) {
 		bad := cfg
 		bad.TLS = &tls.Config{RootCAs: x509.NewCertPool(), ServerName: s.Domain}
-		_, err := xmppconn.Login(ctx, bad, user, "pw-one-Long-enough-1", nil)
+		_, err := xmpp.Login(ctx, bad, user, "pw-one-Long-enough-1", nil)
 		var ve *tls.CertificateVerificationError
-		if !errors.Is(err, xmppconn.ErrUnavailable) || !errors.As(err, &ve) {
+		if !errors.Is(err, xmpp.Unavailable) || !errors.As(err, &ve) {
 			t.Errorf("untrusted cert: %v", err)
 		}
 		wrongName := cfg
 		wrongName.TLS = &tls.Config{RootCAs: s.CAPool, ServerName: "example.net"}
-		if _, err := xmppconn.Unauth(ctx, wrongName); !errors.Is(err, xmppconn.ErrUnavailable) {
+		if _, err := xmpp.Unauth(ctx, wrongName); !errors.Is(err, xmpp.Unavailable) {
 			t.Errorf("wrong server name: %v", err)
 		}
 	})
 
 	t.Run("Unauth", func(t *testing.T) {
-		u, err := xmppconn.Unauth(ctx, cfg)
+		u, err := xmpp.Unauth(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer xmppconn.Close(u)
-		if st := u.State(); st&xmpp.Secure == 0 || st&xmpp.Authn != 0 {
-			t.Errorf("state %b", st)
+		defer u.Close()
+		if !u.Secure() || u.Authenticated() {
+			t.Errorf("secure %v, authenticated %v", u.Secure(), u.Authenticated())
 		}
 		q := xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: "jabber:iq:register", Local: "query"}})
-		r, err := xmppconn.SendIQ(ctx, u, stanza.IQ{Type: stanza.GetIQ}, q)
+		r, err := u.SendIQ(ctx, stanza.IQ{Type: stanza.GetIQ}, q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,11 +210,11 @@ func TestUnreachable(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cfg := xmppconn.Config{Domain: "localhost", Addr: addr, Timeout: time.Second}
-	if _, err := xmppconn.Login(context.Background(), cfg, "a", "b", nil); !errors.Is(err, xmppconn.ErrUnavailable) {
+	cfg := xmpp.Config{Domain: "localhost", Addr: addr, Timeout: time.Second}
+	if _, err := xmpp.Login(context.Background(), cfg, "a", "b", nil); !errors.Is(err, xmpp.Unavailable) {
 		t.Errorf("closed port: %v", err)
 	}
-	if _, err := xmppconn.Dial(context.Background(), cfg); !errors.Is(err, xmppconn.ErrUnavailable) {
+	if _, err := xmpp.Dial(context.Background(), cfg); !errors.Is(err, xmpp.Unavailable) {
 		t.Errorf("Dial closed port: %v", err)
 	}
 }
@@ -267,19 +264,19 @@ func TestSilentServerTimesOut(t *testing.T) {
 	defer stopRef()
 	refDone := make(chan error, 1)
 	go func() {
-		_, err := xmppconn.Unauth(ref, xmppconn.Config{Domain: "localhost", Addr: addr, Timeout: xmppconn.DefaultTimeout})
+		_, err := xmpp.Unauth(ref, xmpp.Config{Domain: "localhost", Addr: addr, Timeout: xmpp.DefaultTimeout})
 		refDone <- err
 	}()
 	<-accepted // the reference's deadline is set: it dials after setting it
 
 	const timeout = 300 * time.Millisecond
-	cfg := xmppconn.Config{Domain: "localhost", Addr: addr, Timeout: timeout}
+	cfg := xmpp.Config{Domain: "localhost", Addr: addr, Timeout: timeout}
 	caller, cancel := context.WithTimeout(context.Background(), hangLimit)
 	defer cancel()
 	start := time.Now()
-	_, err := xmppconn.Unauth(caller, cfg)
+	_, err := xmpp.Unauth(caller, cfg)
 	d := time.Since(start)
-	if !errors.Is(err, xmppconn.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+	if !errors.Is(err, xmpp.Unavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("silent server: %v, want ErrUnavailable from the deadline", err)
 	}
 	if caller.Err() != nil {
@@ -314,9 +311,9 @@ func TestHugeTokenIsRefused(t *testing.T) {
 	})
 	// The refusal comes from the size limit, never from the clock: the
 	// timeout is only a hang limit.
-	cfg := xmppconn.Config{Domain: "localhost", Addr: addr, Timeout: hangLimit, MaxTokenBytes: 64 << 10}
-	_, err := xmppconn.Unauth(context.Background(), cfg)
-	if !errors.Is(err, xmppconn.ErrProtocol) {
+	cfg := xmpp.Config{Domain: "localhost", Addr: addr, Timeout: hangLimit, MaxTokenBytes: 64 << 10}
+	_, err := xmpp.Unauth(context.Background(), cfg)
+	if !errors.Is(err, xmpp.Protocol) {
 		t.Errorf("huge token: %v, want ErrProtocol", err)
 	}
 }
@@ -338,12 +335,12 @@ func TestGarbageServer(t *testing.T) {
 				_, _ = c.Write([]byte(reply))
 				time.Sleep(500 * time.Millisecond)
 			})
-			cfg := xmppconn.Config{Domain: "localhost", Addr: addr, Timeout: 2 * time.Second}
-			_, err := xmppconn.Login(context.Background(), cfg, "a", "b", nil)
-			if err == nil || errors.Is(err, xmppconn.ErrAuth) {
+			cfg := xmpp.Config{Domain: "localhost", Addr: addr, Timeout: 2 * time.Second}
+			_, err := xmpp.Login(context.Background(), cfg, "a", "b", nil)
+			if err == nil || errors.Is(err, xmpp.Auth) {
 				t.Errorf("Login: %v", err)
 			}
-			if !errors.Is(err, xmppconn.ErrUnavailable) && !errors.Is(err, xmppconn.ErrProtocol) {
+			if !errors.Is(err, xmpp.Unavailable) && !errors.Is(err, xmpp.Protocol) {
 				t.Errorf("Login: %v is neither ErrUnavailable nor ErrProtocol", err)
 			}
 		})

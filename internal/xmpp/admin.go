@@ -261,11 +261,7 @@ func (a *Admin) connect(ctx context.Context) (c *Conn, callerGone bool, err erro
 	defer stop()
 	c, err = Login(tctx, a.cfg, a.adminJID.Localpart(), a.password, nil)
 	if err != nil {
-		if e := AsError(err); e.Kind == Auth {
-			// Only the admin account logs in here: the deployment is wrong.
-			err = &Error{Kind: NotAllowed, Op: "admin login", Condition: e.Condition, Text: e.Text, Err: err}
-		}
-		return nil, errors.Is(context.Cause(cctx), errCallerGone), err
+		return nil, errors.Is(context.Cause(cctx), errCallerGone), adminLoginError(err)
 	}
 	prefs := xmlstream.Wrap(nil, xml.StartElement{
 		Name: xml.Name{Space: "urn:xmpp:mam:2", Local: "prefs"},
@@ -276,6 +272,17 @@ func (a *Admin) connect(ctx context.Context) (c *Conn, callerGone bool, err erro
 	}
 	a.log.Info("xmpp.admin.connect", "outcome", "ok", "duration_ms", time.Since(start).Milliseconds())
 	return c, false, nil
+}
+
+// adminLoginError is err, a failed login of the admin account, with a
+// refusal (Auth) turned into NotAllowed: only the admin account logs in
+// here, so the deployment, not the user, is at fault. The Auth error is
+// not wrapped, so that errors.Is(err, Auth) does not hold for it.
+func adminLoginError(err error) error {
+	if e := AsError(err); e.Kind == Auth {
+		return &Error{Kind: NotAllowed, Op: "admin login", Condition: e.Condition, Text: e.Text, Err: e.Err}
+	}
+	return err
 }
 
 // backoff returns the wait after n consecutive failures: min·2^(n-1),

@@ -260,6 +260,8 @@ func ErrorClass(err error) string {
 		return "tls"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 		return "connection_closed"
+	case errors.Is(err, ErrBackoff):
+		return "backoff"
 	case errors.As(err, &e) && e.Kind == Protocol:
 		return "protocol"
 	case errors.As(err, &e) && e.Kind == Unavailable:

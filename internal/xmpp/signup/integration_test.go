@@ -1,4 +1,4 @@
-package provision_test
+package signup_test
 
 import (
 	"bytes"
@@ -15,14 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/testenv"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
+	"github.com/xmpp-portal/portal/internal/xmpp/signup"
 )
 
-// TestProvision runs one suite against {Prosody, ejabberd} × {admin, ibr},
+// TestSignup runs one suite against {Prosody, ejabberd} × {admin, ibr},
 // each on its own freshly started server.
-func TestProvision(t *testing.T) {
+func TestSignup(t *testing.T) {
 	for _, srv := range []struct {
 		name  string
 		start func(testing.TB, testenv.Options) *testenv.Server
@@ -81,8 +81,8 @@ type checker interface{ Check(context.Context) error }
 // The suite checks outcomes, not timeouts (TestUnreachableServer does): its
 // XMPP timeout and the callers' contexts are hang limits, well above the
 // seconds a busy machine can add to an ejabberd login, and the callers'
-// above the provisioner's, so that the provisioner's own bound is what ends
-// a call to a server that is gone.
+// above the Creator's, so that the Creator's own bound is what ends a call
+// to a server that is gone.
 const (
 	xmppHangLimit   = time.Minute
 	callerHangLimit = 2 * xmppHangLimit
@@ -93,13 +93,14 @@ func runSuite(t *testing.T, s *testenv.Server, policy bool) {
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := s.XMPP()
 	cfg.Timeout = xmppHangLimit
-	var p provision.Provisioner
+	var p signup.Creator
 	if s.Mode == testenv.ModeAdmin {
-		p = provision.NewAdmin(cfg, s.AdminJID, s.AdminPassword, log)
+		xa := xmpp.NewAdmin(cfg, s.AdminJID, s.AdminPassword, log)
+		t.Cleanup(func() { xa.Close() })
+		p = signup.NewAdmin(xa, log)
 	} else {
-		p = provision.NewIBR(cfg, log)
+		p = signup.NewIBR(cfg, log)
 	}
-	t.Cleanup(func() { p.Close() })
 
 	var passwords sync.Map // every password used, to check the logs
 	create := func(ctx context.Context, user, pw string) error {
@@ -113,9 +114,9 @@ func runSuite(t *testing.T, s *testenv.Server, policy bool) {
 	}
 	login := func(t *testing.T, user, pw string) error {
 		t.Helper()
-		sess, err := xmppconn.Login(ctx(t), cfg, user, pw, nil)
+		c, err := xmpp.Login(ctx(t), cfg, user, pw, nil)
 		if err == nil {
-			xmppconn.Close(sess)
+			c.Close()
 		}
 		return err
 	}
@@ -134,8 +135,8 @@ func runSuite(t *testing.T, s *testenv.Server, policy bool) {
 			if err := login(t, user, pw); err != nil {
 				t.Fatalf("new user cannot log in: %v", err)
 			}
-			if err := login(t, user, pw+"x"); !errors.Is(err, xmppconn.ErrAuth) {
-				t.Errorf("login with a wrong password: %v, want ErrAuth", err)
+			if err := login(t, user, pw+"x"); !errors.Is(err, xmpp.Auth) {
+				t.Errorf("login with a wrong password: %v, want xmpp.Auth", err)
 			}
 		})
 		t.Run("NameTaken", func(t *testing.T) {
@@ -145,8 +146,8 @@ func runSuite(t *testing.T, s *testenv.Server, policy bool) {
 				t.Fatalf("Create: %v", err)
 			}
 			err := create(ctx(t), user, strongPassword())
-			if provision.KindOf(err) != provision.KindConflict {
-				t.Fatalf("second Create = %v, want KindConflict", err)
+			if xmpp.KindOf(err) != xmpp.Conflict {
+				t.Fatalf("second Create = %v, want Conflict", err)
 			}
 			if err := login(t, user, pw); err != nil {
 				t.Errorf("first password no longer works: %v", err)
@@ -156,8 +157,8 @@ func runSuite(t *testing.T, s *testenv.Server, policy bool) {
 			t.Parallel()
 			for _, user := range []string{"bad user", "bad@user", "bad/user"} {
 				err := create(ctx(t), user, strongPassword())
-				if provision.KindOf(err) != provision.KindInvalidName {
-					t.Errorf("Create(%q) = %v, want KindInvalidName", user, err)
+				if xmpp.KindOf(err) != xmpp.InvalidName {
+					t.Errorf("Create(%q) = %v, want InvalidName", user, err)
 				}
 			}
 		})
@@ -168,12 +169,28 @@ func runSuite(t *testing.T, s *testenv.Server, policy bool) {
 			}
 			user := newUser("weak")
 			err := create(ctx(t), user, "abc")
-			var pe *provision.Error
-			if !errors.As(err, &pe) || pe.Kind != provision.KindPasswordPolicy || pe.Condition != "not-acceptable" {
-				t.Fatalf("Create with weak password = %v, want KindPasswordPolicy", err)
+			var e *xmpp.Error
+			if !errors.As(err, &e) || e.Kind != xmpp.PasswordPolicy || e.Condition != "not-acceptable" {
+				t.Fatalf("Create with weak password = %v, want PasswordPolicy", err)
 			}
 			if err := create(ctx(t), user, strongPassword()); err != nil {
 				t.Errorf("refused weak password left the name taken: %v", err)
+			}
+		})
+		// A wrong admin password is the deployment's fault: NotAllowed,
+		// never Auth (which the web layer reads as the user's).
+		t.Run("AdminRefused", func(t *testing.T) {
+			t.Parallel()
+			if s.Mode != testenv.ModeAdmin {
+				t.Skip("admin mode only")
+			}
+			wrong := strongPassword()
+			passwords.Store(wrong, true)
+			xa := xmpp.NewAdmin(cfg, s.AdminJID, wrong, log)
+			defer xa.Close()
+			a := signup.NewAdmin(xa, log)
+			if err := a.Check(ctx(t)); !errors.Is(err, xmpp.NotAllowed) || errors.Is(err, xmpp.Auth) {
+				t.Errorf("Check with a wrong admin password = %v, want NotAllowed", err)
 			}
 		})
 		t.Run("Concurrent", func(t *testing.T) {
@@ -226,8 +243,8 @@ func runSuite(t *testing.T, s *testenv.Server, policy bool) {
 		defer cancel()
 		start := time.Now()
 		err := create(caller, newUser("stopped"), strongPassword())
-		if provision.KindOf(err) != provision.KindUnavailable {
-			t.Errorf("Create with the server stopped = %v, want KindUnavailable", err)
+		if xmpp.KindOf(err) != xmpp.Unavailable {
+			t.Errorf("Create with the server stopped = %v, want Unavailable", err)
 		}
 		if caller.Err() != nil {
 			t.Errorf("Create with the server stopped returned only at the caller's hang limit of %v (timeout %v)", callerHangLimit, cfg.Timeout)
@@ -260,6 +277,6 @@ func runSuite(t *testing.T, s *testenv.Server, policy bool) {
 		t.Errorf("no account.created event in the log")
 	}
 	if t.Failed() {
-		t.Logf("provisioner log:\n%s", out)
+		t.Logf("signup log:\n%s", out)
 	}
 }

@@ -1,4 +1,4 @@
-package provision
+package signup
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // syncBuffer collects log output from concurrent goroutines.
@@ -83,28 +83,36 @@ func blackHole(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func provisioners(cfg xmppconn.Config, log *slog.Logger) map[string]Provisioner {
-	return map[string]Provisioner{
-		"admin": NewAdmin(cfg, jid.MustParse("portal-admin@localhost"), "adminpw", log),
-		"ibr":   NewIBR(cfg, log),
+// mode is one way of creating accounts, with what its test needs.
+type mode struct {
+	Creator
+	// withTimeout is the hook through which the mode sets every deadline:
+	// the admin session's (Create's own deadline included) or the IBR's.
+	withTimeout *func(context.Context, time.Duration) (context.Context, context.CancelFunc)
+	close       func() // closes what the mode's owner would (the admin session)
+}
+
+// modes returns both modes for the server of cfg: admin (on an admin
+// session of its own) and ibr.
+func modes(cfg xmpp.Config, log *slog.Logger) map[string]mode {
+	xa := xmpp.NewAdmin(cfg, jid.MustParse("portal-admin@localhost"), "adminpw", log)
+	ibr := NewIBR(cfg, log)
+	return map[string]mode{
+		"admin": {NewAdmin(xa, log), &xa.WithTimeout, func() { xa.Close() }},
+		"ibr":   {ibr, &ibr.WithTimeout, func() {}},
 	}
 }
 
-// deadlines makes p record the length of every deadline it sets.
-func deadlines(p Provisioner) func() []time.Duration {
+// record replaces the WithTimeout hook at hook with one that records the
+// length of every deadline set.
+func record(hook *func(context.Context, time.Duration) (context.Context, context.CancelFunc)) func() []time.Duration {
 	var mu sync.Mutex
 	var got []time.Duration
-	record := func(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	*hook = func(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 		mu.Lock()
 		got = append(got, d)
 		mu.Unlock()
 		return context.WithTimeout(ctx, d)
-	}
-	switch p := p.(type) {
-	case *Admin:
-		p.withTimeout = record
-	case *IBR:
-		p.withTimeout = record
 	}
 	return func() []time.Duration {
 		mu.Lock()
@@ -135,9 +143,9 @@ func TestUnreachableServer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			log, buf := newLogger(slog.LevelInfo)
-			cfg := xmppconn.Config{Domain: "localhost", Addr: tc.addr, Timeout: tc.timeout}
-			for mode, p := range provisioners(cfg, log) {
-				set := deadlines(p)
+			cfg := xmpp.Config{Domain: "localhost", Addr: tc.addr, Timeout: tc.timeout}
+			for mode, p := range modes(cfg, log) {
+				set := record(p.withTimeout)
 				ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
 				start := time.Now()
 				err := p.Create(ctx, "alice", "secret-password-1")
@@ -145,8 +153,8 @@ func TestUnreachableServer(t *testing.T) {
 				if got := set(); len(got) == 0 || slices.ContainsFunc(got, func(d time.Duration) bool { return d != tc.timeout }) {
 					t.Errorf("%s: Create set deadlines %v, want only the configured %v", mode, got, tc.timeout)
 				}
-				if KindOf(err) != KindUnavailable {
-					t.Errorf("%s: Create = %v, want KindUnavailable", mode, err)
+				if xmpp.KindOf(err) != xmpp.Unavailable || !isXMPPError(err) {
+					t.Errorf("%s: Create = %v, want an *xmpp.Error of kind Unavailable", mode, err)
 				}
 				switch {
 				case ctx.Err() != nil:
@@ -157,7 +165,7 @@ func TestUnreachableServer(t *testing.T) {
 					t.Errorf("%s: Create gave up after %v, before its %v timeout, on a server that was only silent: %v", mode, d, tc.timeout, err)
 				}
 				cancel()
-				p.Close()
+				p.close()
 			}
 			logs := buf.String()
 			for _, secret := range []string{"alice", "secret-password-1", "adminpw", "127.0.0.1"} {
@@ -172,36 +180,6 @@ func TestUnreachableServer(t *testing.T) {
 	}
 }
 
-func TestAdminBackoff(t *testing.T) {
-	t.Parallel()
-	cfg := xmppconn.Config{Domain: "localhost", Addr: closedAddr(t), Timeout: time.Second}
-	a := NewAdmin(cfg, jid.MustParse("portal-admin@localhost"), "pw", nil)
-	defer a.Close()
-	for i := 0; i < 6; i++ {
-		a.Create(context.Background(), "u", "p") // builds up failures
-		a.mu.Lock()
-		a.nextTry = time.Time{} // skip the wait, keep the count
-		a.mu.Unlock()
-	}
-	a.Create(context.Background(), "u", "p")
-	// Hold the backoff for an hour, so that no stall of this machine can
-	// end it before the calls below (backoff's lengths are TestBackoffBounds').
-	a.mu.Lock()
-	a.nextTry = time.Now().Add(time.Hour)
-	a.mu.Unlock()
-	// Now a short deadline cannot wait for the backoff: fail fast. Exact,
-	// without a clock: the refusal that does not wait is errBackoff; a call
-	// that waited would end with its context's error instead.
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if err := a.Create(ctx, "u", "p"); KindOf(err) != KindUnavailable || !errors.Is(err, errBackoff) {
-		t.Errorf("Create during backoff = %v, want the backoff refusal", err)
-	}
-	if err := a.Check(ctx); KindOf(err) != KindUnavailable || !errors.Is(err, errBackoff) {
-		t.Errorf("Check during backoff = %v, want the backoff refusal", err)
-	}
-}
-
 // timedOut reports whether err comes from a deadline: a context's or a
 // socket's.
 func timedOut(err error) bool {
@@ -210,46 +188,38 @@ func timedOut(err error) bool {
 		(errors.As(err, &ne) && ne.Timeout())
 }
 
-func TestBackoffBounds(t *testing.T) {
-	for n := 0; n < 100; n++ {
-		d := backoff(n, 200*time.Millisecond, 10*time.Second)
-		exp := 200 * time.Millisecond
-		for i := 1; i < n && exp < 10*time.Second; i++ {
-			exp *= 2
-		}
-		if exp > 10*time.Second {
-			exp = 10 * time.Second
-		}
-		if d < exp/2 || d > exp {
-			t.Errorf("backoff(%d) = %v, want in [%v, %v]", n, d, exp/2, exp)
-		}
-	}
+// isXMPPError reports whether err is an *xmpp.Error, as every failure of
+// Create must be.
+func isXMPPError(err error) bool {
+	var e *xmpp.Error
+	return errors.As(err, &e)
 }
 
 func TestInputRefusedLocally(t *testing.T) {
 	t.Parallel()
 	// Nothing listens: these must fail before any connection is tried.
-	cfg := xmppconn.Config{Domain: "localhost", Addr: closedAddr(t), Timeout: time.Second}
-	a := NewAdmin(cfg, jid.MustParse("portal-admin@localhost"), "pw", nil)
+	cfg := xmpp.Config{Domain: "localhost", Addr: closedAddr(t), Timeout: time.Second}
+	xa := xmpp.NewAdmin(cfg, jid.MustParse("portal-admin@localhost"), "pw", nil)
+	a := NewAdmin(xa, nil)
 	for _, c := range []struct {
 		user, pw string
-		kind     Kind
+		kind     xmpp.Kind
 	}{
-		{"bad user", "pw", KindInvalidName},
-		{"bad@user", "pw", KindInvalidName},
-		{"", "pw", KindInvalidName},
-		{strings.Repeat("a", 1100), "pw", KindInvalidName},
-		{"good", "", KindPasswordPolicy},
+		{"bad user", "pw", xmpp.InvalidName},
+		{"bad@user", "pw", xmpp.InvalidName},
+		{"", "pw", xmpp.InvalidName},
+		{strings.Repeat("a", 1100), "pw", xmpp.InvalidName},
+		{"good", "", xmpp.PasswordPolicy},
 	} {
-		if err := a.Create(context.Background(), c.user, c.pw); KindOf(err) != c.kind {
+		if err := a.Create(context.Background(), c.user, c.pw); xmpp.KindOf(err) != c.kind || !isXMPPError(err) {
 			t.Errorf("admin Create(%.10q, %q) = %v, want %s", c.user, c.pw, err, c.kind)
 		}
 	}
-	if err := NewIBR(cfg, nil).Create(context.Background(), "good", ""); KindOf(err) != KindPasswordPolicy {
+	if err := NewIBR(cfg, nil).Create(context.Background(), "good", ""); xmpp.KindOf(err) != xmpp.PasswordPolicy || !isXMPPError(err) {
 		t.Errorf("ibr empty password = %v", err)
 	}
-	a.Close()
-	if err := a.Create(context.Background(), "good", "pw"); KindOf(err) != KindUnavailable {
-		t.Errorf("Create after Close = %v", err)
+	xa.Close()
+	if err := a.Create(context.Background(), "good", "pw"); xmpp.KindOf(err) != xmpp.Unavailable || !isXMPPError(err) {
+		t.Errorf("Create after the admin session was closed = %v", err)
 	}
 }

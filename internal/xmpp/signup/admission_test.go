@@ -1,10 +1,12 @@
-package provision
+package signup
 
 import (
 	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // hangLimit bounds waits that end at once unless the code under test hangs.
@@ -38,7 +40,7 @@ func TestAdmission(t *testing.T) {
 	}()
 	select {
 	case err := <-refused:
-		if KindOf(err) != KindUnavailable || !errors.Is(err, errBusy) {
+		if xmpp.KindOf(err) != xmpp.Unavailable || !errors.Is(err, errBusy) {
 			t.Fatalf("acquire when full with too little time = %v", err)
 		}
 		if short.Err() != nil {
@@ -74,7 +76,7 @@ func TestAdmission(t *testing.T) {
 			t.Fatalf("slot %d after release: %v", i, err)
 		}
 	}
-	if errorClass(&Error{Kind: KindUnavailable, Err: errBusy}) != "busy" {
+	if errorClass(busy()) != "busy" {
 		t.Error("errorClass does not name errBusy")
 	}
 }

@@ -11,8 +11,8 @@ import (
 
 // ErrNotPublic: every address the server's name resolved to is outside the
 // public address space, so nothing was dialled. It reaches the caller
-// wrapped in an xmppconn.ConnError, so it matches ErrUnavailable and the
-// user reads "the server cannot be reached" – never which private host
+// wrapped in an *xmpp.Error of kind Unavailable (the dial's error), so
+// errors.Is(err, xmpp.Unavailable) holds and the user reads "the server cannot be reached" – never which private host
 // exists. The text names no address: it may be logged as it is.
 var ErrNotPublic = errors.New("refused: not a public address")
 

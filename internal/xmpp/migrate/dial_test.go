@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 func TestIsPublic(t *testing.T) {
@@ -268,12 +268,12 @@ func TestResolverDialsOnlyPublic(t *testing.T) {
 		{"mix: the first public one answers", "bob@answers.example", []string{pub("1.1.1.1")}, pub("1.1.1.1"), nil},
 		{"public", "bob@public.example", []string{pub("1.1.1.1")}, "", errRecorder},
 		{"srv target on loopback", "bob@srv.example", nil, "", ErrNotPublic},
-		{"unknown name", "bob@nxdomain.example", nil, "", xmppconn.ErrUnavailable},
+		{"unknown name", "bob@nxdomain.example", nil, "", xmpp.Unavailable},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			rec := &recorder{answer: c.answer}
-			r := Resolver{Own: xmppconn.Config{Domain: "own.example", Addr: "127.0.0.1:5222"}, SRV: true,
+			r := Resolver{Own: xmpp.Config{Domain: "own.example", Addr: "127.0.0.1:5222"}, SRV: true,
 				LookupSRV: lookupSRV, LookupNetIP: lookup, connect: rec.connect}
 			cfg, _, err := r.Config(context.Background(), c.address)
 			if err != nil {
@@ -287,7 +287,7 @@ func TestResolverDialsOnlyPublic(t *testing.T) {
 				host, _, _ := net.SplitHostPort(cfg.Addr)
 				cfg.Addr = net.JoinHostPort(host, port)
 			}
-			conn, err := xmppconn.Dial(context.Background(), cfg)
+			conn, err := xmpp.Dial(context.Background(), cfg)
 			if conn != nil {
 				_ = conn.Close()
 			}
@@ -296,10 +296,10 @@ func TestResolverDialsOnlyPublic(t *testing.T) {
 				t.Errorf("dial: %v, want a connection", err)
 			case c.err != nil && !errors.Is(err, c.err):
 				t.Errorf("dial: %v, want %v", err, c.err)
-			case c.err != nil && !errors.Is(err, xmppconn.ErrUnavailable):
-				t.Errorf("dial: %v does not match ErrUnavailable", err)
+			case c.err != nil && !errors.Is(err, xmpp.Unavailable):
+				t.Errorf("dial: %v does not match xmpp.Unavailable", err)
 			}
-			if errors.Is(err, ErrNotPublic) && err.Error() != "xmppconn: dial: "+ErrNotPublic.Error() {
+			if errors.Is(err, ErrNotPublic) && err.Error() != "xmpp: dial: unavailable: "+ErrNotPublic.Error() {
 				t.Errorf("error %q says more than that the address is not public", err)
 			}
 			if got := rec.got(); !slices.Equal(got, c.dialed) {
@@ -316,7 +316,7 @@ func TestResolverDialsOnlyPublic(t *testing.T) {
 // loopback before any connection is made.
 func TestResolverRealDialerRefusesLoopback(t *testing.T) {
 	l := newLoopbackListener(t)
-	r := Resolver{Own: xmppconn.Config{Domain: "own.example", Addr: "127.0.0.1:5222"},
+	r := Resolver{Own: xmpp.Config{Domain: "own.example", Addr: "127.0.0.1:5222"},
 		LookupNetIP: func(ctx context.Context, network, host string) ([]netip.Addr, error) {
 			return []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::ffff:127.0.0.1")}, nil
 		}}
@@ -326,9 +326,9 @@ func TestResolverRealDialerRefusesLoopback(t *testing.T) {
 	}
 	cfg.Addr = net.JoinHostPort("rebind.example", l.port())
 	cfg.Timeout = 5 * time.Second
-	_, err = xmppconn.Login(context.Background(), cfg, local, "secret", nil)
-	if !errors.Is(err, ErrNotPublic) || !errors.Is(err, xmppconn.ErrUnavailable) {
-		t.Errorf("login: %v, want ErrNotPublic matching ErrUnavailable", err)
+	_, err = xmpp.Login(context.Background(), cfg, local, "secret", nil)
+	if !errors.Is(err, ErrNotPublic) || !errors.Is(err, xmpp.Unavailable) {
+		t.Errorf("login: %v, want ErrNotPublic matching xmpp.Unavailable", err)
 	}
 	if n := l.count(t); n != 0 {
 		t.Errorf("%d connection(s) reached the loopback listener, want 0", n)
@@ -339,7 +339,7 @@ func TestResolverRealDialerRefusesLoopback(t *testing.T) {
 // here) is dialled as configured, without any lookup or public check.
 func TestResolverOwnServerStillDialsLoopback(t *testing.T) {
 	l := newLoopbackListener(t)
-	own := xmppconn.Config{Domain: "own.example", Addr: l.ln.Addr().String(), Timeout: 5 * time.Second}
+	own := xmpp.Config{Domain: "own.example", Addr: l.ln.Addr().String(), Timeout: 5 * time.Second}
 	r := Resolver{Own: own, SRV: true,
 		LookupSRV: func(ctx context.Context, service, proto, name string) (string, []*net.SRV, error) {
 			t.Error("SRV lookup for the own domain")
@@ -356,7 +356,7 @@ func TestResolverOwnServerStillDialsLoopback(t *testing.T) {
 	if cfg.Dial != nil || cfg.Addr != own.Addr {
 		t.Fatalf("own configuration changed: Addr %s, Dial set %v", cfg.Addr, cfg.Dial != nil)
 	}
-	c, err := xmppconn.Dial(context.Background(), cfg)
+	c, err := xmpp.Dial(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	"mellium.im/xmlstream"
-	"mellium.im/xmpp"
 	"mellium.im/xmpp/history"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
@@ -20,10 +20,8 @@ import (
 
 	"github.com/xmpp-portal/portal/internal/pie"
 	"github.com/xmpp-portal/portal/internal/xmltree"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
-
-func parseJID(s string) (jid.JID, error) { return jid.Parse(s) }
 
 // ExportOptions tune an export.
 type ExportOptions struct {
@@ -49,11 +47,12 @@ type ExportStats struct {
 	Skipped []string
 }
 
-// Export is an account logged in for export. Use WriteTo once, then Close.
+// Export is an account logged in for export: the one login of the export,
+// on which WriteTo makes every request. Use WriteTo once, then Close.
 type Export struct {
-	s     *xmpp.Session
+	c     *xmpp.Conn
 	own   jid.JID
-	cfg   xmppconn.Config
+	cfg   xmpp.Config
 	opt   ExportOptions
 	log   *slog.Logger
 	local string
@@ -66,9 +65,11 @@ type Export struct {
 	inOff   bool
 }
 
-// OpenExport logs in as local@cfg.Domain. Errors match xmppconn.ErrAuth
-// (wrong credentials) or xmppconn.ErrUnavailable.
-func OpenExport(ctx context.Context, cfg xmppconn.Config, local, password string, opt ExportOptions) (*Export, error) {
+// OpenExport logs in as local@cfg.Domain, with a handler that collects
+// the archived messages (MAM results) and offline messages WriteTo asks
+// for. Errors are *xmpp.Error values: errors.Is(err, xmpp.Auth) for
+// refused credentials, xmpp.Unavailable when the server cannot be reached.
+func OpenExport(ctx context.Context, cfg xmpp.Config, local, password string, opt ExportOptions) (*Export, error) {
 	if opt.PageSize <= 0 {
 		opt.PageSize = 100
 	}
@@ -86,17 +87,17 @@ func OpenExport(ctx context.Context, cfg xmppconn.Config, local, password string
 		mux.MessageFunc(stanza.ChatMessage, xml.Name{Space: NSOffline, Local: "offline"}, e.handleOffline),
 		mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: NSOffline, Local: "offline"}, e.handleOffline),
 	)
-	s, err := xmppconn.Login(ctx, cfg, local, password, m)
+	c, err := xmpp.Login(ctx, cfg, local, password, m)
 	if err != nil {
 		return nil, err
 	}
-	e.s = s
-	e.own = s.LocalAddr().Bare()
+	e.c = c
+	e.own = c.LocalAddr().Bare()
 	return e, nil
 }
 
-// Close ends the session.
-func (e *Export) Close() error { return xmppconn.Close(e.s) }
+// Close ends the connection.
+func (e *Export) Close() error { return e.c.Close() }
 
 // Address is the exported account's bare address.
 func (e *Export) Address() string { return e.own.String() }
@@ -109,7 +110,7 @@ func (e *Export) handleResult(msg stanza.Message, r xmlstream.TokenReadEncoder) 
 	defer e.mu.Unlock()
 	if err != nil {
 		if e.pageErr == nil {
-			e.pageErr = fmt.Errorf("archived message: %w", err)
+			e.pageErr = protocolError("archive", "archived message cannot be read", err)
 		}
 		return nil
 	}
@@ -129,7 +130,7 @@ func (e *Export) handleResult(msg stanza.Message, r xmlstream.TokenReadEncoder) 
 	}
 	if len(e.page) > 10*e.opt.PageSize+100 {
 		if e.pageErr == nil {
-			e.pageErr = errors.New("server sent more results than asked for")
+			e.pageErr = protocolError("archive", "server sent more results than asked for", nil)
 		}
 		return nil
 	}
@@ -183,22 +184,31 @@ func setClientNS(e *xmltree.Element) {
 	}
 }
 
-// WriteTo streams the whole account as a XEP-0227 document to out.
+// WriteTo streams the whole account as a XEP-0227 document to out, with
+// requests on the connection OpenExport opened (it never logs in again).
 // If it returns an error the document is left unclosed on purpose: a
 // partial export must never look complete. Only a fatal error (connection
-// lost, ctx done, out failing) stops it; a section the server refuses is
-// left out and named in ExportStats.Skipped.
+// lost, ctx done, out failing, an archive the server sends wrong) stops it;
+// a section the server refuses is left out and named in
+// ExportStats.Skipped. XMPP errors are *xmpp.Error values (Unavailable
+// when the connection broke, Protocol for answers that cannot be used).
 func (e *Export) WriteTo(ctx context.Context, out io.Writer) (ExportStats, error) {
 	st := ExportStats{ArchiveReported: -1}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stop := context.AfterFunc(doneCtx(e.s), func() { cancel(&xmppconn.ConnError{Op: "export", Err: errors.New("session ended")}) })
+	stop := context.AfterFunc(doneCtx(e.c), func() {
+		cancel(&xmpp.Error{Kind: xmpp.Unavailable, Op: "export", Err: errors.New("connection ended")})
+	})
 	defer stop()
 	skip := func(section string, err error) error {
 		if fatal(err) {
 			return err
 		}
 		c := stanzaCondition(err)
+		var xe *xmpp.Error
+		if c == "" && errors.As(err, &xe) && xe.Text != "" {
+			c = xe.Text
+		}
 		if c == "" {
 			c = err.Error()
 		}
@@ -239,7 +249,7 @@ func (e *Export) WriteTo(ctx context.Context, out io.Writer) (ExportStats, error
 	}
 
 	// vcard-temp.
-	v, err := iq(ctx, e.s, stanza.GetIQ, "", xmltree.NewElement(pie.NSVCard, "vCard"))
+	v, err := iq(ctx, e.c, stanza.GetIQ, jid.JID{}, xmltree.NewElement(pie.NSVCard, "vCard"))
 	switch {
 	case err != nil:
 		if stanzaCondition(err) != "item-not-found" {
@@ -256,7 +266,7 @@ func (e *Export) WriteTo(ctx context.Context, out io.Writer) (ExportStats, error
 	var private []*xmltree.Element
 	for _, n := range privateNames {
 		q := xmltree.NewElement(pie.NSPrivate, "query").Add(&xmltree.Element{Name: n})
-		res, err := iq(ctx, e.s, stanza.GetIQ, "", q)
+		res, err := iq(ctx, e.c, stanza.GetIQ, jid.JID{}, q)
 		if err != nil {
 			if fatal(err) {
 				return st, err
@@ -271,24 +281,14 @@ func (e *Export) WriteTo(ctx context.Context, out io.Writer) (ExportStats, error
 	w.Private(private)
 
 	// Blocklist, written as the default privacy list (XEP-0191 §5).
-	bl, err := iq(ctx, e.s, stanza.GetIQ, "", xmltree.NewElement(pie.NSBlocking, "blocklist"))
+	jids, err := e.fetchBlocklist(ctx)
 	if err != nil {
 		if err := skip("blocklist", err); err != nil {
 			return st, err
 		}
-	} else {
-		var jids []string
-		for _, it := range bl.Elements() {
-			if j := it.AttrValue("jid"); it.Name.Local == "item" {
-				if _, err := jid.Parse(j); err == nil {
-					jids = append(jids, j)
-				}
-			}
-		}
-		if len(jids) > 0 {
-			st.Blocked = len(jids)
-			w.Privacy(pie.BlocklistPrivacy(jids))
-		}
+	} else if len(jids) > 0 {
+		st.Blocked = len(jids)
+		w.Privacy(pie.BlocklistPrivacy(jids))
 	}
 
 	// PEP: configurations first, then the items node by node.
@@ -330,24 +330,48 @@ func (e *Export) WriteTo(ctx context.Context, out io.Writer) (ExportStats, error
 	return st, nil
 }
 
-// doneCtx is a context canceled when the session ends.
-func doneCtx(s *xmpp.Session) context.Context {
+// doneCtx is a context canceled when the connection ends.
+func doneCtx(c *xmpp.Conn) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		<-xmppconn.Done(s)
+		<-c.Done()
 		cancel()
 	}()
 	return ctx
 }
 
-// fetchRoster reads the roster by hand rather than with mellium's
-// roster.Fetch, whose items have no ask attribute: a contact with a pending
-// subscription request would lose it (and the import could not send it
-// again). It returns the number of contacts left out for an invalid address.
+// fetchBlocklist reads the XEP-0191 blocklist and returns the addresses
+// that parse. It is written by hand rather than with mellium v0.22.0's
+// blocklist.Fetch, which besides taking a *mellium.Session ends its
+// iteration at the first item whose address does not parse (Iter.Next
+// keeps the parse error and reports no further item): one odd entry would
+// cost the whole list, where the export leaves out that entry only.
+func (e *Export) fetchBlocklist(ctx context.Context) ([]string, error) {
+	bl, err := iq(ctx, e.c, stanza.GetIQ, jid.JID{}, xmltree.NewElement(pie.NSBlocking, "blocklist"))
+	if err != nil {
+		return nil, err
+	}
+	var jids []string
+	for _, it := range bl.Elements() {
+		if j := it.AttrValue("jid"); it.Name.Local == "item" {
+			if _, err := jid.Parse(j); err == nil {
+				jids = append(jids, j)
+			}
+		}
+	}
+	return jids, nil
+}
+
+// fetchRoster reads the roster by hand rather than with mellium v0.22.0's
+// roster.Fetch, whose roster.Item has no ask attribute: a contact with a
+// pending subscription request would lose it (and the import could not
+// send it again); roster.Fetch also takes a *mellium.Session and its
+// iterator stops at the first item whose address does not parse. It
+// returns the number of contacts left out for an invalid address.
 func (e *Export) fetchRoster(ctx context.Context) (*pie.Roster, int, error) {
 	rctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout+30*time.Second)
 	defer cancel()
-	q, err := iq(rctx, e.s, stanza.GetIQ, "", xmltree.NewElement(pie.NSRoster, "query"))
+	q, err := iq(rctx, e.c, stanza.GetIQ, jid.JID{}, xmltree.NewElement(pie.NSRoster, "query"))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -355,11 +379,11 @@ func (e *Export) fetchRoster(ctx context.Context) (*pie.Roster, int, error) {
 		return &pie.Roster{}, 0, nil
 	}
 	if q.Name.Space != pie.NSRoster || q.Name.Local != "query" {
-		return nil, 0, fmt.Errorf("%w: roster answer is <%s xmlns=%q>", xmppconn.ErrProtocol, q.Name.Local, q.Name.Space)
+		return nil, 0, protocolError("roster", fmt.Sprintf("roster answer is <%s xmlns=%q>", xmltree.Shorten(q.Name.Local), xmltree.Shorten(q.Name.Space)), nil)
 	}
 	r, problems := pie.RosterFromQuery(q)
 	if len(r.Items) > 100000 {
-		return nil, 0, errors.New("roster too large")
+		return nil, 0, protocolError("roster", "roster too large", nil)
 	}
 	return r, len(problems), nil
 }
@@ -367,7 +391,7 @@ func (e *Export) fetchRoster(ctx context.Context) (*pie.Roster, int, error) {
 // fetchOffline retrieves offline messages with XEP-0013 where the server
 // offers it (ejabberd); it leaves them stored on the server.
 func (e *Export) fetchOffline(ctx context.Context) ([]*xmltree.Element, error) {
-	info, err := iq(ctx, e.s, stanza.GetIQ, e.own.String(), xmltree.NewElement(NSDiscoInfo, "query"))
+	info, err := iq(ctx, e.c, stanza.GetIQ, e.own, xmltree.NewElement(NSDiscoInfo, "query"))
 	if err != nil {
 		if fatal(err) {
 			return nil, err
@@ -381,7 +405,7 @@ func (e *Export) fetchOffline(ctx context.Context) ([]*xmltree.Element, error) {
 		}
 	}
 	if !has {
-		info, err = iq(ctx, e.s, stanza.GetIQ, e.own.Domainpart(), xmltree.NewElement(NSDiscoInfo, "query"))
+		info, err = iq(ctx, e.c, stanza.GetIQ, e.own.Domain(), xmltree.NewElement(NSDiscoInfo, "query"))
 		if err != nil {
 			if fatal(err) {
 				return nil, err
@@ -400,7 +424,7 @@ func (e *Export) fetchOffline(ctx context.Context) ([]*xmltree.Element, error) {
 	// XEP-0013 §2.2: how many there are (servers route the messages apart
 	// from the result of <fetch/>, which may come first).
 	want := -1
-	if ni, err := iq(ctx, e.s, stanza.GetIQ, "", xmltree.NewElement(NSDiscoInfo, "query", "node", NSOffline)); err == nil {
+	if ni, err := iq(ctx, e.c, stanza.GetIQ, jid.JID{}, xmltree.NewElement(NSDiscoInfo, "query", "node", NSOffline)); err == nil {
 		if v, err := strconv.Atoi(pie.FormValue(ni.Child(pie.NSData, "x"), "number_of_messages")); err == nil {
 			want = v
 		}
@@ -417,11 +441,11 @@ func (e *Export) fetchOffline(ctx context.Context) ([]*xmltree.Element, error) {
 	// disco#info request above stops it from flushing (and deleting) the
 	// stored messages on presence; the session is available only while the
 	// messages are fetched, so live messages are not swallowed.
-	if err := e.s.Send(ctx, xmltree.NewElement(pie.NSClient, "presence").Add(xmltree.NewElement(pie.NSClient, "priority").SetText("0")).TokenReader()); err != nil {
-		return nil, &xmppconn.ConnError{Op: "presence", Err: err}
+	if err := e.c.Send(ctx, xmltree.NewElement(pie.NSClient, "presence").Add(xmltree.NewElement(pie.NSClient, "priority").SetText("0")).TokenReader()); err != nil {
+		return nil, err
 	}
-	defer e.s.Send(ctx, xmltree.NewElement(pie.NSClient, "presence", "type", "unavailable").TokenReader())
-	_, err = iq(ctx, e.s, stanza.GetIQ, "", xmltree.NewElement(NSOffline, "offline").Add(xmltree.NewElement(NSOffline, "fetch")))
+	defer e.c.Send(ctx, xmltree.NewElement(pie.NSClient, "presence", "type", "unavailable").TokenReader())
+	_, err = iq(ctx, e.c, stanza.GetIQ, jid.JID{}, xmltree.NewElement(NSOffline, "offline").Add(xmltree.NewElement(NSOffline, "fetch")))
 	if err == nil && want > 0 {
 		deadline := time.Now().Add(e.cfg.Timeout)
 		for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -446,10 +470,20 @@ func (e *Export) fetchOffline(ctx context.Context) ([]*xmltree.Element, error) {
 
 // pepNodes lists the account's PEP nodes (disco#items plus the known ones
 // that exist) with their configuration.
+//
+// The listing is read by hand rather than with mellium v0.22.0's
+// disco.FetchItems, which besides taking a *mellium.Session has two bugs
+// in its ItemIter: when the result is paged (XEP-0059), it fetches the
+// "next page" as FetchItems(ctx, i.current, s), the disco#items of the last
+// item listed (its address and node) instead of the next page of the same
+// query; and an item whose jid does not parse ends the iteration. The
+// configurations are read by hand too: pubsub.GetConfig also takes a
+// *mellium.Session, and its *form.Data would have to be turned back into
+// the submit form the file holds, which submitForm makes from the XML.
 func (e *Export) pepNodes(ctx context.Context) ([]*pie.PEPNode, error) {
 	seen := map[string]bool{}
 	var names []string
-	items, err := iq(ctx, e.s, stanza.GetIQ, e.own.String(), xmltree.NewElement(NSDiscoItems, "query"))
+	items, err := iq(ctx, e.c, stanza.GetIQ, e.own, xmltree.NewElement(NSDiscoItems, "query"))
 	if err != nil && fatal(err) {
 		return nil, err
 	}
@@ -467,7 +501,7 @@ func (e *Export) pepNodes(ctx context.Context) ([]*pie.PEPNode, error) {
 		}
 	}
 	for _, n := range names {
-		cfg, err := iq(ctx, e.s, stanza.GetIQ, "", xmltree.NewElement(pie.NSPubSubOwner, "pubsub").Add(xmltree.NewElement(pie.NSPubSubOwner, "configure", "node", n)))
+		cfg, err := iq(ctx, e.c, stanza.GetIQ, jid.JID{}, xmltree.NewElement(pie.NSPubSubOwner, "pubsub").Add(xmltree.NewElement(pie.NSPubSubOwner, "configure", "node", n)))
 		if err != nil {
 			if fatal(err) {
 				return nil, err
@@ -514,8 +548,13 @@ func submitForm(x *xmltree.Element) *xmltree.Element {
 	return out
 }
 
+// pepItems reads the items of a PEP node by hand rather than with mellium
+// v0.22.0's pubsub.Fetch, which besides taking a *mellium.Session takes the
+// two tokens after the IQ start for <pubsub> and <items> without looking at
+// them, so whitespace between the elements (which XML allows) makes it
+// misread the response.
 func (e *Export) pepItems(ctx context.Context, node string) ([]pie.PEPItem, error) {
-	res, err := iq(ctx, e.s, stanza.GetIQ, "", xmltree.NewElement(pie.NSPubSub, "pubsub").Add(xmltree.NewElement(pie.NSPubSub, "items", "node", node)))
+	res, err := iq(ctx, e.c, stanza.GetIQ, jid.JID{}, xmltree.NewElement(pie.NSPubSub, "pubsub").Add(xmltree.NewElement(pie.NSPubSub, "items", "node", node)))
 	if err != nil {
 		if stanzaCondition(err) == "item-not-found" {
 			return nil, nil
@@ -541,29 +580,28 @@ func (e *Export) archive(ctx context.Context, w *pie.Writer, st *ExportStats) er
 	last := ""
 	for page := 0; ; page++ {
 		if page > 10_000_000/e.opt.PageSize {
-			return errors.New("migrate: too many archive pages")
+			return protocolError("archive", "too many archive pages", nil)
 		}
 		qid := "export-" + strconv.Itoa(page)
 		e.mu.Lock()
 		e.queryID, e.page, e.pageErr = qid, nil, nil
 		e.mu.Unlock()
 		pctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout+20*time.Second)
-		res, err := history.Fetch(pctx, history.Query{ID: qid, Limit: uint64(e.opt.PageSize), PageID: last}, e.own, e.s)
+		res, err := mamPage(pctx, e.c, e.own, history.Query{ID: qid, Limit: uint64(e.opt.PageSize), PageID: last})
 		cancel()
 		e.mu.Lock()
 		results, perr := e.page, e.pageErr
 		e.queryID, e.page = "", nil
 		e.mu.Unlock()
 		if err != nil {
-			var se stanza.Error
-			if errors.As(err, &se) && page == 0 {
-				st.Skipped = append(st.Skipped, "archive: "+string(se.Condition))
+			if c := stanzaCondition(err); c != "" && page == 0 {
+				st.Skipped = append(st.Skipped, "archive: "+c)
 				return nil
 			}
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
 			}
-			return &xmppconn.ConnError{Op: "archive page", Err: err}
+			return err
 		}
 		if perr != nil {
 			return perr
@@ -584,4 +622,28 @@ func (e *Export) archive(ctx context.Context, w *pie.Writer, st *ExportStats) er
 		}
 		last = res.Set.Last
 	}
+}
+
+// mamPage asks for one page of the archive of to (XEP-0313) on c and
+// returns its <fin/> (RSM set, complete). The results arrive before it as
+// messages, which the connection's handler collects (Export.handleResult,
+// synchronously: mellium's history.Handler hands out readers of the live
+// stream, and payloads are lost when they are not read at once). The query
+// and the <fin/> are mellium's (history.Query, history.Result); the request
+// goes through Conn.SendIQ rather than history.Fetch, which takes a
+// *mellium.Session. A result without <fin/> is an empty one (no more
+// pages), as history.Fetch has it. An empty q.ID gets a random one.
+func mamPage(ctx context.Context, c *xmpp.Conn, to jid.JID, q history.Query) (history.Result, error) {
+	if q.ID == "" {
+		q.ID = rand.Text()
+	}
+	resp, err := c.SendIQ(ctx, stanza.IQ{Type: stanza.SetIQ, To: to}, q.TokenReader())
+	if err != nil {
+		return history.Result{}, err
+	}
+	var res history.Result
+	if err := resp.Decode(&res); err != nil && err != io.EOF { // io.EOF: no child element
+		return history.Result{}, err
+	}
+	return res, nil
 }

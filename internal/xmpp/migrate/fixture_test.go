@@ -11,24 +11,23 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"log/slog"
-	"mellium.im/xmlstream"
-	"mellium.im/xmpp/mux"
-	"mellium.im/xmpp/stanza"
 	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"mellium.im/xmpp"
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/form"
 	"mellium.im/xmpp/history"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/mux"
+	"mellium.im/xmpp/stanza"
 
 	"github.com/xmpp-portal/portal/internal/pie"
-	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/testenv"
 	"github.com/xmpp-portal/portal/internal/xmltree"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 const fixturePassword = "fixture-password-123"
@@ -84,14 +83,33 @@ func fixtureUser(tag string) *pie.User {
 	return u
 }
 
-// createAccount creates local on srv through the admin account.
+// addUserNode is the XEP-0133 command that creates an account.
+const addUserNode = "http://jabber.org/protocol/admin#add-user"
+
+// createAccount creates local on srv through the admin account (XEP-0133
+// add-user, the same form on Prosody and ejabberd).
 func createAccount(t testing.TB, srv *testenv.Server, local string) {
 	t.Helper()
-	a := provision.NewAdmin(srv.XMPP(), srv.AdminJID, srv.AdminPassword, slog.New(slog.DiscardHandler))
+	a := xmpp.NewAdmin(srv.XMPP(), srv.AdminJID, srv.AdminPassword, nil)
 	defer a.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.XMPPTimeout)
 	defer cancel()
-	if err := a.Create(ctx, local, fixturePassword); err != nil {
+	user, err := jid.New(local, srv.Domain, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Run(ctx, addUserNode, func(d *form.Data) error {
+		for _, f := range []struct {
+			name  string
+			value any
+		}{{"accountjid", user}, {"password", fixturePassword}, {"password-verify", fixturePassword}} {
+			if ok, err := d.Set(f.name, f.value); err != nil || !ok {
+				return fmt.Errorf("add-user form: field %s: set %v, %v", f.name, ok, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatalf("create %s on %s: %v", local, srv.Name, err)
 	}
 }
@@ -122,11 +140,11 @@ func fillAccount(t testing.TB, srv *testenv.Server, local string, u *pie.User, m
 	var received atomic.Int64
 	h := mux.New(stanza.NSClient, mux.MessageFunc(stanza.ChatMessage, xml.Name{Space: stanza.NSClient, Local: "body"},
 		func(stanza.Message, xmlstream.TokenReadEncoder) error { received.Add(1); return nil }))
-	user, err := xmppconn.Login(ctx, srv.XMPP(), local, fixturePassword, h)
+	user, err := xmpp.Login(ctx, srv.XMPP(), local, fixturePassword, h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer xmppconn.Close(user)
+	defer user.Close()
 	if err := user.Send(ctx, xmltree.NewElement(pie.NSClient, "presence").TokenReader()); err != nil {
 		t.Fatal(err)
 	}
@@ -137,11 +155,11 @@ func fillAccount(t testing.TB, srv *testenv.Server, local string, u *pie.User, m
 	}
 	u.Roster.Items = append(u.Roster.Items, pie.RosterItem{JID: srv.AdminJID.Bare().String(), Subscription: "none", Ask: "subscribe"})
 	before := mamCount(t, user)
-	admin, err := xmppconn.Login(ctx, srv.XMPP(), srv.AdminJID.Localpart(), srv.AdminPassword, nil)
+	admin, err := xmpp.Login(ctx, srv.XMPP(), srv.AdminJID.Localpart(), srv.AdminPassword, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer xmppconn.Close(admin)
+	defer admin.Close()
 	to := local + "@" + srv.Domain
 	start := time.Now()
 	for i := 0; i < messages; i++ {
@@ -177,7 +195,7 @@ func fillAccount(t testing.TB, srv *testenv.Server, local string, u *pie.User, m
 	// They are stored offline (and archived); the final archive count is
 	// read on a session that never sends presence (which would flush them).
 	// Close waits until the server closed the stream: the session is gone.
-	xmppconn.Close(user)
+	user.Close()
 	for i := 0; i < fixtureOffline; i++ {
 		m := xmltree.NewElement(pie.NSClient, "message", "to", to, "type", "chat", "id", fmt.Sprintf("off%d", i)).
 			Add(xmltree.NewElement(pie.NSClient, "body").SetText(fmt.Sprintf("offline message %d", i)))
@@ -185,11 +203,11 @@ func fillAccount(t testing.TB, srv *testenv.Server, local string, u *pie.User, m
 			t.Fatal(err)
 		}
 	}
-	quiet, err := xmppconn.Login(ctx, srv.XMPP(), local, fixturePassword, nil)
+	quiet, err := xmpp.Login(ctx, srv.XMPP(), local, fixturePassword, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer xmppconn.Close(quiet)
+	defer quiet.Close()
 	// Wait until the count is stable (whether a server archives offline
 	// messages is its business).
 	last := -1
@@ -208,11 +226,11 @@ func fillAccount(t testing.TB, srv *testenv.Server, local string, u *pie.User, m
 const fixtureOffline = 3
 
 // mamCount asks MAM for the size of the account's archive (RSM count).
-func mamCount(t testing.TB, s *xmpp.Session) int {
+func mamCount(t testing.TB, c *xmpp.Conn) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res, err := history.Fetch(ctx, history.Query{Limit: 1, Last: true}, s.LocalAddr().Bare(), s)
+	res, err := mamPage(ctx, c, c.LocalAddr().Bare(), history.Query{Limit: 1, Last: true})
 	if err != nil {
 		t.Fatalf("mam count: %v", err)
 	}
@@ -341,7 +359,7 @@ func sorted(s []string) []string {
 
 // readBack logs in to an account and reads it with the exporter (archive
 // included) into a parsed document.
-func readBack(t *testing.T, cfg xmppconn.Config, local string) (*pie.Document, ExportStats, []byte) {
+func readBack(t *testing.T, cfg xmpp.Config, local string) (*pie.Document, ExportStats, []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

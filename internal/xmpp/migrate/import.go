@@ -7,13 +7,12 @@ import (
 	"log/slog"
 	"strconv"
 
-	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
 	"github.com/xmpp-portal/portal/internal/pie"
 	"github.com/xmpp-portal/portal/internal/xmltree"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // Kinds of imported items, as shown in the summary.
@@ -80,15 +79,16 @@ func (s *Summary) Counts() (ok, failed int) {
 	return
 }
 
+// reason names a failure in the summary: the condition of a stanza error,
+// else what kind of failure it was.
 func reason(err error) string {
-	var se *xmppconn.StanzaError
-	if errors.As(err, &se) {
-		return se.Condition
+	if c := stanzaCondition(err); c != "" {
+		return c
 	}
 	switch {
-	case errors.Is(err, xmppconn.ErrUnavailable):
+	case errors.Is(err, xmpp.Unavailable):
 		return "connection lost"
-	case errors.Is(err, xmppconn.ErrProtocol):
+	case errors.Is(err, xmpp.Protocol):
 		return "unexpected reply"
 	}
 	return "error"
@@ -110,30 +110,32 @@ var skipNodes = map[string]string{
 	NSMoved: "belongs to the old account",
 }
 
-// Import logs in as local@cfg.Domain and restores u into that account:
+// Import logs in as local@cfg.Domain (once; every request of the import
+// goes over that connection) and restores u into that account:
 // contacts (names, groups; subscription requests if asked), vCard, legacy
 // bookmarks first and then the other private XML, PEP nodes (XEP-0402
 // bookmarks item by item, avatar data before metadata, nickname, vCard4,
 // others) with their access model, and the blocklist. The archive is not
 // imported (no server accepts it over XMPP): it is listed as skipped.
-// The only error returned is a failed login; everything else is in the
-// summary.
-func Import(ctx context.Context, cfg xmppconn.Config, local, password string, u *pie.User, opt ImportOptions) (*Summary, error) {
+// The only error returned is a failed login (an *xmpp.Error: xmpp.Auth,
+// xmpp.Unavailable, ...); everything else is in the summary. The web
+// layer's flow is Service.Login then Session.Import.
+func Import(ctx context.Context, cfg xmpp.Config, local, password string, u *pie.User, opt ImportOptions) (*Summary, error) {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	s, err := xmppconn.Login(ctx, cfg, local, password, nil)
+	c, err := xmpp.Login(ctx, cfg, local, password, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer xmppconn.Close(s)
+	defer c.Close()
 	sum := &Summary{}
-	newImporter(s, sum, opt).run(ctx, u)
+	newImporter(c, sum, opt).run(ctx, u)
 	return sum, nil
 }
 
-// importer writes one account. Its two ways out (iq, send) are functions
-// so that the fuzz test can run it without a server.
+// importer writes one account over one connection. Its two ways out (iq,
+// send) are functions so that the fuzz test can run it without a server.
 type importer struct {
 	sum  *Summary
 	opt  ImportOptions
@@ -142,12 +144,12 @@ type importer struct {
 	send func(ctx context.Context, st *xmltree.Element) error
 }
 
-func newImporter(s *xmpp.Session, sum *Summary, opt ImportOptions) *importer {
-	return &importer{sum: sum, opt: opt, own: s.LocalAddr().Bare(),
+func newImporter(c *xmpp.Conn, sum *Summary, opt ImportOptions) *importer {
+	return &importer{sum: sum, opt: opt, own: c.LocalAddr().Bare(),
 		iq: func(ctx context.Context, typ stanza.IQType, payload *xmltree.Element) (*xmltree.Element, error) {
-			return iq(ctx, s, typ, "", payload)
+			return iq(ctx, c, typ, jid.JID{}, payload)
 		},
-		send: func(ctx context.Context, st *xmltree.Element) error { return s.Send(ctx, st.TokenReader()) },
+		send: func(ctx context.Context, st *xmltree.Element) error { return c.Send(ctx, st.TokenReader()) },
 	}
 }
 
@@ -232,6 +234,11 @@ func (im *importer) subscribe(ctx context.Context, to jid.JID, nick string) erro
 	return im.send(ctx, p)
 }
 
+// blocklist blocks the file's addresses in one XEP-0191 <block/>. It is
+// written by hand rather than with mellium v0.22.0's blocklist.Add, which
+// besides taking a *mellium.Session never reads the answer (doIQ closes the
+// response unread), so a server that refuses the block with an IQ error
+// would be reported as having blocked every address.
 func (im *importer) blocklist(ctx context.Context, u *pie.User) {
 	if u.Privacy == nil {
 		return
@@ -319,7 +326,9 @@ func (im *importer) pep(ctx context.Context, u *pie.User) {
 }
 
 // publish publishes one item, with publish-options that keep the access
-// model when the server takes them, else without.
+// model when the server takes them, else without. It is written by hand
+// because mellium v0.22.0's pubsub.Publish cannot send publish-options
+// (XEP-0060 §7.1.5) and takes a *mellium.Session.
 func (im *importer) publish(ctx context.Context, node string, it pie.PEPItem, access string) error {
 	item := xmltree.NewElement(pie.NSPubSub, "item")
 	if it.ID != "" {
@@ -344,7 +353,13 @@ func (im *importer) publish(ctx context.Context, node string, it pie.PEPItem, ac
 }
 
 // ensureNode creates or reconfigures a node so it keeps n items with the
-// given access model. Failures are left to the publish that follows.
+// given access model. Failures are left to the publish that follows. It is
+// written by hand because mellium v0.22.0's pubsub.CreateNode and
+// pubsub.SetConfig take a *mellium.Session and a *form.Data, which they
+// send with form.Data.Submit (it panics on some text-multi values, see
+// package xmpp): the import has the few fields it sets as strings and
+// sends them as a plain submit form (pie.Form), without asking the server
+// for its form first.
 func (im *importer) ensureNode(ctx context.Context, node, access string, n int) {
 	for _, max := range []string{"max", "1000", strconv.Itoa(n + 16)} {
 		fields := []string{"pubsub#persist_items", "true", "pubsub#max_items", max}
@@ -366,25 +381,26 @@ func (im *importer) ensureNode(ctx context.Context, node, access string, n int) 
 	}
 }
 
-// PublishMoved logs in to the old account and publishes the XEP-0283
-// statement that it moved to newJID.
-func PublishMoved(ctx context.Context, cfg xmppconn.Config, local, password, newJID string) error {
-	s, err := xmppconn.Login(ctx, cfg, local, password, nil)
+// PublishMoved logs in to the old account (once) and publishes the
+// XEP-0283 statement that it moved to newJID. The web layer's flow is
+// Service.Login then Session.PublishMoved.
+func PublishMoved(ctx context.Context, cfg xmpp.Config, local, password, newJID string) error {
+	c, err := xmpp.Login(ctx, cfg, local, password, nil)
 	if err != nil {
 		return err
 	}
-	defer xmppconn.Close(s)
-	return publishMoved(ctx, s, newJID)
+	defer c.Close()
+	return publishMoved(ctx, c, newJID)
 }
 
 // publishMoved publishes the XEP-0283 statement (node urn:xmpp:moved:1,
-// item current, presence access model, so only contacts can read it) on s.
-func publishMoved(ctx context.Context, s *xmpp.Session, newJID string) error {
+// item current, presence access model, so only contacts can read it) on c.
+func publishMoved(ctx context.Context, c *xmpp.Conn, newJID string) error {
 	nj, err := jid.Parse(newJID)
 	if err != nil {
 		return err
 	}
-	im := newImporter(s, &Summary{}, ImportOptions{})
+	im := newImporter(c, &Summary{}, ImportOptions{})
 	payload := xmltree.NewElement(NSMoved, "moved").Add(xmltree.NewElement(NSMoved, "new-jid").SetText(nj.Bare().String()))
 	return im.publish(ctx, NSMoved, pie.PEPItem{ID: "current", Payload: payload}, "presence")
 }

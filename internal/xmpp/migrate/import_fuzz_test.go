@@ -13,7 +13,7 @@ import (
 
 	"github.com/xmpp-portal/portal/internal/pie"
 	"github.com/xmpp-portal/portal/internal/xmltree"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // FuzzImport feeds arbitrary files through the upload reader of /import
@@ -61,7 +61,7 @@ func FuzzImport(f *testing.F) {
 				calls++
 				check(payload)
 				if failEvery > 0 && calls%int(failEvery) == 0 {
-					return nil, &xmppconn.StanzaError{Type: "cancel", Condition: "not-acceptable"}
+					return nil, &xmpp.Error{Kind: xmpp.StanzaKind("not-acceptable", ""), Op: "iq", Condition: "not-acceptable"}
 				}
 				return nil, nil
 			},

@@ -16,12 +16,13 @@ import (
 	"time"
 
 	"mellium.im/xmlstream"
-	"mellium.im/xmpp"
+	mellium "mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
 
 	"github.com/xmpp-portal/portal/internal/pie"
 	"github.com/xmpp-portal/portal/internal/testenv"
 	"github.com/xmpp-portal/portal/internal/xmltree"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // fixtureMessages is the archive size of the shared fixture (≥ 2,000).
@@ -148,7 +149,7 @@ func TestMigration(t *testing.T) {
 			watcher := "watcher-" + from
 			createAccount(t, servers[to], watcher)
 			requests := make(chan *xmltree.Element, 4)
-			ws, err := xmppconn.Login(ctx, servers[to].XMPP(), watcher, fixturePassword, xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+			ws, err := xmpp.Login(ctx, servers[to].XMPP(), watcher, fixturePassword, mellium.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 				if start.Name.Local != "presence" {
 					return nil
 				}
@@ -161,7 +162,7 @@ func TestMigration(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer xmppconn.Close(ws)
+			defer ws.Close()
 			if err := ws.Send(ctx, xmltree.NewElement(pie.NSClient, "presence").TokenReader()); err != nil {
 				t.Fatal(err)
 			}
@@ -210,12 +211,12 @@ func TestMigration(t *testing.T) {
 		if err := PublishMoved(ctx, srv.XMPP(), "fixture", fixturePassword, "moved-from-prosody@"+servers["ejabberd"].Domain); err != nil {
 			t.Fatal(err)
 		}
-		s, err := xmppconn.Login(ctx, srv.XMPP(), "fixture", fixturePassword, nil)
+		s, err := xmpp.Login(ctx, srv.XMPP(), "fixture", fixturePassword, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer xmppconn.Close(s)
-		res, err := iq(ctx, s, "get", "", xmltree.NewElement(pie.NSPubSub, "pubsub").Add(xmltree.NewElement(pie.NSPubSub, "items", "node", NSMoved)))
+		defer s.Close()
+		res, err := iq(ctx, s, "get", jid.JID{}, xmltree.NewElement(pie.NSPubSub, "pubsub").Add(xmltree.NewElement(pie.NSPubSub, "items", "node", NSMoved)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,8 +260,8 @@ func TestMigration(t *testing.T) {
 		if !killed || err == nil {
 			t.Fatalf("killed=%v, export error %v", killed, err)
 		}
-		if !errors.Is(err, xmppconn.ErrUnavailable) {
-			t.Errorf("error does not match ErrUnavailable: %v", err)
+		if !errors.Is(err, xmpp.Unavailable) {
+			t.Errorf("error does not match xmpp.Unavailable: %v", err)
 		}
 		if bytes.Contains(got.Bytes(), []byte("</server-data>")) {
 			t.Fatal("a broken export was closed like a complete one")
@@ -280,7 +281,7 @@ func validate(t *testing.T, raw []byte) {
 		}
 		t.Skip("xmllint missing")
 	}
-	src, err := os.ReadFile(filepath.Join("..", "pie", "testdata", "xep-0227.xsd"))
+	src, err := os.ReadFile(filepath.Join("..", "..", "pie", "testdata", "xep-0227.xsd"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,14 +11,14 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // Resolver finds the client-to-server address of an XMPP domain, for
 // imports into accounts on other servers.
 type Resolver struct {
 	// Own is the portal's own server: its domain always uses this config.
-	Own xmppconn.Config
+	Own xmpp.Config
 	// SRV enables DNS SRV lookups (_xmpp-client._tcp, RFC 6120 §3.2.1) for
 	// other domains. Off: <domain>:5222 (the RFC 6120 fallback).
 	SRV bool
@@ -45,15 +45,15 @@ var ErrBadDomain = errors.New("migrate: not a valid address")
 // gets a configuration whose Dial resolves the host name (the domain or the
 // SRV target) when connecting and dials only public addresses (isPublic),
 // checked again on the very address being connected to; when none is
-// public, the dial fails with ErrNotPublic (matching ErrUnavailable). A
+// public, the dial fails with ErrNotPublic (matching xmpp.Unavailable). A
 // name in someone's DNS zone, or an SRV record, can point anywhere –
 // 127.0.0.1, 10.0.0.5, the cloud metadata service at 169.254.169.254 – and
 // a check at lookup time alone would be undone by a second answer at
 // connect time (DNS rebinding), so the check sits in the dialer itself.
-func (r Resolver) Config(ctx context.Context, address string) (xmppconn.Config, string, error) {
+func (r Resolver) Config(ctx context.Context, address string) (xmpp.Config, string, error) {
 	j, err := jid.Parse(strings.TrimSpace(address))
 	if err != nil || j.Localpart() == "" || j.Resourcepart() != "" {
-		return xmppconn.Config{}, "", ErrBadDomain
+		return xmpp.Config{}, "", ErrBadDomain
 	}
 	domain := j.Domainpart()
 	if domain == r.Own.Domain {
@@ -63,7 +63,7 @@ func (r Resolver) Config(ctx context.Context, address string) (xmppconn.Config, 
 	// such as localhost) would let anyone point the portal at machines on
 	// its own network.
 	if net.ParseIP(strings.Trim(domain, "[]")) != nil || !strings.Contains(domain, ".") {
-		return xmppconn.Config{}, "", ErrBadDomain
+		return xmpp.Config{}, "", ErrBadDomain
 	}
 	var base *tls.Config
 	if r.Own.TLS != nil {
@@ -72,7 +72,7 @@ func (r Resolver) Config(ctx context.Context, address string) (xmppconn.Config, 
 		base = &tls.Config{}
 	}
 	base.ServerName = domain
-	cfg := xmppconn.Config{Domain: domain, Addr: net.JoinHostPort(domain, "5222"), TLS: base, Timeout: r.Own.Timeout,
+	cfg := xmpp.Config{Domain: domain, Addr: net.JoinHostPort(domain, "5222"), TLS: base, Timeout: r.Own.Timeout,
 		MaxTokenBytes: r.Own.MaxTokenBytes, MaxResponseBytes: r.Own.MaxResponseBytes,
 		Dial: publicDialer{lookup: r.LookupNetIP, connect: r.connect}.DialContext}
 	if r.SRV {

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 func TestResolver(t *testing.T) {
-	own := xmppconn.Config{Domain: "own.example", Addr: "10.1.2.3:5999"}
+	own := xmpp.Config{Domain: "own.example", Addr: "10.1.2.3:5999"}
 	srv := func(ctx context.Context, service, proto, name string) (string, []*net.SRV, error) {
 		if name == "srv.example" {
 			return "", []*net.SRV{{Target: "xmpp.srv.example.", Port: 5333}}, nil
@@ -123,7 +123,7 @@ func TestResolverSRVTargetOnLoopbackIsNotDialled(t *testing.T) {
 	l := newLoopbackListener(t)
 	port, _ := strconv.Atoi(l.port())
 	r := Resolver{
-		Own: xmppconn.Config{Domain: "own.example", Addr: "127.0.0.1:5222", Timeout: 5 * time.Second},
+		Own: xmpp.Config{Domain: "own.example", Addr: "127.0.0.1:5222", Timeout: 5 * time.Second},
 		SRV: true,
 		LookupSRV: func(ctx context.Context, service, proto, name string) (string, []*net.SRV, error) {
 			return "", []*net.SRV{{Target: "127.0.0.1.", Port: uint16(port)}}, nil
@@ -133,9 +133,9 @@ func TestResolverSRVTargetOnLoopbackIsNotDialled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = xmppconn.Login(context.Background(), cfg, local, "secret", nil)
-	if !errors.Is(err, xmppconn.ErrUnavailable) {
-		t.Errorf("login: %v, want an error matching ErrUnavailable", err)
+	_, err = xmpp.Login(context.Background(), cfg, local, "secret", nil)
+	if !errors.Is(err, xmpp.Unavailable) {
+		t.Errorf("login: %v, want an error matching xmpp.Unavailable", err)
 	}
 	if err != nil && strings.Contains(err.Error(), "127.0.0.1") {
 		t.Errorf("error names the refused address: %v", err)

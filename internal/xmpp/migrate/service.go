@@ -7,16 +7,14 @@ import (
 	"io"
 	"log/slog"
 
-	"mellium.im/xmpp"
-
 	"github.com/xmpp-portal/portal/internal/pie"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
-// Errors the web layer tells apart (errors.Is).
+// Errors of the uploaded file the web layer tells apart (errors.Is).
+// XMPP failures are *xmpp.Error values, asked with errors.Is(err,
+// xmpp.Auth), errors.Is(err, xmpp.Unavailable) or xmpp.KindOf.
 var (
-	ErrAuth        = xmppconn.ErrAuth        // credentials refused
-	ErrUnavailable = xmppconn.ErrUnavailable // server unreachable or gone
 	// ErrFile: the uploaded file is not a usable XEP-0227 export.
 	ErrFile = errors.New("migrate: the file is not a usable XEP-0227 export")
 	// ErrFileTooLarge: the file exceeds the configured size, or holds
@@ -119,7 +117,8 @@ type Service struct {
 	Export ExportOptions
 }
 
-// OpenExport logs in to local on the portal's own server.
+// OpenExport logs in to local on the portal's own server: the one login
+// of an export (see OpenExport).
 func (s *Service) OpenExport(ctx context.Context, local, password string) (*Export, error) {
 	opt := s.Export
 	opt.Log = s.Log
@@ -176,22 +175,25 @@ func (s *Service) ReadUpload(r io.Reader, match func(name string) bool) (*Upload
 }
 
 // Session is a logged-in account that an import or a moved statement is
-// written to: the one login of the flow on that account.
+// written to: the one login of the flow on that account, whose connection
+// every request of the import (or the moved statement) uses.
 type Session struct {
-	s    *xmpp.Session
+	c    *xmpp.Conn
 	addr string
 	log  *slog.Logger
 }
 
 // Login logs in to address (a normalised bare address, on the portal's
-// server or another one) with password. Errors match ErrAuth,
-// ErrUnavailable or ErrBadDomain.
+// server or another one) with password. Errors are ErrBadDomain or
+// *xmpp.Error values: errors.Is(err, xmpp.Auth) for refused credentials,
+// xmpp.Unavailable when the server cannot be reached (ErrNotPublic
+// included).
 func (s *Service) Login(ctx context.Context, address, password string) (*Session, error) {
 	cfg, local, err := s.Resolver.Config(ctx, address)
 	if err != nil {
 		return nil, err
 	}
-	xs, err := xmppconn.Login(ctx, cfg, local, password, nil)
+	c, err := xmpp.Login(ctx, cfg, local, password, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -199,11 +201,11 @@ func (s *Service) Login(ctx context.Context, address, password string) (*Session
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Session{s: xs, addr: local + "@" + cfg.Domain, log: log}, nil
+	return &Session{c: c, addr: local + "@" + cfg.Domain, log: log}, nil
 }
 
-// Close ends the session.
-func (se *Session) Close() error { return xmppconn.Close(se.s) }
+// Close ends the session's connection.
+func (se *Session) Close() error { return se.c.Close() }
 
 // Address is the account's bare address.
 func (se *Session) Address() string { return se.addr }
@@ -211,7 +213,7 @@ func (se *Session) Address() string { return se.addr }
 // PublishMoved publishes the XEP-0283 statement that this (old) account
 // moved to newJID.
 func (se *Session) PublishMoved(ctx context.Context, newJID string) error {
-	return publishMoved(ctx, se.s, newJID)
+	return publishMoved(ctx, se.c, newJID)
 }
 
 // ImportResult is what an import did.
@@ -229,6 +231,6 @@ func (se *Session) Import(ctx context.Context, up *Upload, opt ImportOptions) *I
 		opt.Log = se.log
 	}
 	sum := &Summary{}
-	newImporter(se.s, sum, opt).run(ctx, up.user)
+	newImporter(se.c, sum, opt).run(ctx, up.user)
 	return &ImportResult{Summary: sum, Problems: up.problems}
 }

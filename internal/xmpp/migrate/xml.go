@@ -5,11 +5,11 @@ import (
 	"encoding/xml"
 	"errors"
 
-	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
 	"github.com/xmpp-portal/portal/internal/xmltree"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // Namespaces this package speaks beyond those in package pie.
@@ -44,43 +44,59 @@ var privateNames = []xml.Name{
 	{Space: "urn:xmpp:pie:0:private-test", Local: "data"},
 }
 
-// iq sends an IQ with payload (may be nil) and returns the first child of
-// the response as an element (nil if there is none).
-func iq(ctx context.Context, s *xmpp.Session, typ stanza.IQType, to string, payload *xmltree.Element) (*xmltree.Element, error) {
-	q := stanza.IQ{Type: typ}
-	if to != "" {
-		j, err := parseJID(to)
-		if err != nil {
-			return nil, err
-		}
-		q.To = j
-	}
+// iq sends an IQ of type typ to to (the zero JID: the account itself) with
+// payload (may be nil) on c, and returns the first child of the response as
+// an element (nil if there is none). Errors are those of Conn.SendIQ (a
+// stanza error is an *xmpp.Error with its Condition); a response deeper
+// than maxDepth is Protocol.
+//
+// Every request of this package goes through it, on the one Conn of the
+// flow: mellium's protocol packages (disco, blocklist, pubsub, roster,
+// history's Fetch) take a *mellium.Session and send with its own SendIQ,
+// IterIQ or UnmarshalIQ, which bypass Conn.SendIQ's size limits, deadline
+// handling and response draining; see the doc comments at each use for
+// what they would lose besides.
+func iq(ctx context.Context, c *xmpp.Conn, typ stanza.IQType, to jid.JID, payload *xmltree.Element) (*xmltree.Element, error) {
 	var r xml.TokenReader
 	if payload != nil {
 		r = payload.TokenReader()
 	}
-	resp, err := xmppconn.SendIQ(ctx, s, q, r)
+	resp, err := c.SendIQ(ctx, stanza.IQ{Type: typ, To: to}, r)
 	if err != nil {
 		return nil, err
 	}
 	if _, ok := resp.Child(); !ok {
 		return nil, nil
 	}
-	return xmltree.FromTokens(resp.TokenReader(), maxDepth)
+	el, err := xmltree.FromTokens(resp.TokenReader(), maxDepth)
+	if err != nil {
+		return nil, protocolError("iq", "response cannot be read", err)
+	}
+	return el, nil
 }
 
-// stanzaCondition returns the condition of a stanza error, or "".
+// stanzaCondition returns the defined condition of a stanza error from the
+// server, or "" for any other error (a stanza error is the only
+// *xmpp.Error of an IQ that has a Condition).
 func stanzaCondition(err error) string {
-	var se *xmppconn.StanzaError
-	if errors.As(err, &se) {
-		return se.Condition
+	var e *xmpp.Error
+	if errors.As(err, &e) {
+		return e.Condition
 	}
 	return ""
 }
 
-// fatal reports whether err means the session is gone (export must stop).
+// fatal reports whether err means the connection is gone or the caller's
+// context ended (an export must stop). A stanza error never is, even one of
+// kind Unavailable (remote-server-timeout and the like): the server
+// answered, so the connection works.
 func fatal(err error) bool {
-	return err != nil && (errors.Is(err, xmppconn.ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+	return err != nil && stanzaCondition(err) == "" && xmpp.KindOf(err) == xmpp.Unavailable
+}
+
+// protocolError is an answer of the server this package cannot use.
+func protocolError(op, text string, err error) *xmpp.Error {
+	return &xmpp.Error{Kind: xmpp.Protocol, Op: op, Text: text, Err: err}
 }
 
 // limitedTokens bounds one incoming stanza read by a handler.
@@ -91,7 +107,7 @@ type limitedTokens struct {
 	count int
 }
 
-var errStanzaTooLarge = errors.New("migrate: stanza from server too large")
+var errStanzaTooLarge = protocolError("receive", "stanza from server too large", nil)
 
 func (l *limitedTokens) Token() (xml.Token, error) {
 	t, err := l.r.Token()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -32,6 +33,22 @@ type ExportOptions struct {
 	MaxMessageBytes int
 	// Log gets events (never addresses or message contents).
 	Log *slog.Logger
+	// ExtraPrivate names XEP-0049 private XML elements to ask for besides
+	// the known ones (XEP-0049 cannot list what an account stores, so an
+	// exporter asks for each name it knows).
+	ExtraPrivate []xml.Name
+}
+
+// privateNames is what e asks for: the known names, then the extra ones
+// that are not among them.
+func (o ExportOptions) privateNames() []xml.Name {
+	names := append([]xml.Name(nil), privateNames...)
+	for _, n := range o.ExtraPrivate {
+		if n.Local != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 // ExportStats count what an export wrote.
@@ -264,7 +281,7 @@ func (e *Export) WriteTo(ctx context.Context, out io.Writer) (ExportStats, error
 
 	// Private XML storage.
 	var private []*xmltree.Element
-	for _, n := range privateNames {
+	for _, n := range e.opt.privateNames() {
 		q := xmltree.NewElement(pie.NSPrivate, "query").Add(&xmltree.Element{Name: n})
 		res, err := iq(ctx, e.c, stanza.GetIQ, jid.JID{}, q)
 		if err != nil {

@@ -32,6 +32,15 @@ import (
 
 const fixturePassword = "fixture-password-123"
 
+// testPrivate is a private XML (XEP-0049) element that no client uses: the
+// fixture stores one, and the tests' exports ask for it with
+// ExportOptions.ExtraPrivate (the exporter's own list holds only
+// namespaces that clients use).
+var testPrivate = xml.Name{Space: "urn:xmpp:pie:0:private-test", Local: "data"}
+
+// testExport are the export options of the tests.
+var testExport = ExportOptions{ExtraPrivate: []xml.Name{testPrivate}}
+
 // fixtureUser describes the data the fixture builder puts into an account.
 // It doubles as the expectation the exports are checked against.
 func fixtureUser(tag string) *pie.User {
@@ -65,6 +74,7 @@ func fixtureUser(tag string) *pie.User {
 			xmltree.NewElement(NSLegacyBM, "conference", "jid", "legacy1@conference.example.net", "name", "Legacy one", "autojoin", "true").Add(xmltree.NewElement(NSLegacyBM, "nick").SetText("fixie")),
 			xmltree.NewElement(NSLegacyBM, "conference", "jid", "legacy2@conference.example.net", "name", "Legacy two", "autojoin", "false")),
 		xmltree.NewElement("storage:rosternotes", "storage").Add(xmltree.NewElement("storage:rosternotes", "note", "jid", "contact01@example.net").SetText("met at the chess club")),
+		xmltree.NewElement(testPrivate.Space, testPrivate.Local, "tag", tag).SetText("asked for by ExportOptions.ExtraPrivate"),
 	}
 	u.Privacy = pie.BlocklistPrivacy([]string{"spammer@example.com", "troll@example.org", "badhost.example"})
 	pep := func(node, access string, items ...pie.PEPItem) *pie.PEPNode {
@@ -313,6 +323,10 @@ func checkUser(t *testing.T, want, got *pie.User) {
 	if n := got.PrivateElement("storage:rosternotes").Child("", "note").Text(); n != "met at the chess club" {
 		t.Errorf("roster note: got %q", n)
 	}
+	// Private XML that only ExportOptions.ExtraPrivate asks for.
+	if g, w := got.PrivateElement(testPrivate.Space), want.PrivateElement(testPrivate.Space); g == nil || g.Text() != w.Text() || g.AttrValue("tag") != w.AttrValue("tag") {
+		t.Errorf("private %s: got %v, want %s", testPrivate.Space, g, w)
+	}
 	// Blocklist.
 	if g, w := strings.Join(sorted(got.Blocklist()), " "), strings.Join(sorted(want.Blocklist()), " "); g != w {
 		t.Errorf("blocklist: got %q, want %q", g, w)
@@ -363,7 +377,7 @@ func readBack(t *testing.T, cfg xmpp.Config, local string) (*pie.Document, Expor
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	ex, err := OpenExport(ctx, cfg, local, fixturePassword, ExportOptions{})
+	ex, err := OpenExport(ctx, cfg, local, fixturePassword, testExport)
 	if err != nil {
 		t.Fatalf("open export: %v", err)
 	}

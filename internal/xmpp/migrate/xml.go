@@ -33,7 +33,8 @@ const (
 var knownNodes = []string{NSVCard4Node, NSAvatarData, NSAvatarMeta, NSNick, NSBookmarks2, "storage:bookmarks", NSMoved}
 
 // privateNames are the XEP-0049 private XML elements an exporter asks for:
-// there is no way to list what a server holds, so the known ones are tried.
+// there is no way to list what a server holds, so the known ones are tried
+// (ExportOptions.ExtraPrivate adds more).
 var privateNames = []xml.Name{
 	{Space: NSLegacyBM, Local: "storage"},
 	{Space: "storage:rosternotes", Local: "storage"},
@@ -41,7 +42,6 @@ var privateNames = []xml.Name{
 	{Space: "storage:imprefs", Local: "storage"},
 	{Space: "exodus:prefs", Local: "exodus"},
 	{Space: "gajim:prefs", Local: "storage"},
-	{Space: "urn:xmpp:pie:0:private-test", Local: "data"},
 }
 
 // iq sends an IQ of type typ to to (the zero JID: the account itself) with

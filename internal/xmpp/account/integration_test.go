@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"mellium.im/xmpp"
+	"mellium.im/xmpp/form"
+	"mellium.im/xmpp/jid"
 
-	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/testenv"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 type syncBuffer struct {
@@ -78,33 +78,67 @@ func suite(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cfg := srv.XMPP()
-	admin := provision.NewAdmin(cfg, srv.AdminJID, srv.AdminPassword, nil)
+	admin := xmpp.NewAdmin(cfg, srv.AdminJID, srv.AdminPassword, nil)
 	t.Cleanup(func() { admin.Close() })
 	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	mgr := New(Config{XMPP: cfg, Admin: admin, EndSessions: true, StatsCache: time.Minute, Now: clock.Now, Log: log})
+	// Every login of the manager dials once: the dials are the logins, each
+	// a password hash on the server.
+	var logins atomic.Int64
+	mcfg := cfg
+	mcfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		logins.Add(1)
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	mgr := New(Config{XMPP: mcfg, Admin: admin, EndSessions: true, StatsCache: time.Minute, Now: clock.Now, Log: log})
 
 	const pw1, pw2 = "first Secret phrase 1", "second Secret phrase 2"
 	newUser := func(t *testing.T) string {
 		t.Helper()
 		u := fmt.Sprintf("acct%d", userSeq.Add(1))
-		if err := admin.Create(ctx, u, pw1); err != nil {
+		if err := createUser(ctx, admin, u, pw1); err != nil {
 			t.Fatalf("create %s: %v", u, err)
 		}
 		return u
 	}
+	login := func(u, pw string) error {
+		s, err := mgr.Login(ctx, u, pw)
+		if err != nil {
+			return err
+		}
+		return s.Close()
+	}
 	mustLogin := func(t *testing.T, u, pw string) {
 		t.Helper()
-		if err := mgr.Verify(ctx, u, pw); err != nil {
+		if err := login(u, pw); err != nil {
 			t.Fatalf("login %s: %v", u, err)
 		}
 	}
 	mustRefuse := func(t *testing.T, u, pw string) {
 		t.Helper()
-		if err := mgr.Verify(ctx, u, pw); !errors.Is(err, ErrAuth) {
-			t.Fatalf("login %s: %v, want ErrAuth", u, err)
+		if err := login(u, pw); !errors.Is(err, xmpp.Auth) {
+			t.Fatalf("login %s: %v, want Auth", u, err)
 		}
+	}
+	// change and remove are the flows as the web layer runs them: the
+	// user's one login, then the action on that stream.
+	change := func(u, old, new string) error {
+		s, err := mgr.Login(ctx, u, old)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		return s.ChangePassword(ctx, new)
+	}
+	remove := func(u, pw string) error {
+		s, err := mgr.Login(ctx, u, pw)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		return s.Delete(ctx)
 	}
 
 	t.Run("verify", func(t *testing.T) {
@@ -113,16 +147,21 @@ func suite(t *testing.T, srv *testenv.Server) {
 		mustRefuse(t, u, pw2)              // wrong password
 		mustRefuse(t, "nosuchuser"+u, pw1) // unknown user
 		mustRefuse(t, u, "")               // empty password: nothing sent
-		down := New(Config{XMPP: xmppconn.Config{Domain: srv.Domain, Addr: closedAddr(t), TLS: cfg.TLS, Timeout: 2 * time.Second}})
-		if err := down.Verify(ctx, u, pw1); !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrAuth) {
-			t.Errorf("server down: %v, want ErrUnavailable only", err)
+		down := New(Config{XMPP: xmpp.Config{Domain: srv.Domain, Addr: closedAddr(t), TLS: cfg.TLS, Timeout: 2 * time.Second}})
+		if _, err := down.Login(ctx, u, pw1); !errors.Is(err, xmpp.Unavailable) || errors.Is(err, xmpp.Auth) {
+			t.Errorf("server down: %v, want Unavailable only", err)
 		}
 	})
 
 	t.Run("change password", func(t *testing.T) {
 		u := newUser(t)
-		if err := mgr.ChangePassword(ctx, u, pw1, pw2); err != nil {
+		before := logins.Load()
+		if err := change(u, pw1, pw2); err != nil {
 			t.Fatalf("change: %v", err)
+		}
+		// One login per action: the user's, and one to verify the result.
+		if n := logins.Load() - before; n != 2 {
+			t.Errorf("a password change cost %d logins, want 2", n)
 		}
 		mustRefuse(t, u, pw1)
 		mustLogin(t, u, pw2)
@@ -134,11 +173,11 @@ func suite(t *testing.T, srv *testenv.Server) {
 
 	t.Run("change with wrong current password", func(t *testing.T) {
 		u := newUser(t)
-		if err := mgr.ChangePassword(ctx, u, pw2, "third Secret phrase 3"); !errors.Is(err, ErrAuth) {
-			t.Fatalf("change: %v, want ErrAuth", err)
+		if err := change(u, pw2, "third Secret phrase 3"); !errors.Is(err, xmpp.Auth) {
+			t.Fatalf("change: %v, want Auth", err)
 		}
-		if err := mgr.ChangePassword(ctx, "nosuchuser"+u, pw1, pw2); !errors.Is(err, ErrAuth) {
-			t.Fatalf("change for unknown user: %v, want ErrAuth", err)
+		if err := change("nosuchuser"+u, pw1, pw2); !errors.Is(err, xmpp.Auth) {
+			t.Fatalf("change for unknown user: %v, want Auth", err)
 		}
 		mustLogin(t, u, pw1)
 	})
@@ -148,9 +187,9 @@ func suite(t *testing.T, srv *testenv.Server) {
 			t.Skip("Prosody 0.12 has no password policy")
 		}
 		u := newUser(t)
-		err := mgr.ChangePassword(ctx, u, pw1, "abc")
-		if !errors.Is(err, ErrPasswordPolicy) {
-			t.Fatalf("weak password: %v, want ErrPasswordPolicy", err)
+		err := change(u, pw1, "abc")
+		if !errors.Is(err, xmpp.PasswordPolicy) {
+			t.Fatalf("weak password: %v, want PasswordPolicy", err)
 		}
 		mustLogin(t, u, pw1)
 		mustRefuse(t, u, "abc")
@@ -158,12 +197,12 @@ func suite(t *testing.T, srv *testenv.Server) {
 
 	t.Run("end sessions", func(t *testing.T) {
 		u := newUser(t)
-		s, err := xmppconn.Login(ctx, cfg, u, pw1, nil)
+		s, err := xmpp.Login(ctx, cfg, u, pw1, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer xmppconn.Close(s)
-		if !xmppconn.Alive(s) {
+		defer s.Close()
+		if !s.Alive() {
 			t.Fatal("fresh session not alive")
 		}
 		if err := mgr.EndOtherSessions(ctx, u); err != nil {
@@ -171,7 +210,7 @@ func suite(t *testing.T, srv *testenv.Server) {
 		}
 		waitClosed(t, s)
 		noAdmin := New(Config{XMPP: cfg})
-		if err := noAdmin.EndOtherSessions(ctx, u); !errors.Is(err, ErrNotAvailable) {
+		if err := noAdmin.EndOtherSessions(ctx, u); !errors.Is(err, xmpp.NotAvailable) {
 			t.Errorf("without admin: %v", err)
 		}
 	})
@@ -180,12 +219,12 @@ func suite(t *testing.T, srv *testenv.Server) {
 	// ejabberd 23.01 does not, so there only end-user-session does it.
 	t.Run("sessions ended after password change", func(t *testing.T) {
 		u := newUser(t)
-		s, err := xmppconn.Login(ctx, cfg, u, pw1, nil)
+		s, err := xmpp.Login(ctx, cfg, u, pw1, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer xmppconn.Close(s)
-		if err := mgr.ChangePassword(ctx, u, pw1, pw2); err != nil {
+		defer s.Close()
+		if err := change(u, pw1, pw2); err != nil {
 			t.Fatalf("change: %v", err)
 		}
 		waitClosed(t, s)
@@ -194,20 +233,25 @@ func suite(t *testing.T, srv *testenv.Server) {
 
 	t.Run("delete", func(t *testing.T) {
 		u := newUser(t)
-		if err := mgr.Delete(ctx, u, pw2); !errors.Is(err, ErrAuth) {
-			t.Fatalf("delete with wrong password: %v, want ErrAuth", err)
+		if err := remove(u, pw2); !errors.Is(err, xmpp.Auth) {
+			t.Fatalf("delete with wrong password: %v, want Auth", err)
 		}
 		mustLogin(t, u, pw1)
-		if err := mgr.Delete(ctx, "nosuchuser"+u, pw1); !errors.Is(err, ErrAuth) {
-			t.Fatalf("delete unknown user: %v, want ErrAuth", err)
+		if err := remove("nosuchuser"+u, pw1); !errors.Is(err, xmpp.Auth) {
+			t.Fatalf("delete unknown user: %v, want Auth", err)
 		}
-		s, err := xmppconn.Login(ctx, cfg, u, pw1, nil)
+		s, err := xmpp.Login(ctx, cfg, u, pw1, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer xmppconn.Close(s)
-		if err := mgr.Delete(ctx, u, pw1); err != nil {
+		defer s.Close()
+		before := logins.Load()
+		if err := remove(u, pw1); err != nil {
 			t.Fatalf("delete: %v", err)
+		}
+		// One login per action: the user's, and one to see it refused.
+		if n := logins.Load() - before; n != 2 {
+			t.Errorf("a deletion cost %d logins, want 2", n)
 		}
 		mustRefuse(t, u, pw1)
 		waitClosed(t, s)
@@ -215,7 +259,7 @@ func suite(t *testing.T, srv *testenv.Server) {
 			t.Errorf("not deleted in-band; log:\n%s", l)
 		}
 		// The name is free again.
-		if err := admin.Create(ctx, u, pw2); err != nil {
+		if err := createUser(ctx, admin, u, pw2); err != nil {
 			t.Fatalf("create %s again: %v", u, err)
 		}
 		mustLogin(t, u, pw2)
@@ -270,14 +314,30 @@ func suite(t *testing.T, srv *testenv.Server) {
 	})
 }
 
-// waitClosed waits (bounded) until the server has closed s.
-func waitClosed(t *testing.T, s *xmpp.Session) {
+// waitClosed waits until the server has closed s (a hang limit).
+func waitClosed(t *testing.T, s *xmpp.Conn) {
 	t.Helper()
 	select {
-	case <-xmppconn.Done(s):
-	case <-time.After(10 * time.Second):
+	case <-s.Done():
+	case <-time.After(time.Minute):
 		t.Fatal("the session was not ended")
 	}
+}
+
+// createUser creates local with XEP-0133 add-user on the admin session.
+func createUser(ctx context.Context, admin *xmpp.Admin, local, password string) error {
+	user := jid.MustParse(local + "@" + admin.Domain().Domainpart())
+	_, err := admin.Run(ctx, "http://jabber.org/protocol/admin#add-user", func(d *form.Data) error {
+		if _, err := d.Set("accountjid", user); err != nil {
+			return err
+		}
+		if _, err := d.Set("password", password); err != nil {
+			return err
+		}
+		_, err := d.Set("password-verify", password)
+		return err
+	})
+	return err
 }
 
 func closedAddr(t *testing.T) string {

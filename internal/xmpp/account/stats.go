@@ -2,12 +2,11 @@ package account
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // maxFailureCache bounds how long a failure to reach the server is cached.
@@ -72,14 +71,12 @@ func (m *Manager) Stats(ctx context.Context) Stats {
 func (m *Manager) count(ctx context.Context, node, field string) (Count, error) {
 	res, err := m.cfg.Admin.Run(ctx, node, nil)
 	if err != nil {
-		var se *xmppconn.StanzaError
-		var ce *xmppconn.CommandError
-		if errors.As(err, &se) || errors.As(err, &ce) {
+		if k := xmpp.KindOf(err); k != xmpp.Unavailable && k != xmpp.Protocol {
 			// The server answered: it does not offer this number.
 			m.log.DebugContext(ctx, "account.stats_not_offered", "node", node, "err", err)
 			return Count{}, nil
 		}
-		m.log.WarnContext(ctx, "account.stats_failed", "node", node, "kind", KindName(classify("stats", err)), "err", err)
+		m.log.WarnContext(ctx, "account.stats_failed", "node", node, "kind", xmpp.KindOf(err).String(), "err", err)
 		return Count{}, err
 	}
 	v, ok := res.Value(field)

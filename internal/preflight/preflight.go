@@ -15,11 +15,10 @@ import (
 	"time"
 
 	"mellium.im/xmlstream"
-	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // Status is the outcome of one check.
@@ -170,7 +169,7 @@ type Pinger interface {
 
 // Config says what to check.
 type Config struct {
-	XMPP          xmppconn.Config
+	XMPP          xmpp.Config
 	Mode          string  // "admin" or "ibr"
 	AdminJID      jid.JID // admin mode: the portal's admin account
 	AdminPassword string
@@ -188,7 +187,7 @@ type Config struct {
 func Run(ctx context.Context, cfg Config) Report {
 	timeout := cfg.XMPP.Timeout
 	if timeout <= 0 {
-		timeout = xmppconn.DefaultTimeout
+		timeout = xmpp.DefaultTimeout
 	}
 	var r Report
 	if cfg.Store != nil {
@@ -208,7 +207,7 @@ func Run(ctx context.Context, cfg Config) Report {
 		}
 		return append(r, Result{Check: CheckRegistration, Status: Skipped, Message: skip})
 	}
-	defer xmppconn.Close(unauth)
+	defer unauth.Close()
 
 	loggedIn := false
 	if cfg.Mode == "admin" {
@@ -218,7 +217,7 @@ func Run(ctx context.Context, cfg Config) Report {
 		if admin != nil {
 			loggedIn = true
 			r = append(r, adminCommands(lctx, cfg, admin))
-			xmppconn.Close(admin)
+			admin.Close()
 		} else {
 			r = append(r, Result{Check: CheckAdminCommands, Status: Skipped, Message: "not checked: the admin account could not log in"})
 		}
@@ -249,8 +248,8 @@ func checkStore(ctx context.Context, cfg Config, timeout time.Duration) Result {
 
 // connect opens the unauthenticated STARTTLS stream the registration probe
 // uses; it proves the server is reachable and its certificate accepted.
-func connect(ctx context.Context, cfg Config) (*xmpp.Session, Result) {
-	s, err := xmppconn.Unauth(ctx, cfg.XMPP)
+func connect(ctx context.Context, cfg Config) (*xmpp.Conn, Result) {
+	s, err := xmpp.Unauth(ctx, cfg.XMPP)
 	if err == nil {
 		return s, Result{Check: CheckConnect, Status: OK,
 			Message: fmt.Sprintf("reached %s for %s: STARTTLS works and the certificate is accepted", cfg.XMPP.Addr, cfg.XMPP.Domain)}
@@ -260,7 +259,7 @@ func connect(ctx context.Context, cfg Config) (*xmpp.Session, Result) {
 	if cfg.XMPP.TLS != nil && cfg.XMPP.TLS.ServerName != "" {
 		serverName = cfg.XMPP.TLS.ServerName
 	}
-	var ce *xmppconn.ConnError
+	var ce *xmpp.Error
 	switch {
 	case isCertError(err):
 		res.Message = fmt.Sprintf("the XMPP server's TLS certificate was not accepted for %q", serverName)
@@ -274,7 +273,7 @@ func connect(ctx context.Context, cfg Config) (*xmpp.Session, Result) {
 		res.Message = fmt.Sprintf("cannot connect to the XMPP server at %s", cfg.XMPP.Addr)
 		res.Hint = "Is the server running and listening there? Set xmpp.addr (PORTAL_XMPP_ADDR) to host:port of its\n" +
 			"client (c2s) listener; the default is <domain>:5222 and no SRV record is looked up."
-	case errors.Is(err, xmppconn.ErrUnavailable):
+	case errors.Is(err, xmpp.Unavailable):
 		res.Message = fmt.Sprintf("the XMPP server at %s refused the stream for %s", cfg.XMPP.Addr, cfg.XMPP.Domain)
 		res.Hint = "Is xmpp.domain a host (VirtualHost) of this server, and does its client port offer STARTTLS?"
 	default:
@@ -294,14 +293,14 @@ func isCertError(err error) bool {
 	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
 }
 
-func adminLogin(ctx context.Context, cfg Config) (*xmpp.Session, Result) {
+func adminLogin(ctx context.Context, cfg Config) (*xmpp.Conn, Result) {
 	admin := cfg.AdminJID.String()
-	s, err := xmppconn.Login(ctx, cfg.XMPP, cfg.AdminJID.Localpart(), cfg.AdminPassword, nil)
+	s, err := xmpp.Login(ctx, cfg.XMPP, cfg.AdminJID.Localpart(), cfg.AdminPassword, nil)
 	if err == nil {
 		return s, Result{Check: CheckAdminLogin, Status: OK, Message: admin + " logs in"}
 	}
 	res := Result{Check: CheckAdminLogin, Status: Fail, Err: err}
-	if errors.Is(err, xmppconn.ErrAuth) {
+	if errors.Is(err, xmpp.Auth) {
 		res.Message = fmt.Sprintf("the server refused the login of %s: wrong password, or the account does not exist", admin)
 		res.Hint = fmt.Sprintf("The password must be the one in xmpp.admin_password (PORTAL_XMPP_ADMIN_PASSWORD_FILE; a trailing\n"+
 			"newline is ignored). Create the account or set its password on the server:\n"+
@@ -315,12 +314,12 @@ func adminLogin(ctx context.Context, cfg Config) (*xmpp.Session, Result) {
 	return nil, res
 }
 
-func adminCommands(ctx context.Context, cfg Config, s *xmpp.Session) Result {
+func adminCommands(ctx context.Context, cfg Config, s *xmpp.Conn) Result {
 	domain, err := jid.New("", cfg.XMPP.Domain, "")
 	if err != nil {
 		return Result{Check: CheckAdminCommands, Status: Fail, Message: "xmpp.domain is not a valid domain", Err: err}
 	}
-	items, err := xmppconn.ListCommands(ctx, s, domain)
+	items, err := s.ListCommands(ctx, domain)
 	if err != nil {
 		return Result{Check: CheckAdminCommands, Status: Fail, Err: err,
 			Message: "the server did not list its ad-hoc commands (XEP-0050) for " + cfg.AdminJID.String(),
@@ -389,8 +388,8 @@ func classifyRegistration(err error) (regAnswer, string) {
 	if err == nil {
 		return regOpen, ""
 	}
-	var se *xmppconn.StanzaError
-	if errors.As(err, &se) {
+	var se *xmpp.Error
+	if errors.As(err, &se) && se.Condition != "" {
 		if closedConditions[se.Condition] {
 			return regClosed, se.Condition
 		}
@@ -419,9 +418,9 @@ func randomPassword() string {
 // in-band registration is open in admin mode.
 const LoudOpenRegistration = "PUBLIC IN-BAND REGISTRATION IS OPEN"
 
-func registration(ctx context.Context, cfg Config, s *xmpp.Session, adminOK bool) Result {
+func registration(ctx context.Context, cfg Config, s *xmpp.Conn, adminOK bool) Result {
 	res := Result{Check: CheckRegistration}
-	_, getErr := xmppconn.SendIQ(ctx, s, stanza.IQ{Type: stanza.GetIQ}, registerQuery())
+	_, getErr := s.SendIQ(ctx, stanza.IQ{Type: stanza.GetIQ}, registerQuery())
 	getAns, getCond := classifyRegistration(getErr)
 	if getAns == regUnknown {
 		res.Status, res.Err = Warn, getErr
@@ -457,7 +456,7 @@ func registration(ctx context.Context, cfg Config, s *xmpp.Session, adminOK bool
 		}
 		// The form alone proves nothing (ejabberd always offers it): submit
 		// the admin account's own name, which exists, so nothing is created.
-		_, err = xmppconn.SendIQ(ctx, s, stanza.IQ{Type: stanza.SetIQ},
+		_, err = s.SendIQ(ctx, stanza.IQ{Type: stanza.SetIQ},
 			registerQuery([2]string{"username", cfg.AdminJID.Localpart()}, [2]string{"password", randomPassword()}))
 		ans, cond = classifyRegistration(err)
 	}

@@ -12,7 +12,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 func TestClassifyRegistration(t *testing.T) {
@@ -23,12 +23,12 @@ func TestClassifyRegistration(t *testing.T) {
 		cond string
 	}{
 		{"form offered", nil, regOpen, ""},
-		{"prosody allow_registration=false", &xmppconn.StanzaError{Type: "cancel", Condition: "service-unavailable"}, regClosed, "service-unavailable"},
-		{"ejabberd access deny", &xmppconn.StanzaError{Type: "auth", Condition: "forbidden", Text: "Access denied by service policy"}, regClosed, "forbidden"},
-		{"not-allowed", &xmppconn.StanzaError{Type: "cancel", Condition: "not-allowed"}, regClosed, "not-allowed"},
-		{"name exists: got past the access check", &xmppconn.StanzaError{Type: "cancel", Condition: "conflict"}, regOpen, "conflict"},
-		{"ejabberd throttle: past access", &xmppconn.StanzaError{Type: "wait", Condition: "resource-constraint"}, regOpen, "resource-constraint"},
-		{"connection lost", &xmppconn.ConnError{Op: "receive", Err: errors.New("EOF")}, regUnknown, ""},
+		{"prosody allow_registration=false", &xmpp.Error{Kind: xmpp.StanzaKind("service-unavailable", ""), Condition: "service-unavailable"}, regClosed, "service-unavailable"},
+		{"ejabberd access deny", &xmpp.Error{Kind: xmpp.StanzaKind("forbidden", ""), Condition: "forbidden", Text: "Access denied by service policy"}, regClosed, "forbidden"},
+		{"not-allowed", &xmpp.Error{Kind: xmpp.StanzaKind("not-allowed", ""), Condition: "not-allowed"}, regClosed, "not-allowed"},
+		{"name exists: got past the access check", &xmpp.Error{Kind: xmpp.StanzaKind("conflict", ""), Condition: "conflict"}, regOpen, "conflict"},
+		{"ejabberd throttle: past access", &xmpp.Error{Kind: xmpp.StanzaKind("resource-constraint", ""), Condition: "resource-constraint"}, regOpen, "resource-constraint"},
+		{"connection lost", &xmpp.Error{Kind: xmpp.Unavailable, Op: "receive", Err: errors.New("EOF")}, regUnknown, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,7 +89,7 @@ func TestRunUnreachable(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	r := Run(context.Background(), Config{
-		XMPP: xmppconn.Config{Domain: "localhost", Addr: addr}, Mode: "admin",
+		XMPP: xmpp.Config{Domain: "localhost", Addr: addr}, Mode: "admin",
 		AdminJID: jid.MustParse("portal@localhost"), AdminPassword: "x",
 		Store: pinger{errors.New("connection refused")}, StoreDriver: "redis",
 	})
@@ -127,7 +127,7 @@ func TestRunTalksToAStranger(t *testing.T) {
 			c.Close()
 		}
 	}()
-	r := Run(context.Background(), Config{XMPP: xmppconn.Config{Domain: "localhost", Addr: ln.Addr().String()}, Mode: "ibr"})
+	r := Run(context.Background(), Config{XMPP: xmpp.Config{Domain: "localhost", Addr: ln.Addr().String()}, Mode: "ibr"})
 	c, _ := r.Find(CheckConnect)
 	if c.Status != Fail {
 		t.Fatalf("connect: %+v", c)

@@ -12,7 +12,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmpp-portal/portal/internal/testenv"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 func adminConfig(s *testenv.Server) Config {
@@ -32,13 +32,13 @@ func addUser(t *testing.T, s *testenv.Server, local, password string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	sess, err := xmppconn.Login(ctx, s.XMPP(), s.AdminJID.Localpart(), s.AdminPassword, nil)
+	sess, err := xmpp.Login(ctx, s.XMPP(), s.AdminJID.Localpart(), s.AdminPassword, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer xmppconn.Close(sess)
+	defer sess.Close()
 	user := jid.MustParse(local + "@" + s.Domain)
-	_, err = xmppconn.Command(ctx, sess, jid.MustParse(s.Domain), NodeAddUser, func(d *form.Data) error {
+	_, err = sess.Command(ctx, jid.MustParse(s.Domain), NodeAddUser, func(d *form.Data) error {
 		var err error
 		d.ForFields(func(f form.FieldData) {
 			switch {
@@ -101,11 +101,11 @@ func TestRunAgainstRealServers(t *testing.T) {
 					t.Errorf("open-registration hint: %q", reg.Hint)
 				}
 				// The probe changed nothing: the admin password still works.
-				s, err := xmppconn.Login(ctx, srv.XMPP(), srv.AdminJID.Localpart(), srv.AdminPassword, nil)
+				s, err := xmpp.Login(ctx, srv.XMPP(), srv.AdminJID.Localpart(), srv.AdminPassword, nil)
 				if err != nil {
 					t.Fatalf("admin login after the checks: %v", err)
 				}
-				xmppconn.Close(s)
+				s.Close()
 			})
 
 			t.Run("ibr portal", func(t *testing.T) {

@@ -8,10 +8,15 @@ import (
 	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
+// hangLimit bounds what ends by itself unless something hangs: the context of
+// a whole test here, which starts (and restarts) a server. Restarting
+// ejabberd took over 30 s with both cores busy.
+const hangLimit = 5 * time.Minute
+
 func TestStartEjabberd(t *testing.T) {
 	t.Parallel()
 	s := StartEjabberd(t, Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
 	defer cancel()
 	sess, err := xmpp.Login(ctx, s.XMPP(), s.AdminJID.Localpart(), s.AdminPassword, nil)
 	if err != nil {

@@ -3,7 +3,6 @@ package testenv
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/xmpp-portal/portal/internal/xmpp"
 )
@@ -11,7 +10,7 @@ import (
 func TestStartProsody(t *testing.T) {
 	t.Parallel()
 	s := StartProsody(t, Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
 	defer cancel()
 	sess, err := xmpp.Login(ctx, s.XMPP(), s.AdminJID.Localpart(), s.AdminPassword, nil)
 	if err != nil {
@@ -32,7 +31,7 @@ func TestProsodyKillRestart(t *testing.T) {
 		t.Errorf("process %d still exists after Kill", pid)
 	}
 	s.Restart()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
 	defer cancel()
 	sess, err := xmpp.Login(ctx, s.XMPP(), s.AdminJID.Localpart(), s.AdminPassword, nil)
 	if err != nil {

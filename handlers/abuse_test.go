@@ -74,7 +74,7 @@ func newLimitedEnv(t *testing.T, b abuse.Budgets, maxKeys int) *limitedEnv {
 	}
 	prov := &fakeProvisioner{created: map[string]string{}}
 	h := handlers.New(handlers.Deps{
-		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: caps, Policy: pol, Provisioner: prov,
+		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: caps, Policy: pol, Signup: prov,
 		Site:      views.Site{Name: "Example", Domain: "example.test", StorageNote: "Kept 7 days."},
 		BodyLimit: 8 << 10, XMPPTimeout: 5 * time.Second, MinPassword: 10, Limiter: lim,
 	})

@@ -15,8 +15,8 @@ import (
 
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/captchastore"
-	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/store"
+	"github.com/xmpp-portal/portal/internal/xmpp/signup"
 	"github.com/xmpp-portal/portal/views"
 )
 
@@ -28,7 +28,7 @@ func benchHandler(b testing.TB) (http.Handler, *captchastore.Captchas) {
 }
 
 // perfHandler is benchHandler with the given provisioner.
-func perfHandler(b testing.TB, prov provision.Provisioner) (http.Handler, *captchastore.Captchas) {
+func perfHandler(b testing.TB, prov signup.Creator) (http.Handler, *captchastore.Captchas) {
 	b.Helper()
 	st, err := store.Open("memory", "", "bench:", store.WithMaxKeys(10_000_000))
 	if err != nil {
@@ -39,7 +39,7 @@ func perfHandler(b testing.TB, prov provision.Provisioner) (http.Handler, *captc
 	caps := captchastore.NewCaptchas(st, captchastore.Options{Length: 6, TTL: time.Minute, Log: log})
 	bundle, pol, as, vw := loadUI(b)
 	h := handlers.New(handlers.Deps{
-		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: caps, Policy: pol, Provisioner: prov,
+		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: caps, Policy: pol, Signup: prov,
 		Site:      views.Site{Name: "Example", Domain: "example.test", StorageNote: "Messages are kept for 7 days."},
 		BodyLimit: 64 << 10, XMPPTimeout: 5 * time.Second, MinPassword: 10,
 	})

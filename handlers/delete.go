@@ -3,12 +3,13 @@ package handlers
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/xmpp-portal/portal/internal/account"
 	"github.com/xmpp-portal/portal/internal/i18n"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 type deleteForm struct {
@@ -81,35 +82,34 @@ func (h *Handler) deleteSubmit(c echo.Context) error {
 		return h.showDeleteForm(c, http.StatusUnprocessableEntity, f)
 	}
 
-	if _, err := guardLogin(g, addr, password, i18n.K("manage.err.unavailable"), func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, h.d.Accounts.Verify(ctx, local, password)
-	}); err != nil {
+	sess, err := guardLogin(g, addr, password, unavailableKey(flowDelete), func(ctx context.Context) (Account, error) {
+		return h.d.Accounts.Login(ctx, local, password)
+	})
+	if err != nil {
 		if errors.Is(err, errBadCredentials) {
 			f.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
 			return h.showDeleteForm(c, badCredentialsStatus, f)
 		}
 		return err
 	}
+	defer sess.Close()
 	g.pad()
 
 	ctx, cancel := context.WithTimeout(r.Context(), 3*h.d.XMPPTimeout)
 	defer cancel()
-	err := h.d.Accounts.Delete(ctx, local, password)
-	switch {
-	case err == nil:
-	case errors.Is(err, account.ErrAuth):
-		h.d.Log.Info("delete.failed", "kind", account.KindName(err))
-		f.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
-		return h.showDeleteForm(c, badCredentialsStatus, f)
-	case errors.Is(err, account.ErrNotVerified):
-		h.d.Log.Error("delete.failed", "kind", account.KindName(err), "err", err)
-		return i18n.Wrap(err, http.StatusBadGateway, i18n.K("delete.err.not_verified"))
-	case errors.Is(err, account.ErrRefused), errors.Is(err, account.ErrNotAvailable), errors.Is(err, account.ErrPasswordPolicy):
-		h.d.Log.Warn("delete.failed", "kind", account.KindName(err), "err", err)
-		return i18n.Wrap(err, http.StatusBadGateway, i18n.K("delete.err.refused"))
-	default:
-		h.d.Log.Warn("delete.failed", "kind", account.KindName(err), "err", err)
-		return i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("delete.err.unavailable"))
+	if err := sess.Delete(ctx); err != nil {
+		e := h.xmppError(flowDelete, err)
+		if e.Status == badCredentialsStatus {
+			h.d.Log.Info("delete.failed", "kind", xmpp.KindOf(err).String())
+			f.Error = e.Message(h.d.I18n, lang)
+			return h.showDeleteForm(c, e.Status, f)
+		}
+		level := slog.LevelWarn
+		if xmpp.KindOf(err) == xmpp.NotVerified {
+			level = slog.LevelError
+		}
+		h.d.Log.Log(ctx, level, "delete.failed", "kind", xmpp.KindOf(err).String(), "err", err)
+		return e
 	}
 	h.d.Log.Info("account.deleted")
 	h.d.Log.Debug("account.deleted.user", "username", local)

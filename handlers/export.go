@@ -10,7 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/xmpp-portal/portal/internal/i18n"
-	"github.com/xmpp-portal/portal/internal/migrate"
+	"github.com/xmpp-portal/portal/internal/xmpp/migrate"
 )
 
 // exportWriteTimeout replaces the server's write timeout for a running
@@ -56,7 +56,7 @@ func (h *Handler) exportSubmit(c echo.Context) error {
 		f.AddressError = aerr.Message(h.d.I18n, lang)
 		return h.renderStatus(c, http.StatusUnprocessableEntity, "export", f)
 	}
-	ex, err := guardLogin(g, addr, password, i18n.K("migrate.err.unavailable"), func(ctx context.Context) (*migrate.Export, error) {
+	ex, err := guardLogin(g, addr, password, unavailableKey(flowExport), func(ctx context.Context) (*migrate.Export, error) {
 		return h.d.Migrator.OpenExport(ctx, addr.Local, password)
 	})
 	if err != nil {

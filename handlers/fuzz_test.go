@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xmpp-portal/portal/internal/provision"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // kindProvisioner answers every Create with a refusal chosen by the name, so
@@ -16,11 +16,11 @@ import (
 type kindProvisioner struct{}
 
 func (kindProvisioner) Create(_ context.Context, local, _ string) error {
-	k := provision.Kind(len(local) % 7)
-	if k == provision.KindUnknown {
+	k := xmpp.Kind(len(local) % 7)
+	if k == xmpp.Unknown {
 		return nil
 	}
-	return &provision.Error{Kind: k, Condition: "undefined-condition", Text: "fuzz"}
+	return &xmpp.Error{Kind: k, Condition: "undefined-condition", Text: "fuzz"}
 }
 func (kindProvisioner) Close() error { return nil }
 

@@ -9,10 +9,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/xmpp-portal/portal/internal/abuse"
-	"github.com/xmpp-portal/portal/internal/account"
 	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/policy"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // errBadCredentials is the one answer for an unknown account, a wrong
@@ -122,11 +121,6 @@ func (g *guard) fail(a policy.Address) error {
 	return errBadCredentials
 }
 
-// isAuthError reports whether err is the server refusing the credentials.
-func isAuthError(err error) bool {
-	return errors.Is(err, account.ErrAuth) || errors.Is(err, xmppconn.ErrAuth)
-}
-
 // guardLogin is step 2 to 4 for one address: lock, then the flow's login
 // (a real SASL login as a, bounded by XMPPTimeout), then the answer. It
 // returns login's value on success; errBadCredentials for a locked address,
@@ -150,10 +144,10 @@ func guardLogin[T any](g *guard, a policy.Address, password string, unavailable 
 	case err == nil:
 		g.h.d.Log.Info("credentials.check", "flow", g.flow, "outcome", "ok")
 		return v, nil
-	case isAuthError(err):
+	case errors.Is(err, xmpp.Auth):
 		return zero, g.fail(a)
 	default:
-		g.h.d.Log.Warn("credentials.check", "flow", g.flow, "outcome", "server_unavailable", "kind", account.KindName(err), "err", err)
+		g.h.d.Log.Warn("credentials.check", "flow", g.flow, "outcome", "server_unavailable", "kind", xmpp.KindOf(err).String(), "err", err)
 		g.pad()
 		return zero, i18n.Wrap(err, http.StatusServiceUnavailable, unavailable)
 	}

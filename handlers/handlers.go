@@ -12,9 +12,8 @@ import (
 	"github.com/xmpp-portal/portal/assets"
 	"github.com/xmpp-portal/portal/internal/abuse"
 	"github.com/xmpp-portal/portal/internal/i18n"
-	"github.com/xmpp-portal/portal/internal/migrate"
 	"github.com/xmpp-portal/portal/internal/policy"
-	"github.com/xmpp-portal/portal/internal/provision"
+	"github.com/xmpp-portal/portal/internal/xmpp/migrate"
 	"github.com/xmpp-portal/portal/views"
 )
 
@@ -36,7 +35,7 @@ type Deps struct {
 	Assets      *assets.Set
 	Captchas    Captchas
 	Policy      *policy.Policy
-	Provisioner provision.Provisioner
+	Signup      Signup
 	Site        views.Site
 	DefaultLang string
 	BodyLimit   int64         // largest form body in bytes

@@ -20,8 +20,8 @@ import (
 	"github.com/xmpp-portal/portal/internal/captchastore"
 	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/policy"
-	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/store"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 	"github.com/xmpp-portal/portal/views"
 )
 
@@ -39,7 +39,7 @@ func (f *fakeProvisioner) Create(ctx context.Context, local, pw string) error {
 		return f.failWith
 	}
 	if _, ok := f.created[local]; ok {
-		return &provision.Error{Kind: provision.KindConflict, Condition: "conflict"}
+		return &xmpp.Error{Kind: xmpp.Conflict, Condition: "conflict"}
 	}
 	f.created[local] = pw
 	return nil
@@ -67,7 +67,7 @@ func newEnv(t *testing.T) *env {
 	bundle, pol, as, vw := loadUI(t)
 	prov := &fakeProvisioner{created: map[string]string{}}
 	h := handlers.New(handlers.Deps{
-		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: caps, Policy: pol, Provisioner: prov,
+		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: caps, Policy: pol, Signup: prov,
 		Site:      views.Site{Name: "Example", Domain: "example.test", StorageNote: "Messages are kept for 7 days.", Contact: "xmpp:admin@example.test"},
 		BodyLimit: 8 << 10, XMPPTimeout: 5 * time.Second, MinPassword: 10,
 	})
@@ -223,22 +223,22 @@ func TestCaptchaSingleUse(t *testing.T) {
 
 func TestProvisionErrorsAreExplained(t *testing.T) {
 	tests := []struct {
-		kind     provision.Kind
+		kind     xmpp.Kind
 		status   int
 		contains string
 	}{
-		{provision.KindConflict, 409, "already taken"},
-		{provision.KindInvalidName, 422, "does not accept this name"},
-		{provision.KindPasswordPolicy, 422, "too weak"},
-		{provision.KindThrottled, 429, "too many sign-ups"},
-		{provision.KindNotAllowed, 403, "does not allow new accounts"},
-		{provision.KindUnavailable, 503, "cannot be reached"},
-		{provision.KindUnknown, 502, "reason: undefined-condition"},
+		{xmpp.Conflict, 409, "already taken"},
+		{xmpp.InvalidName, 422, "does not accept this name"},
+		{xmpp.PasswordPolicy, 422, "too weak"},
+		{xmpp.Throttled, 429, "too many sign-ups"},
+		{xmpp.NotAllowed, 403, "does not allow new accounts"},
+		{xmpp.Unavailable, 503, "cannot be reached"},
+		{xmpp.Unknown, 502, "reason: undefined-condition"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.contains, func(t *testing.T) {
 			e := newEnv(t)
-			e.prov.failWith = &provision.Error{Kind: tc.kind, Condition: "undefined-condition"}
+			e.prov.failWith = &xmpp.Error{Kind: tc.kind, Condition: "undefined-condition"}
 			id, ans := e.newCaptcha(t)
 			resp, body := e.post(t, "/register", signupForm(id, ans, "frank", "correct horse battery"), nil)
 			if resp.StatusCode != tc.status || !strings.Contains(body, tc.contains) {

@@ -16,15 +16,15 @@ import (
 
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/abuse"
-	"github.com/xmpp-portal/portal/internal/account"
 	"github.com/xmpp-portal/portal/internal/captchastore"
-	"github.com/xmpp-portal/portal/internal/migrate"
 	"github.com/xmpp-portal/portal/internal/pie"
 	"github.com/xmpp-portal/portal/internal/policy"
-	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/testenv"
 	"github.com/xmpp-portal/portal/internal/xmltree"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
+	"github.com/xmpp-portal/portal/internal/xmpp/account"
+	"github.com/xmpp-portal/portal/internal/xmpp/migrate"
+	"github.com/xmpp-portal/portal/internal/xmpp/signup"
 	"github.com/xmpp-portal/portal/views"
 )
 
@@ -34,7 +34,7 @@ import (
 type hardEnv struct {
 	*env
 	srv   *testenv.Server
-	admin *provision.Admin
+	admin *signup.Admin
 	reg   *abuse.Regulator
 	clock *manageClock
 	ctx   context.Context
@@ -49,15 +49,16 @@ func startHardEnv(t *testing.T) *hardEnv {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
 	cfg := srv.XMPP()
-	admin := provision.NewAdmin(cfg, srv.AdminJID, srv.AdminPassword, nil)
-	t.Cleanup(func() { admin.Close() })
+	session := xmpp.NewAdmin(cfg, srv.AdminJID, srv.AdminPassword, nil)
+	t.Cleanup(func() { session.Close() })
+	admin := signup.NewAdmin(session, nil)
 	st := newMem(t, 20_000)
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	bundle, pol, as, vw := handlers.LoadUI(t, policy.Rules{Domain: srv.Domain, MinPassword: 10,
 		Reserved: []string{srv.AdminJID.Localpart(), "press"}})
 	clock := &manageClock{t: time.Now()}
-	mgr := account.New(account.Config{XMPP: cfg, Admin: admin, Log: log})
+	mgr := account.New(account.Config{XMPP: cfg, Admin: session, Log: log})
 	reg := abuse.NewRegulator(st, abuse.RegulatorOptions{Now: clock.Now, Secret: []byte("hardening secret 0123456789")})
 	lim, err := abuse.NewLimiter(st, abuse.LimiterOptions{Budgets: budgets(func(*abuse.Budgets) {}), IsOnion: handlers.IsOnion, Log: log})
 	if err != nil {
@@ -65,10 +66,10 @@ func startHardEnv(t *testing.T) *hardEnv {
 	}
 	caps := captchastore.NewCaptchas(st, captchastore.Options{Length: 6, TTL: time.Minute, Log: log})
 	h := handlers.New(handlers.Deps{
-		Log: log, I18n: bundle, Views: vw, Assets: as, Policy: pol, Provisioner: admin, Captchas: caps, Limiter: lim,
+		Log: log, I18n: bundle, Views: vw, Assets: as, Policy: pol, Signup: admin, Captchas: caps, Limiter: lim,
 		Site:      views.Site{Name: "Test", Domain: srv.Domain},
 		BodyLimit: 8 << 10, XMPPTimeout: 10 * time.Second, MinPassword: 10,
-		Accounts: mgr, Regulator: reg, MinResponse: minResponse, Sleep: clock.Sleep, Now: clock.Now,
+		Accounts: handlers.ManagerAccounts(mgr), Regulator: reg, MinResponse: minResponse, Sleep: clock.Sleep, Now: clock.Now,
 		Migrator:       &migrate.Service{Resolver: migrate.Resolver{Own: cfg}, MaxImportBytes: 1 << 20, Log: log},
 		ImportMaxBytes: 1 << 20,
 	})
@@ -85,11 +86,11 @@ func (e *hardEnv) create(t *testing.T, local string) {
 }
 
 func (e *hardEnv) canLogin(local, pw string) bool {
-	s, err := xmppconn.Login(e.ctx, e.srv.XMPP(), local, pw, nil)
+	s, err := xmpp.Login(e.ctx, e.srv.XMPP(), local, pw, nil)
 	if err != nil {
 		return false
 	}
-	xmppconn.Close(s)
+	s.Close()
 	return true
 }
 
@@ -152,12 +153,12 @@ func (e *hardEnv) rosterHas(t *testing.T, local, contact string) bool {
 
 func (e *hardEnv) movedStatement(t *testing.T, local string) string {
 	t.Helper()
-	s, err := xmppconn.Login(e.ctx, e.srv.XMPP(), local, hardPW, nil)
+	s, err := xmpp.Login(e.ctx, e.srv.XMPP(), local, hardPW, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer xmppconn.Close(s)
-	resp, err := xmppconn.SendIQ(e.ctx, s, stanza.IQ{Type: stanza.GetIQ}, xmltree.NewElement(pie.NSPubSub, "pubsub").Add(xmltree.NewElement(pie.NSPubSub, "items", "node", migrate.NSMoved)).TokenReader())
+	defer s.Close()
+	resp, err := s.SendIQ(e.ctx, stanza.IQ{Type: stanza.GetIQ}, xmltree.NewElement(pie.NSPubSub, "pubsub").Add(xmltree.NewElement(pie.NSPubSub, "items", "node", migrate.NSMoved)).TokenReader())
 	if err != nil {
 		return ""
 	}

@@ -15,8 +15,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/xmpp-portal/portal/internal/i18n"
-	"github.com/xmpp-portal/portal/internal/migrate"
 	"github.com/xmpp-portal/portal/internal/policy"
+	"github.com/xmpp-portal/portal/internal/xmpp/migrate"
 )
 
 // Defaults of the import's own bounds (Deps fields left zero).
@@ -204,7 +204,7 @@ func (h *Handler) importSubmit(c echo.Context) error {
 
 	// Both passwords are proven before anything is written.
 	password := fields.Get("password")
-	target, err := guardLogin(g, addr, password, i18n.K("migrate.err.unavailable"), func(ctx context.Context) (*migrate.Session, error) {
+	target, err := guardLogin(g, addr, password, unavailableKey(flowImport), func(ctx context.Context) (*migrate.Session, error) {
 		return h.d.Migrator.Login(ctx, addr.String(), password)
 	})
 	if err != nil {
@@ -214,7 +214,7 @@ func (h *Handler) importSubmit(c echo.Context) error {
 	var source *migrate.Session
 	if moved {
 		oldPassword := fields.Get("old_password")
-		source, err = guardLogin(g, old, oldPassword, i18n.K("migrate.err.unavailable"), func(ctx context.Context) (*migrate.Session, error) {
+		source, err = guardLogin(g, old, oldPassword, unavailableKey(flowImport), func(ctx context.Context) (*migrate.Session, error) {
 			return h.d.Migrator.Login(ctx, old.String(), oldPassword)
 		})
 		if err != nil {

@@ -16,8 +16,8 @@ import (
 
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/abuse"
-	"github.com/xmpp-portal/portal/internal/migrate"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
+	"github.com/xmpp-portal/portal/internal/xmpp/migrate"
 	"github.com/xmpp-portal/portal/views"
 )
 
@@ -46,7 +46,7 @@ func newImportBoundsEnv(t *testing.T, concurrency int) *importBoundsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	own := xmppconn.Config{Domain: "example.test", Addr: dead, Timeout: 2 * time.Second}
+	own := xmpp.Config{Domain: "example.test", Addr: dead, Timeout: 2 * time.Second}
 	h := handlers.New(handlers.Deps{
 		Log: log, I18n: bundle, Views: vw, Assets: as, Policy: pol,
 		Site:      views.Site{Name: "Example", Domain: "example.test"},

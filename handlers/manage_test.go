@@ -14,8 +14,9 @@ import (
 
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/abuse"
-	"github.com/xmpp-portal/portal/internal/account"
 	"github.com/xmpp-portal/portal/internal/captchastore"
+	"github.com/xmpp-portal/portal/internal/xmpp"
+	"github.com/xmpp-portal/portal/internal/xmpp/account"
 	"github.com/xmpp-portal/portal/views"
 )
 
@@ -67,11 +68,11 @@ func (f *fakeAccounts) login(local, pw string) error {
 	have, ok := f.users[local]
 	if !ok {
 		f.clock.Advance(f.unknownTime)
-		return &account.Error{Op: "verify", Kind: account.ErrAuth}
+		return &xmpp.Error{Op: "login", Kind: xmpp.Auth}
 	}
 	f.clock.Advance(f.loginTime)
 	if have != pw {
-		return &account.Error{Op: "verify", Kind: account.ErrAuth}
+		return &xmpp.Error{Op: "login", Kind: xmpp.Auth}
 	}
 	return nil
 }
@@ -82,38 +83,45 @@ func (f *fakeAccounts) record(s string) {
 	f.mu.Unlock()
 }
 
-func (f *fakeAccounts) Verify(ctx context.Context, local, pw string) error {
-	f.record("verify " + local)
-	return f.login(local, pw)
+// Login is the flow's one login; the fake session acts as the account.
+func (f *fakeAccounts) Login(ctx context.Context, local, pw string) (handlers.Account, error) {
+	f.record("login " + local)
+	if err := f.login(local, pw); err != nil {
+		return nil, err
+	}
+	return &fakeSession{f: f, local: local}, nil
 }
 
-func (f *fakeAccounts) ChangePassword(ctx context.Context, local, old, new string) error {
-	f.record("change " + local)
-	if err := f.login(local, old); err != nil {
-		return err
-	}
+type fakeSession struct {
+	f     *fakeAccounts
+	local string
+}
+
+func (s *fakeSession) ChangePassword(ctx context.Context, new string) error {
+	f := s.f
+	f.record("change " + s.local)
 	if f.changeErr != nil {
 		return f.changeErr
 	}
 	f.mu.Lock()
-	f.users[local] = new
+	f.users[s.local] = new
 	f.mu.Unlock()
 	return nil
 }
 
-func (f *fakeAccounts) Delete(ctx context.Context, local, pw string) error {
-	f.record("delete " + local)
-	if err := f.login(local, pw); err != nil {
-		return err
-	}
+func (s *fakeSession) Delete(ctx context.Context) error {
+	f := s.f
+	f.record("delete " + s.local)
 	if f.deleteErr != nil {
 		return f.deleteErr
 	}
 	f.mu.Lock()
-	delete(f.users, local)
+	delete(f.users, s.local)
 	f.mu.Unlock()
 	return nil
 }
+
+func (s *fakeSession) Close() error { return nil }
 
 func (f *fakeAccounts) Stats(ctx context.Context) account.Stats {
 	f.record("stats")
@@ -167,7 +175,7 @@ func newManageEnv(t *testing.T) *manageEnv {
 	}
 	caps := captchastore.NewCaptchas(st, captchastore.Options{Length: 6, TTL: time.Minute, Log: log})
 	h := handlers.New(handlers.Deps{
-		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: caps, Policy: pol, Provisioner: &fakeProvisioner{created: map[string]string{}},
+		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: caps, Policy: pol, Signup: &fakeProvisioner{created: map[string]string{}},
 		Site:      views.Site{Name: "Example", Domain: "example.test"},
 		BodyLimit: 8 << 10, XMPPTimeout: 5 * time.Second, MinPassword: 10, Limiter: lim,
 		Accounts: accts, Regulator: reg, MinResponse: minResponse, Sleep: clock.Sleep, Now: clock.Now,
@@ -343,10 +351,10 @@ func TestPasswordChange(t *testing.T) {
 			return f
 		}(), nil, 422, "do not match", false, false},
 		{"same as current", passwordForm("bob", goodPW, goodPW), nil, 422, "same as the current one", false, false},
-		{"server policy", passwordForm("bob", goodPW, newPW), &account.Error{Kind: account.ErrPasswordPolicy}, 422, "refused this new password as too weak", false, true},
-		{"server refuses", passwordForm("bob", goodPW, newPW), &account.Error{Kind: account.ErrRefused}, 502, "refused to change the password", false, true},
-		{"not verified", passwordForm("bob", goodPW, newPW), &account.Error{Kind: account.ErrNotVerified}, 502, "could not confirm it", false, true},
-		{"server down", passwordForm("bob", goodPW, newPW), &account.Error{Kind: account.ErrUnavailable}, 503, "cannot be reached", false, true},
+		{"server policy", passwordForm("bob", goodPW, newPW), &xmpp.Error{Kind: xmpp.PasswordPolicy}, 422, "refused this new password as too weak", false, true},
+		{"server refuses", passwordForm("bob", goodPW, newPW), &xmpp.Error{Kind: xmpp.NotAllowed}, 502, "refused to change the password", false, true},
+		{"not verified", passwordForm("bob", goodPW, newPW), &xmpp.Error{Kind: xmpp.NotVerified}, 502, "could not confirm it", false, true},
+		{"server down", passwordForm("bob", goodPW, newPW), &xmpp.Error{Kind: xmpp.Unavailable}, 503, "cannot be reached", false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -414,9 +422,9 @@ func TestDeleteErrors(t *testing.T) {
 		status   int
 		contains string
 	}{
-		{&account.Error{Kind: account.ErrNotVerified}, 502, "could not confirm that it is gone"},
-		{&account.Error{Kind: account.ErrRefused}, 502, "refused to delete the account"},
-		{&account.Error{Kind: account.ErrUnavailable}, 503, "Nothing was deleted"},
+		{&xmpp.Error{Kind: xmpp.NotVerified}, 502, "could not confirm that it is gone"},
+		{&xmpp.Error{Kind: xmpp.NotAllowed}, 502, "refused to delete the account"},
+		{&xmpp.Error{Kind: xmpp.Unavailable}, 503, "Nothing was deleted"},
 	} {
 		e := newManageEnv(t)
 		e.accts.deleteErr = tc.err

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/xmpp-portal/portal/handlers"
-	"github.com/xmpp-portal/portal/internal/migrate"
 	"github.com/xmpp-portal/portal/internal/pie"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
+	"github.com/xmpp-portal/portal/internal/xmpp/migrate"
 	"github.com/xmpp-portal/portal/views"
 )
 
@@ -33,7 +33,7 @@ func newMigrateEnv(t *testing.T, importMax int64) (*httptest.Server, *bytes.Buff
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	bundle, pol, as, vw := loadUI(t)
-	own := xmppconn.Config{Domain: "example.test", Addr: dead, Timeout: 2 * time.Second}
+	own := xmpp.Config{Domain: "example.test", Addr: dead, Timeout: 2 * time.Second}
 	h := handlers.New(handlers.Deps{
 		Log: log, I18n: bundle, Views: vw, Assets: as, Policy: pol,
 		Site:      views.Site{Name: "Example", Domain: "example.test"},

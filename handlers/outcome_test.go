@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xmpp-portal/portal/internal/provision"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // TestSignupOutcomeNeverOverclaims: a sign-up the server may have completed
@@ -16,9 +16,9 @@ func TestSignupOutcomeNeverOverclaims(t *testing.T) {
 		err       error
 		want, not string
 	}{
-		{"sent, no answer", &provision.Error{Kind: provision.KindUnavailable, Unanswered: true},
+		{"sent, no answer", &xmpp.Error{Kind: xmpp.Unavailable, Unanswered: true},
 			"it is not known whether the account exists", "Nothing was created"},
-		{"never sent", &provision.Error{Kind: provision.KindUnavailable},
+		{"never sent", &xmpp.Error{Kind: xmpp.Unavailable},
 			"Nothing was created", "not known whether"},
 	}
 	for _, tc := range tests {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/xmpp-portal/portal/internal/account"
 	"github.com/xmpp-portal/portal/internal/i18n"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 type passwordForm struct {
@@ -79,40 +79,36 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 		return h.showPasswordForm(c, http.StatusUnprocessableEntity, f)
 	}
 
-	if _, err := guardLogin(g, addr, current, i18n.K("manage.err.unavailable"), func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, h.d.Accounts.Verify(ctx, local, current)
-	}); err != nil {
+	sess, err := guardLogin(g, addr, current, unavailableKey(flowPassword), func(ctx context.Context) (Account, error) {
+		return h.d.Accounts.Login(ctx, local, current)
+	})
+	if err != nil {
 		if errors.Is(err, errBadCredentials) {
 			f.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
 			return h.showPasswordForm(c, badCredentialsStatus, f)
 		}
 		return err
 	}
+	defer sess.Close()
 	g.pad()
 
 	ctx, cancel := context.WithTimeout(r.Context(), 3*h.d.XMPPTimeout)
 	defer cancel()
-	err := h.d.Accounts.ChangePassword(ctx, local, current, pw)
-	switch {
-	case err == nil:
-	case errors.Is(err, account.ErrPasswordPolicy):
-		h.d.Log.Info("password.failed", "kind", account.KindName(err))
-		f.NewError = h.d.I18n.T(lang, i18n.K("password.err.server_policy"))
-		return h.showPasswordForm(c, http.StatusUnprocessableEntity, f)
-	case errors.Is(err, account.ErrAuth):
-		// The password changed between the check and the change.
-		h.d.Log.Info("password.failed", "kind", account.KindName(err))
-		f.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
-		return h.showPasswordForm(c, badCredentialsStatus, f)
-	case errors.Is(err, account.ErrNotVerified):
-		h.d.Log.Error("password.failed", "kind", account.KindName(err), "err", err)
-		return i18n.Wrap(err, http.StatusBadGateway, i18n.K("password.err.not_verified"))
-	case errors.Is(err, account.ErrRefused), errors.Is(err, account.ErrNotAvailable):
-		h.d.Log.Warn("password.failed", "kind", account.KindName(err), "err", err)
-		return i18n.Wrap(err, http.StatusBadGateway, i18n.K("password.err.refused"))
-	default:
-		h.d.Log.Warn("password.failed", "kind", account.KindName(err), "err", err)
-		return i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("password.err.unavailable"))
+	if err := sess.ChangePassword(ctx, pw); err != nil {
+		e := h.xmppError(flowPassword, err)
+		switch {
+		case xmpp.KindOf(err) == xmpp.PasswordPolicy:
+			h.d.Log.Info("password.failed", "kind", xmpp.KindOf(err).String())
+			f.NewError = e.Message(h.d.I18n, lang)
+			return h.showPasswordForm(c, e.Status, f)
+		case e.Status == badCredentialsStatus:
+			// The password changed between the login and the change.
+			h.d.Log.Info("password.failed", "kind", xmpp.KindOf(err).String())
+			f.Error = e.Message(h.d.I18n, lang)
+			return h.showPasswordForm(c, e.Status, f)
+		}
+		h.d.Log.Warn("password.failed", "kind", xmpp.KindOf(err).String(), "err", err)
+		return e
 	}
 	h.d.Log.Info("password.changed")
 	h.d.Log.Debug("password.changed.user", "username", local)

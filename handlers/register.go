@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"html/template"
 	"net/http"
 	"strings"
@@ -11,9 +10,8 @@ import (
 
 	"github.com/xmpp-portal/portal/internal/abuse"
 	"github.com/xmpp-portal/portal/internal/i18n"
-	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/qrsvg"
-	"github.com/xmpp-portal/portal/internal/store"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 type registerForm struct {
@@ -129,17 +127,17 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.d.XMPPTimeout)
 	defer cancel()
-	if err := h.d.Provisioner.Create(ctx, local, r.PostForm.Get("password")); err != nil {
+	if err := h.d.Signup.Create(ctx, local, r.PostForm.Get("password")); err != nil {
 		budget.Release(r.Context())
-		status, key, args := provisionMessage(err)
-		h.d.Log.Info("signup.failed", "kind", provision.KindOf(err), "err", err)
+		e := h.xmppError(flowRegister, err)
+		h.d.Log.Info("signup.failed", "kind", xmpp.KindOf(err).String(), "err", err)
 		h.d.Log.Debug("signup.failed.user", "username", local)
-		if key == "register.err.username_taken" || key == "register.err.username_refused" {
-			f.UsernameError = h.d.I18n.T(lang, key, args...)
+		if e.Key == "register.err.username_taken" || e.Key == "register.err.username_refused" {
+			f.UsernameError = e.Message(h.d.I18n, lang)
 		} else {
-			f.Error = h.d.I18n.T(lang, key, args...)
+			f.Error = e.Message(h.d.I18n, lang)
 		}
-		return h.showRegisterForm(c, status, f)
+		return h.showRegisterForm(c, e.Status, f)
 	}
 	h.d.Log.Info("account.created")
 	h.d.Log.Debug("account.created.user", "username", local)
@@ -151,35 +149,4 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 		h.d.Log.Error("qr.render", "err", err)
 	}
 	return h.renderRegistered(c, local, registeredPage{Address: address, URI: template.URL(uri), QR: qr})
-}
-
-// provisionMessage maps a provisioning failure to status and message key.
-func provisionMessage(err error) (int, i18n.Key, []any) {
-	var pe *provision.Error
-	condition := "unknown"
-	if errors.As(err, &pe) && pe.Condition != "" {
-		condition = pe.Condition
-	}
-	if errors.Is(err, store.ErrUnavailable) {
-		return http.StatusServiceUnavailable, i18n.K("error.store_unavailable"), nil
-	}
-	if pe != nil && pe.Unanswered {
-		// Sent, then no answer: the account may exist. Never "nothing was created".
-		return http.StatusServiceUnavailable, i18n.K("register.err.unanswered"), nil
-	}
-	switch provision.KindOf(err) {
-	case provision.KindConflict:
-		return http.StatusConflict, i18n.K("register.err.username_taken"), nil
-	case provision.KindInvalidName:
-		return http.StatusUnprocessableEntity, i18n.K("register.err.username_refused"), nil
-	case provision.KindPasswordPolicy:
-		return http.StatusUnprocessableEntity, i18n.K("register.err.password_policy"), nil
-	case provision.KindThrottled:
-		return http.StatusTooManyRequests, i18n.K("register.err.throttled"), nil
-	case provision.KindNotAllowed:
-		return http.StatusForbidden, i18n.K("register.err.not_allowed"), nil
-	case provision.KindUnavailable:
-		return http.StatusServiceUnavailable, i18n.K("register.err.unavailable"), nil
-	}
-	return http.StatusBadGateway, i18n.K("register.err.refused"), []any{condition}
 }

@@ -5,7 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/xmpp-portal/portal/internal/account"
+	"github.com/xmpp-portal/portal/internal/xmpp/account"
 )
 
 type statsPage struct {

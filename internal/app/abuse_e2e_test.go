@@ -21,7 +21,7 @@ import (
 	"github.com/xmpp-portal/portal/internal/app"
 	"github.com/xmpp-portal/portal/internal/store"
 	"github.com/xmpp-portal/portal/internal/testenv"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // webClient talks to one portal from a chosen loopback source address,
@@ -94,10 +94,10 @@ func (w *webClient) signup(id, answer, user, pw string) (*http.Response, string)
 // or a test failure for any other error.
 func canLogin(t *testing.T, srv *testenv.Server, user, pw string) bool {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang limit
 	defer cancel()
-	s, err := xmppconn.Login(ctx, srv.XMPP(), user, pw, nil)
-	if errors.Is(err, xmppconn.ErrAuth) {
+	s, err := xmpp.Login(ctx, srv.XMPP(), user, pw, nil)
+	if errors.Is(err, xmpp.Auth) {
 		return false
 	}
 	if err != nil {

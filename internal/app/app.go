@@ -21,17 +21,17 @@ import (
 	"github.com/xmpp-portal/portal/assets"
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/abuse"
-	"github.com/xmpp-portal/portal/internal/account"
 	"github.com/xmpp-portal/portal/internal/captchastore"
 	"github.com/xmpp-portal/portal/internal/config"
 	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/logging"
-	"github.com/xmpp-portal/portal/internal/migrate"
 	"github.com/xmpp-portal/portal/internal/onion"
 	"github.com/xmpp-portal/portal/internal/policy"
-	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/store"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
+	"github.com/xmpp-portal/portal/internal/xmpp/account"
+	"github.com/xmpp-portal/portal/internal/xmpp/migrate"
+	"github.com/xmpp-portal/portal/internal/xmpp/signup"
 	"github.com/xmpp-portal/portal/views"
 )
 
@@ -81,20 +81,24 @@ func Main(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 
 // App is the wired portal.
 type App struct {
-	Config      *config.Config
-	Log         *slog.Logger
-	Store       store.Store
-	Captchas    *captchastore.Captchas
-	Limiter     *abuse.Limiter
-	Provisioner provision.Provisioner
-	Handler     http.Handler
+	Config   *config.Config
+	Log      *slog.Logger
+	Store    store.Store
+	Captchas *captchastore.Captchas
+	Limiter  *abuse.Limiter
+	// Admin is the persistent session of the portal's admin account (nil in
+	// ibr mode without admin credentials): add-user in admin mode, and the
+	// admin commands of account management and statistics in both modes.
+	Admin *xmpp.Admin
+	// Signup creates accounts: add-user on Admin, or in-band registration.
+	Signup  handlers.Signup
+	Handler http.Handler
 	// Onion is the onion service (nil unless onion.enabled); see onion.go.
 	Onion *onion.Service
 	// Accounts (password change, deletion, statistics) and Regulator
 	// (per-account brute-force regulation); see manage.go.
-	Accounts     *account.Manager
-	Regulator    *abuse.Regulator
-	accountAdmin *provision.Admin // ibr mode with an admin configured
+	Accounts  *account.Manager
+	Regulator *abuse.Regulator
 	// Ready is closed when the clearnet listener accepts connections.
 	Ready chan struct{}
 	// Addr is the clearnet listener's address once Ready is closed.
@@ -102,7 +106,7 @@ type App struct {
 }
 
 // XMPPConfig builds the connection settings for the XMPP server from cfg.
-func XMPPConfig(cfg *config.Config) (xmppconn.Config, error) {
+func XMPPConfig(cfg *config.Config) (xmpp.Config, error) {
 	tc := &tls.Config{ServerName: cfg.XMPP.TLSServerName, MinVersion: tls.VersionTLS12}
 	if cfg.XMPP.CAFile != "" {
 		pool, err := x509.SystemCertPool()
@@ -111,14 +115,14 @@ func XMPPConfig(cfg *config.Config) (xmppconn.Config, error) {
 		}
 		pem, err := os.ReadFile(cfg.XMPP.CAFile)
 		if err != nil {
-			return xmppconn.Config{}, fmt.Errorf("xmpp.ca_file: %w", err)
+			return xmpp.Config{}, fmt.Errorf("xmpp.ca_file: %w", err)
 		}
 		if !pool.AppendCertsFromPEM(pem) {
-			return xmppconn.Config{}, fmt.Errorf("xmpp.ca_file: no PEM certificate in %s", cfg.XMPP.CAFile)
+			return xmpp.Config{}, fmt.Errorf("xmpp.ca_file: no PEM certificate in %s", cfg.XMPP.CAFile)
 		}
 		tc.RootCAs = pool
 	}
-	return xmppconn.Config{Domain: cfg.XMPP.Domain, Addr: cfg.XMPP.Addr, TLS: tc, Timeout: cfg.XMPP.Timeout}, nil
+	return xmpp.Config{Domain: cfg.XMPP.Domain, Addr: cfg.XMPP.Addr, TLS: tc, Timeout: cfg.XMPP.Timeout}, nil
 }
 
 // New wires every part of the portal from cfg. Nothing connects yet: the
@@ -142,16 +146,22 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	switch cfg.XMPP.Mode {
-	case "admin":
+	if cfg.XMPP.AdminJID != "" && cfg.XMPP.AdminPassword != "" {
 		admin, err := jid.Parse(cfg.XMPP.AdminJID)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("xmpp.admin_jid: %w", err)
 		}
-		a.Provisioner = provision.NewAdmin(xc, admin, cfg.XMPP.AdminPassword, log)
+		a.Admin = xmpp.NewAdmin(xc, admin, cfg.XMPP.AdminPassword, log)
+	}
+	switch {
+	case cfg.XMPP.Mode == "admin" && a.Admin != nil:
+		a.Signup = signup.NewAdmin(a.Admin, log)
+	case cfg.XMPP.Mode == "admin":
+		a.Close()
+		return nil, errors.New("xmpp.mode admin needs xmpp.admin_jid and xmpp.admin_password")
 	default:
-		a.Provisioner = provision.NewIBR(xc, log)
+		a.Signup = signup.NewIBR(xc, log)
 	}
 
 	bundle, err := i18n.Load()
@@ -187,12 +197,12 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	h := handlers.New(handlers.Deps{
-		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: a.Captchas, Policy: pol, Provisioner: a.Provisioner,
+		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: a.Captchas, Policy: pol, Signup: a.Signup,
 		Site: views.Site{Name: cfg.Site.Name, Domain: cfg.XMPP.Domain, Contact: cfg.Site.Contact,
 			StorageNote: cfg.Site.StorageNote, Onion: onionAddr},
 		DefaultLang: cfg.Site.DefaultLang, BodyLimit: cfg.HTTP.BodyLimit, XMPPTimeout: cfg.XMPP.Timeout,
 		MinPassword: cfg.Password.MinLength, Health: a.health, Limiter: a.Limiter,
-		Accounts: a.Accounts, Regulator: a.Regulator, MinResponse: cfg.Regulation.MinResponse,
+		Accounts: handlers.ManagerAccounts(a.Accounts), Regulator: a.Regulator, MinResponse: cfg.Regulation.MinResponse,
 		Started: time.Now(), UploadExpiry: cfg.Site.UploadExpiry,
 		ImportMaxBytes: cfg.Import.MaxSize, ImportConcurrency: cfg.Import.Concurrency, ImportMinRate: cfg.Import.MinRate,
 		Migrator: &migrate.Service{Resolver: migrate.Resolver{Own: xc, SRV: cfg.Import.SRV}, MaxImportBytes: cfg.Import.MaxSize, Log: log,
@@ -287,10 +297,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // Close releases the XMPP session and the store.
 func (a *App) Close() error {
 	var errs []error
-	if a.Provisioner != nil {
-		errs = append(errs, a.Provisioner.Close())
+	if a.Admin != nil {
+		errs = append(errs, a.Admin.Close())
 	}
-	errs = append(errs, a.closeAccounts())
 	if a.Store != nil {
 		errs = append(errs, a.Store.Close())
 	}

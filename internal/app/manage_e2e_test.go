@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/xmpp-portal/portal/internal/testenv"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // TestBrowserManageAccount: in headless Chromium with JavaScript disabled, a
@@ -25,9 +25,9 @@ func TestBrowserManageAccount(t *testing.T) {
 	defer cancel()
 	const pw1, pw2 = "amber river stone 17", "copper field window 83"
 	login := func(pw string) error {
-		s, err := xmppconn.Login(ctx, srv.XMPP(), "manage.me", pw, nil)
+		s, err := xmpp.Login(ctx, srv.XMPP(), "manage.me", pw, nil)
 		if err == nil {
-			xmppconn.Close(s)
+			s.Close()
 		}
 		return err
 	}
@@ -62,7 +62,7 @@ func TestBrowserManageAccount(t *testing.T) {
 		t.Fatalf("password change: %d\n%s", b.Status(), b.Text())
 	}
 	b.Screenshot(filepath.Join(t.TempDir(), "password_done.png"))
-	if err := login(pw1); !errors.Is(err, xmppconn.ErrAuth) {
+	if err := login(pw1); !errors.Is(err, xmpp.Auth) {
 		t.Errorf("old password after the change: %v", err)
 	}
 	if err := login(pw2); err != nil {
@@ -96,7 +96,7 @@ func TestBrowserManageAccount(t *testing.T) {
 		t.Fatalf("deletion: %d\n%s", b.Status(), b.Text())
 	}
 	b.Screenshot(filepath.Join(t.TempDir(), "deleted.png"))
-	if err := login(pw2); !errors.Is(err, xmppconn.ErrAuth) {
+	if err := login(pw2); !errors.Is(err, xmpp.Auth) {
 		t.Errorf("login after deletion: %v", err)
 	}
 

@@ -13,12 +13,12 @@ import (
 
 	"mellium.im/xmpp/stanza"
 
-	"github.com/xmpp-portal/portal/internal/migrate"
 	"github.com/xmpp-portal/portal/internal/pie"
-	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/testenv"
 	"github.com/xmpp-portal/portal/internal/xmltree"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
+	"github.com/xmpp-portal/portal/internal/xmpp/migrate"
+	"github.com/xmpp-portal/portal/internal/xmpp/signup"
 )
 
 // TestBrowserExportImport: in headless Chromium with JavaScript disabled, a
@@ -31,8 +31,9 @@ func TestBrowserExportImport(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const pw = "violet harbour engine 42"
-	admin := provision.NewAdmin(srv.XMPP(), srv.AdminJID, srv.AdminPassword, slog.New(slog.DiscardHandler))
-	defer admin.Close()
+	session := xmpp.NewAdmin(srv.XMPP(), srv.AdminJID, srv.AdminPassword, slog.New(slog.DiscardHandler))
+	defer session.Close()
+	admin := signup.NewAdmin(session, nil)
 	for _, u := range []string{"mover", "newhome"} {
 		if err := admin.Create(ctx, u, pw); err != nil {
 			t.Fatal(err)
@@ -47,7 +48,7 @@ func TestBrowserExportImport(t *testing.T) {
 	if _, err := migrate.Import(ctx, srv.XMPP(), "mover", pw, u, migrate.ImportOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	as, err := xmppconn.Login(ctx, srv.XMPP(), srv.AdminJID.Localpart(), srv.AdminPassword, nil)
+	as, err := xmpp.Login(ctx, srv.XMPP(), srv.AdminJID.Localpart(), srv.AdminPassword, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestBrowserExportImport(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	xmppconn.Close(as)
+	as.Close()
 
 	b := testenv.StartBrowser(t)
 	dir := t.TempDir()
@@ -120,12 +121,12 @@ func TestBrowserExportImport(t *testing.T) {
 		t.Errorf("summary shows failures:\n%s", text)
 	}
 	// The old account says where it went (XEP-0283).
-	ms, err := xmppconn.Login(ctx, srv.XMPP(), "mover", pw, nil)
+	ms, err := xmpp.Login(ctx, srv.XMPP(), "mover", pw, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := xmppconn.SendIQ(ctx, ms, stanza.IQ{Type: stanza.GetIQ}, xmltree.NewElement(pie.NSPubSub, "pubsub").Add(xmltree.NewElement(pie.NSPubSub, "items", "node", migrate.NSMoved)).TokenReader())
-	xmppconn.Close(ms)
+	resp, err := ms.SendIQ(ctx, stanza.IQ{Type: stanza.GetIQ}, xmltree.NewElement(pie.NSPubSub, "pubsub").Add(xmltree.NewElement(pie.NSPubSub, "items", "node", migrate.NSMoved)).TokenReader())
+	ms.Close()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/xmpp-portal/portal/internal/onion"
 	"github.com/xmpp-portal/portal/internal/testenv"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 var onionCaptchaRe = regexp.MustCompile(`name="captcha_id" value="([^"]+)"`)
@@ -209,7 +209,7 @@ func TestOnionEndToEnd(t *testing.T) {
 
 	lctx, lcancel := wait()
 	defer lcancel()
-	s, err := xmppconn.Login(lctx, srv.XMPP(), user, pw, nil)
+	s, err := xmpp.Login(lctx, srv.XMPP(), user, pw, nil)
 	if err != nil {
 		t.Fatalf("the account made over the onion cannot log in: %v", err)
 	}

@@ -23,8 +23,8 @@ import (
 	"github.com/xmpp-portal/portal/internal/bench"
 	"github.com/xmpp-portal/portal/internal/config"
 	"github.com/xmpp-portal/portal/internal/i18n"
-	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/testenv"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // Resilience tests: load, the XMPP server killed mid-load, slow clients. They
@@ -577,7 +577,7 @@ func killDuringSignups(t *testing.T, mode string) {
 	rec := first.end.Sub(restarted)
 	var backoff, cycle time.Duration
 	if mode == testenv.ModeAdmin {
-		backoff = provision.AdminBackoffMax
+		backoff = xmpp.AdminBackoffMax
 	}
 	for _, at := range attempts {
 		if at.start.After(restarted) && at.r.Outcome != bench.Created {

@@ -20,9 +20,10 @@ import (
 	"github.com/xmpp-portal/portal/internal/bench"
 	"github.com/xmpp-portal/portal/internal/captchastore"
 	"github.com/xmpp-portal/portal/internal/config"
-	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/store"
 	"github.com/xmpp-portal/portal/internal/testenv"
+	"github.com/xmpp-portal/portal/internal/xmpp"
+	"github.com/xmpp-portal/portal/internal/xmpp/signup"
 )
 
 // findings is the hand-written part of docs/benchmarks.md (what was
@@ -310,13 +311,15 @@ func signupBench(t *testing.T, s settings, work string, servers map[string]*test
 		if err != nil {
 			t.Fatal(err)
 		}
-		var raw provision.Provisioner
-		rawOp := "XEP-0077 register on a fresh STARTTLS stream (provision.IBR)"
+		var raw signup.Creator
+		rawOp := "XEP-0077 register on a fresh STARTTLS stream (signup.IBR)"
 		if mode == "admin" {
-			raw = provision.NewAdmin(xc, srv.AdminJID, srv.AdminPassword, nil)
-			rawOp = "XEP-0133 add-user over one admin session (provision.Admin)"
+			session := xmpp.NewAdmin(xc, srv.AdminJID, srv.AdminPassword, nil)
+			defer session.Close()
+			raw = signup.NewAdmin(session, nil)
+			rawOp = "XEP-0133 add-user over one admin session (signup.Admin)"
 		} else {
-			raw = provision.NewIBR(xc, nil)
+			raw = signup.NewIBR(xc, nil)
 		}
 		client := bench.NewClient(32, 60*time.Second)
 		su := &bench.Signup{Base: base, Client: client, Domain: srv.Domain, Peek: a.Captchas.Peek}
@@ -371,7 +374,7 @@ func signupBench(t *testing.T, s settings, work string, servers map[string]*test
 			t.Logf("  %s c=%d raw %.1f/s portal %.1f/s ratio %.2f", mode, clients, row.Raw.Rate, row.Portal.Rate, row.Ratio())
 			rows = append(rows, row)
 		}
-		raw.Close()
+
 		client.CloseIdleConnections()
 	}
 	return rows

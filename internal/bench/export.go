@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -23,30 +24,30 @@ import (
 
 	"github.com/xmpp-portal/portal/internal/pie"
 	"github.com/xmpp-portal/portal/internal/xmltree"
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // SendMessages sends n chat messages from one account to another, pipelined
 // on one session, with the recipient online (so they are delivered and
 // archived, not stored offline), and returns once all were delivered. The
 // i-th message has the id id(i) and the body body(i).
-func SendMessages(ctx context.Context, cfg xmppconn.Config, from, fromPassword, to, toPassword string, n int, id, body func(i int) string) error {
+func SendMessages(ctx context.Context, cfg xmpp.Config, from, fromPassword, to, toPassword string, n int, id, body func(i int) string) error {
 	var received atomic.Int64
 	h := mux.New(stanza.NSClient, mux.MessageFunc(stanza.ChatMessage, xml.Name{Space: stanza.NSClient, Local: "body"},
 		func(stanza.Message, xmlstream.TokenReadEncoder) error { received.Add(1); return nil }))
-	user, err := xmppconn.Login(ctx, cfg, to, toPassword, h)
+	user, err := xmpp.Login(ctx, cfg, to, toPassword, h)
 	if err != nil {
 		return fmt.Errorf("recipient login: %w", err)
 	}
-	defer xmppconn.Close(user)
+	defer user.Close()
 	if err := user.Send(ctx, xmltree.NewElement(pie.NSClient, "presence").TokenReader()); err != nil {
 		return err
 	}
-	sender, err := xmppconn.Login(ctx, cfg, from, fromPassword, nil)
+	sender, err := xmpp.Login(ctx, cfg, from, fromPassword, nil)
 	if err != nil {
 		return fmt.Errorf("sender login: %w", err)
 	}
-	defer xmppconn.Close(sender)
+	defer sender.Close()
 	for i := 0; i < n; i++ {
 		m := xmltree.NewElement(pie.NSClient, "message", "to", to+"@"+cfg.Domain, "type", "chat", "id", id(i)).
 			Add(xmltree.NewElement(pie.NSClient, "body").SetText(body(i)))
@@ -85,7 +86,7 @@ const templateMarker = "9999999"
 // SendTemplate sends the one real message CloneArchive copies: number
 // 9999999, so that its serialized form (as Prosody stored it) holds the
 // marker in its id and body.
-func SendTemplate(ctx context.Context, cfg xmppconn.Config, from, fromPassword, to, toPassword string) error {
+func SendTemplate(ctx context.Context, cfg xmpp.Config, from, fromPassword, to, toPassword string) error {
 	return SendMessages(ctx, cfg, from, fromPassword, to, toPassword, 1,
 		func(int) string { return BenchID(9999999) }, func(int) string { return BenchBody(9999999) })
 }
@@ -170,7 +171,7 @@ type MAMPaging struct {
 // decoding every result synchronously as a client would; the baseline of the
 // export benchmark. The time includes the log-in, as the portal's export
 // does.
-func RawMAM(ctx context.Context, cfg xmppconn.Config, local, password string, pageSize int) (MAMPaging, error) {
+func RawMAM(ctx context.Context, cfg xmpp.Config, local, password string, pageSize int) (MAMPaging, error) {
 	var count atomic.Int64
 	handle := func(_ stanza.Message, r xmlstream.TokenReadEncoder) error {
 		var m struct {
@@ -191,15 +192,15 @@ func RawMAM(ctx context.Context, cfg xmppconn.Config, local, password string, pa
 	h := mux.New(stanza.NSClient, mux.MessageFunc("", name, handle), mux.MessageFunc(stanza.NormalMessage, name, handle))
 	start := time.Now()
 	var p MAMPaging
-	s, err := xmppconn.Login(ctx, cfg, local, password, h)
+	s, err := xmpp.Login(ctx, cfg, local, password, h)
 	if err != nil {
 		return p, err
 	}
-	defer xmppconn.Close(s)
+	defer s.Close()
 	last := ""
 	for ; p.Pages < 10_000_000/pageSize; p.Pages++ {
 		pctx, cancel := context.WithTimeout(ctx, time.Minute)
-		res, err := history.Fetch(pctx, history.Query{Limit: uint64(pageSize), PageID: last}, s.LocalAddr().Bare(), s)
+		res, err := mamPage(pctx, s, history.Query{Limit: uint64(pageSize), PageID: last})
 		cancel()
 		if err != nil {
 			return p, fmt.Errorf("MAM page %d: %w", p.Pages+1, err)
@@ -295,4 +296,19 @@ func CheckExport(d ExportDoc, want int) error {
 		return fmt.Errorf("%w: %d of %d messages, complete=%v, %d bytes", errIncomplete, d.Results, want, d.Complete, d.Bytes)
 	}
 	return nil
+}
+
+// mamPage asks for one page of the archive (mellium's history query, sent
+// through the Conn, which does what history.Fetch does on a bare session).
+func mamPage(ctx context.Context, c *xmpp.Conn, q history.Query) (history.Result, error) {
+	q.ID = rand.Text()
+	resp, err := c.SendIQ(ctx, stanza.IQ{Type: stanza.SetIQ, To: c.LocalAddr().Bare()}, q.TokenReader())
+	if err != nil {
+		return history.Result{}, err
+	}
+	var res history.Result
+	if err := resp.Decode(&res); err != nil && err != io.EOF {
+		return history.Result{}, err
+	}
+	return res, nil
 }

@@ -14,8 +14,9 @@ import (
 	"time"
 
 	"github.com/xmpp-portal/portal/internal/bench"
-	"github.com/xmpp-portal/portal/internal/provision"
 	"github.com/xmpp-portal/portal/internal/testenv"
+	"github.com/xmpp-portal/portal/internal/xmpp"
+	"github.com/xmpp-portal/portal/internal/xmpp/signup"
 )
 
 // exportPageSize is what both sides ask for per MAM page: the portal's
@@ -63,7 +64,8 @@ func exportBench(t *testing.T, s settings, bin, work string) *bench.ExportBench 
 	xc := srv.XMPP()
 	xc.Timeout = 30 * time.Second
 	db := filepath.Join(srv.Dir, "data", "archive.sqlite")
-	admin := provision.NewAdmin(xc, srv.AdminJID, srv.AdminPassword, slog.New(slog.DiscardHandler))
+	session := xmpp.NewAdmin(xc, srv.AdminJID, srv.AdminPassword, slog.New(slog.DiscardHandler))
+	admin := signup.NewAdmin(session, nil)
 	fill := func(user string, n int) {
 		if err := admin.Create(ctx, user, exportPassword); err != nil {
 			t.Fatalf("create %s: %v", user, err)
@@ -81,7 +83,7 @@ func exportBench(t *testing.T, s settings, bin, work string) *bench.ExportBench 
 	fill(small, n)
 	fill(large, nLarge)
 	fill(limited, n)
-	admin.Close()
+	session.Close()
 
 	e := &bench.ExportBench{Messages: n, PageSize: exportPageSize, Rounds: s.exportRounds,
 		Raw: bench.ExportSide{Messages: n}, Portal: bench.ExportSide{Messages: n}}
@@ -203,8 +205,9 @@ func internalPaging(t *testing.T, ctx context.Context, sizes []int) []bench.Pagi
 	srv := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeAdmin, Domain: domain, LogLevel: "warn", ProsodyConfigTail: tail})
 	xc := srv.XMPP()
 	xc.Timeout = 30 * time.Second
-	admin := provision.NewAdmin(xc, srv.AdminJID, srv.AdminPassword, slog.New(slog.DiscardHandler))
-	defer admin.Close()
+	session := xmpp.NewAdmin(xc, srv.AdminJID, srv.AdminPassword, slog.New(slog.DiscardHandler))
+	admin := signup.NewAdmin(session, nil)
+	defer session.Close()
 	var out []bench.PagingCost
 	for i, n := range sizes {
 		if err := admin.Create(ctx, users[i], exportPassword); err != nil {
@@ -256,8 +259,9 @@ func TestExportMachinery(t *testing.T) {
 	const domain, user, n = "localhost", "cloned", 120
 	srv := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeAdmin, Domain: domain, LogLevel: "warn",
 		ProsodyConfigTail: exportTail(domain, user)})
-	admin := provision.NewAdmin(srv.XMPP(), srv.AdminJID, srv.AdminPassword, slog.New(slog.DiscardHandler))
-	defer admin.Close()
+	session := xmpp.NewAdmin(srv.XMPP(), srv.AdminJID, srv.AdminPassword, slog.New(slog.DiscardHandler))
+	admin := signup.NewAdmin(session, nil)
+	defer session.Close()
 	if err := admin.Create(ctx, user, exportPassword); err != nil {
 		t.Fatal(err)
 	}

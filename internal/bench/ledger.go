@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/xmpp-portal/portal/internal/xmppconn"
+	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // Entry is one attempted account and what the portal said about it.
@@ -99,7 +99,7 @@ func head(s []string) string {
 // portal reported as created must log in, and every other attempt must be
 // refused as unknown (nothing half-created). It uses parallel logins at once
 // and retries a login that ends in a connection failure a few times.
-func (l *Ledger) Verify(ctx context.Context, cfg xmppconn.Config, parallel int) Accounting {
+func (l *Ledger) Verify(ctx context.Context, cfg xmpp.Config, parallel int) Accounting {
 	var a Accounting
 	var mu sync.Mutex
 	sem := make(chan struct{}, max(parallel, 1))
@@ -147,7 +147,7 @@ func (l *Ledger) Verify(ctx context.Context, cfg xmppconn.Config, parallel int) 
 
 // accountExists logs in as user: true on success, false when the server
 // refuses the credentials, an error when it cannot be asked.
-func accountExists(ctx context.Context, cfg xmppconn.Config, user, password string) (bool, error) {
+func accountExists(ctx context.Context, cfg xmpp.Config, user, password string) (bool, error) {
 	var err error
 	for attempt := 0; attempt < 4; attempt++ {
 		if attempt > 0 {
@@ -158,13 +158,13 @@ func accountExists(ctx context.Context, cfg xmppconn.Config, user, password stri
 			}
 		}
 		lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		sess, lerr := xmppconn.Login(lctx, cfg, user, password, nil)
+		sess, lerr := xmpp.Login(lctx, cfg, user, password, nil)
 		cancel()
 		if lerr == nil {
-			_ = xmppconn.Close(sess)
+			_ = sess.Close()
 			return true, nil
 		}
-		if errors.Is(lerr, xmppconn.ErrAuth) {
+		if errors.Is(lerr, xmpp.Auth) {
 			return false, nil
 		}
 		err = lerr

@@ -30,7 +30,7 @@ func statuses(r Report) map[string]Status {
 // addUser creates a plain account with the admin's add-user command.
 func addUser(t *testing.T, s *testenv.Server, local, password string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang limit
 	defer cancel()
 	sess, err := xmpp.Login(ctx, s.XMPP(), s.AdminJID.Localpart(), s.AdminPassword, nil)
 	if err != nil {

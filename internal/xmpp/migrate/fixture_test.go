@@ -238,7 +238,7 @@ const fixtureOffline = 3
 // mamCount asks MAM for the size of the account's archive (RSM count).
 func mamCount(t testing.TB, c *xmpp.Conn) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang limit
 	defer cancel()
 	res, err := mamPage(ctx, c, c.LocalAddr().Bare(), history.Query{Limit: 1, Last: true})
 	if err != nil {

@@ -64,11 +64,19 @@ var messages = map[string]map[xmpp.Kind]message{
 	},
 }
 
-// unavailableKey is the message of flow when the server cannot be asked
-// (the login of the guard).
-func unavailableKey(flow string) i18n.Key {
-	return xmppMessage(flow, &xmpp.Error{Kind: xmpp.Unavailable}).key
+// loginUnavailable is the message of each flow when the server cannot be
+// asked at its login (the guard's step 3): nothing was done yet, which the
+// account flows say in other words than a failed action.
+var loginUnavailable = map[string]i18n.Key{
+	flowPassword: i18n.K("manage.err.unavailable"),
+	flowDelete:   i18n.K("manage.err.unavailable"),
+	flowExport:   i18n.K("migrate.err.unavailable"),
+	flowImport:   i18n.K("migrate.err.unavailable"),
 }
+
+// unavailableKey is the message of flow when the server cannot be asked at
+// the login of the guard.
+func unavailableKey(flow string) i18n.Key { return loginUnavailable[flow] }
 
 // xmppMessage returns the answer of flow to err (an *xmpp.Error, or a
 // store or context failure).

@@ -32,9 +32,9 @@ func (h *Handler) checkBudget(c echo.Context, action abuse.Action) (abuse.Decisi
 	switch {
 	case errors.Is(err, store.ErrFull):
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(busyRetry/time.Second)))
-		return d, i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("abuse.busy"))
+		return d, wrapPage(err, http.StatusServiceUnavailable, i18n.K("abuse.busy"))
 	case err != nil:
-		return d, i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
+		return d, wrapPage(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
 	case d.Allowed:
 		return d, nil
 	}
@@ -61,7 +61,7 @@ func (h *Handler) checkBudget(c echo.Context, action abuse.Action) (abuse.Decisi
 	default:
 		key = i18n.K("abuse.limited.credential")
 	}
-	return d, i18n.NewError(http.StatusTooManyRequests, key, wait)
+	return d, newPageError(http.StatusTooManyRequests, key, wait)
 }
 
 // waitText says how long to wait, in lang, rounded up to whole minutes.

@@ -91,7 +91,7 @@ func (g *guard) locked(addrs ...policy.Address) error {
 		locked, _, err := g.h.d.Regulator.Locked(ctx, a.Key())
 		if err != nil {
 			g.h.d.Log.Warn("credentials.check", "flow", g.flow, "outcome", "store_unavailable", "err", err)
-			return i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
+			return wrapPage(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
 		}
 		if locked {
 			g.h.d.Log.Info("credentials.check", "flow", g.flow, "outcome", "locked")
@@ -113,7 +113,7 @@ func (g *guard) fail(a policy.Address) error {
 		locked, err = g.h.d.Regulator.Fail(g.c.Request().Context(), a.Key())
 		if err != nil {
 			g.h.d.Log.Warn("credentials.check", "flow", g.flow, "outcome", "store_unavailable", "err", err)
-			return i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
+			return wrapPage(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
 		}
 	}
 	g.h.d.Log.Info("credentials.check", "flow", g.flow, "outcome", "refused", "now_locked", locked)
@@ -149,7 +149,7 @@ func guardLogin[T any](g *guard, a policy.Address, password string, unavailable 
 	default:
 		g.h.d.Log.Warn("credentials.check", "flow", g.flow, "outcome", "server_unavailable", "kind", xmpp.KindOf(err).String(), "err", err)
 		g.pad()
-		return zero, i18n.Wrap(err, http.StatusServiceUnavailable, unavailable)
+		return zero, wrapPage(err, http.StatusServiceUnavailable, unavailable)
 	}
 }
 

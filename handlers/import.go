@@ -106,11 +106,11 @@ func (h *Handler) importSubmit(c echo.Context) error {
 	}
 	r := c.Request()
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "multipart/form-data" {
-		return i18n.NewError(http.StatusUnsupportedMediaType, i18n.K("error.bad_request"))
+		return newPageError(http.StatusUnsupportedMediaType, i18n.K("error.bad_request"))
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return i18n.Wrap(err, http.StatusBadRequest, i18n.K("error.bad_request"))
+		return wrapPage(err, http.StatusBadRequest, i18n.K("error.bad_request"))
 	}
 	fields, file, err := readImportFields(mr)
 	if err != nil {
@@ -153,7 +153,7 @@ func (h *Handler) importSubmit(c echo.Context) error {
 		g.release()
 		h.d.Log.Info("import.refused", "reason", "busy")
 		c.Response().Header().Set("Retry-After", "60")
-		return i18n.NewError(http.StatusServiceUnavailable, i18n.K("migrate.err.busy"))
+		return newPageError(http.StatusServiceUnavailable, i18n.K("migrate.err.busy"))
 	}
 	defer release()
 
@@ -248,13 +248,13 @@ func (h *Handler) importSubmit(c echo.Context) error {
 func (h *Handler) importAddress(c echo.Context, raw string) (policy.Address, *i18n.Error) {
 	a, e := h.d.Policy.ParseAddress(raw)
 	if e != nil {
-		return policy.Address{}, i18n.NewError(http.StatusUnprocessableEntity, i18n.K("migrate.err.address"))
+		return policy.Address{}, i18n.NewError(i18n.K("migrate.err.address"))
 	}
 	if h.d.Policy.IsOwn(a) {
 		return h.d.Policy.Account(raw)
 	}
 	if _, _, err := h.d.Migrator.Resolver.Config(c.Request().Context(), a.String()); err != nil {
-		return policy.Address{}, i18n.NewError(http.StatusUnprocessableEntity, i18n.K("migrate.err.address"))
+		return policy.Address{}, i18n.NewError(i18n.K("migrate.err.address"))
 	}
 	return a, nil
 }
@@ -272,21 +272,21 @@ func readImportFields(mr *multipart.Reader) (url.Values, *multipart.Part, error)
 		}
 		if err != nil {
 			if asMaxBytes(err) {
-				return nil, nil, i18n.Wrap(err, http.StatusRequestEntityTooLarge, i18n.K("error.body_too_large"))
+				return nil, nil, wrapPage(err, http.StatusRequestEntityTooLarge, i18n.K("error.body_too_large"))
 			}
-			return nil, nil, i18n.Wrap(err, http.StatusBadRequest, i18n.K("error.bad_request"))
+			return nil, nil, wrapPage(err, http.StatusBadRequest, i18n.K("error.bad_request"))
 		}
 		if part.FormName() == "file" {
 			return fields, part, nil
 		}
 		if n >= importMaxFields {
-			return nil, nil, i18n.NewError(http.StatusBadRequest, i18n.K("error.bad_request"))
+			return nil, nil, newPageError(http.StatusBadRequest, i18n.K("error.bad_request"))
 		}
 		// Not closed: Close reads the rest of the part (NextPart skips what
 		// is left of a field within the limit; an over-long one ends here).
 		b, err := io.ReadAll(io.LimitReader(part, importMaxField+1))
 		if err != nil || len(b) > importMaxField {
-			return nil, nil, i18n.NewError(http.StatusBadRequest, i18n.K("error.bad_request"))
+			return nil, nil, newPageError(http.StatusBadRequest, i18n.K("error.bad_request"))
 		}
 		fields.Set(part.FormName(), string(b))
 	}
@@ -347,10 +347,10 @@ func (h *Handler) importFileError(c echo.Context, f importForm, lang string, err
 	switch {
 	case errors.Is(err, errTooSlow):
 		h.d.Log.Info("import.refused", "reason", "slow_upload")
-		return i18n.Wrap(err, http.StatusRequestTimeout, i18n.K("migrate.err.slow_upload"))
+		return wrapPage(err, http.StatusRequestTimeout, i18n.K("migrate.err.slow_upload"))
 	case asMaxBytes(err):
 		h.d.Log.Info("import.refused", "reason", "file_too_large")
-		return i18n.Wrap(err, http.StatusRequestEntityTooLarge, i18n.K("migrate.err.file_too_large"), f.MaxMB)
+		return wrapPage(err, http.StatusRequestEntityTooLarge, i18n.K("migrate.err.file_too_large"), f.MaxMB)
 	case errors.As(err, &le) && le.Kind == migrate.LimitData:
 		h.d.Log.Info("import.refused", "reason", "limit", "kind", le.Kind, "max", le.Max)
 		f.FileError = h.d.I18n.T(lang, i18n.K("migrate.err.too_much_data"))

@@ -99,7 +99,7 @@ func xmppMessage(flow string, err error) message {
 
 // xmppError is err of flow as the page error the error handler renders.
 // The server's condition is the one argument of a message that names it.
-func (h *Handler) xmppError(flow string, err error) *i18n.Error {
+func (h *Handler) xmppError(flow string, err error) *pageError {
 	m := xmppMessage(flow, err)
 	var args []any
 	if m.key == "register.err.refused" {
@@ -109,5 +109,5 @@ func (h *Handler) xmppError(flow string, err error) *i18n.Error {
 		}
 		args = []any{cond}
 	}
-	return i18n.Wrap(err, m.status, m.key, args...)
+	return wrapPage(err, m.status, m.key, args...)
 }

@@ -38,7 +38,7 @@ var crossOrigin = http.NewCrossOriginProtection()
 func crossOriginProtection(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if err := crossOrigin.Check(c.Request()); err != nil {
-			return i18n.Wrap(err, http.StatusForbidden, i18n.K("error.cross_origin"))
+			return wrapPage(err, http.StatusForbidden, i18n.K("error.cross_origin"))
 		}
 		return next(c)
 	}
@@ -49,11 +49,11 @@ func (h *Handler) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		limit := h.d.BodyLimit
-		tooLarge := i18n.NewError(http.StatusRequestEntityTooLarge, i18n.K("error.body_too_large"))
+		tooLarge := newPageError(http.StatusRequestEntityTooLarge, i18n.K("error.body_too_large"))
 		if c.Path() == "/import" && r.Method == http.MethodPost && h.d.ImportMaxBytes > limit {
 			// The upload of an export file; its form fields add a little.
 			limit = h.d.ImportMaxBytes + 64<<10
-			tooLarge = i18n.NewError(http.StatusRequestEntityTooLarge, i18n.K("migrate.err.file_too_large"), (h.d.ImportMaxBytes+1<<20-1)>>20)
+			tooLarge = newPageError(http.StatusRequestEntityTooLarge, i18n.K("migrate.err.file_too_large"), (h.d.ImportMaxBytes+1<<20-1)>>20)
 		}
 		if limit > 0 && r.Body != nil {
 			if r.ContentLength > limit {
@@ -91,7 +91,7 @@ func (h *Handler) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 				if r == http.ErrAbortHandler {
 					panic(r)
 				}
-				err = i18n.Wrap(fmt.Errorf("panic: %v", r), http.StatusInternalServerError, i18n.K("error.internal"))
+				err = wrapPage(fmt.Errorf("panic: %v", r), http.StatusInternalServerError, i18n.K("error.internal"))
 			}
 		}()
 		return next(c)
@@ -113,13 +113,13 @@ const formType = "application/x-www-form-urlencoded"
 // net/http would spool to disk) is refused unread with 415.
 func parseForm(r *http.Request) error {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != formType {
-		return i18n.NewError(http.StatusUnsupportedMediaType, i18n.K("error.bad_request"))
+		return newPageError(http.StatusUnsupportedMediaType, i18n.K("error.bad_request"))
 	}
 	if err := r.ParseForm(); err != nil {
 		if asMaxBytes(err) {
-			return i18n.Wrap(err, http.StatusRequestEntityTooLarge, i18n.K("error.body_too_large"))
+			return wrapPage(err, http.StatusRequestEntityTooLarge, i18n.K("error.body_too_large"))
 		}
-		return i18n.Wrap(err, http.StatusBadRequest, i18n.K("error.bad_request"))
+		return wrapPage(err, http.StatusBadRequest, i18n.K("error.bad_request"))
 	}
 	return nil
 }

@@ -45,7 +45,7 @@ func (h *Handler) registerShow(c echo.Context) error {
 func (h *Handler) showRegisterForm(c echo.Context, status int, f registerForm) error {
 	id, err := h.d.Captchas.New()
 	if err != nil {
-		return i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
+		return wrapPage(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
 	}
 	f.CaptchaID = id
 	f.MinPassword = h.d.MinPassword
@@ -92,7 +92,7 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 		budget.ReleaseShared(r.Context())
 		if id != "" {
 			if _, err := h.d.Captchas.Verify(r.Context(), id, ""); err != nil {
-				return i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
+				return wrapPage(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
 			}
 		}
 		h.d.Log.Info("signup.refused", "reason", "captcha_missing")
@@ -102,7 +102,7 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 	ok, err := h.d.Captchas.Verify(r.Context(), id, answer)
 	if err != nil {
 		budget.Release(r.Context())
-		return i18n.Wrap(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
+		return wrapPage(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
 	}
 	if !ok {
 		budget.ReleaseShared(r.Context())
@@ -132,7 +132,7 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 		e := h.xmppError(flowRegister, err)
 		h.d.Log.Info("signup.failed", "kind", xmpp.KindOf(err).String(), "err", err)
 		h.d.Log.Debug("signup.failed.user", "username", local)
-		if e.Key == "register.err.username_taken" || e.Key == "register.err.username_refused" {
+		if e.Msg.Key == "register.err.username_taken" || e.Msg.Key == "register.err.username_refused" {
 			f.UsernameError = e.Message(h.d.I18n, lang)
 		} else {
 			f.Error = e.Message(h.d.I18n, lang)

@@ -19,10 +19,12 @@
 //
 // # Errors shown to users
 //
-// Errors that reach a user are *Error values: a Key with its Args, an HTTP
-// status, and the wrapped cause.
+// Errors that reach a user are *Error values: a Key with its Args and the
+// wrapped cause.
 // The page shows only the translated key; Error() (what the log sees) shows
 // the key and the cause, never the Args, which may hold user input.
+// The package knows nothing of HTTP: the status a page answers with is the
+// web layer's (package handlers) choice.
 //
 // # Catalogue files
 //

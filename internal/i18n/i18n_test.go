@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -244,7 +243,7 @@ func TestConcurrentT(t *testing.T) {
 func TestError(t *testing.T) {
 	b := mustLoad(t)
 	cause := io.ErrUnexpectedEOF
-	e := Wrap(cause, http.StatusUnprocessableEntity, K("policy.username.too_short"), 2)
+	e := Wrap(cause, K("policy.username.too_short"), 2)
 	var err error = e
 	if !errors.Is(err, cause) {
 		t.Error("errors.Is(e, cause) = false")
@@ -254,7 +253,7 @@ func TestError(t *testing.T) {
 		t.Error("errors.As through a wrapper failed")
 	}
 	msg := e.Error()
-	for _, want := range []string{"policy.username.too_short", "422", cause.Error()} {
+	for _, want := range []string{"policy.username.too_short", cause.Error()} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("Error() = %q, want it to contain %q", msg, want)
 		}
@@ -267,7 +266,7 @@ func TestError(t *testing.T) {
 		t.Errorf("Message(de) = %q", de)
 	}
 
-	secret := NewError(0, K("policy.username.other_domain"), "user-typed-secret")
+	secret := NewError(K("policy.username.other_domain"), "user-typed-secret")
 	if strings.Contains(secret.Error(), "user-typed-secret") || secret.Unwrap() != nil {
 		t.Errorf("NewError: Error() = %q, Unwrap() = %v", secret.Error(), secret.Unwrap())
 	}

@@ -90,7 +90,7 @@ func (p *Policy) ParseAddress(raw string) (Address, *i18n.Error) {
 	}
 	norm, err := precis.UsernameCaseMapped.String(local)
 	if err != nil {
-		return Address{}, i18n.Wrap(err, Status, keyUserInvalid)
+		return Address{}, i18n.Wrap(err, keyUserInvalid)
 	}
 	a := Address{Local: norm, Domain: domain}
 	if a.Domain == p.rules.Domain {
@@ -105,10 +105,10 @@ func (p *Policy) ParseAddress(raw string) (Address, *i18n.Error) {
 	}
 	j, err := jid.New(a.Local, a.Domain, "")
 	if err != nil {
-		return Address{}, i18n.Wrap(err, Status, keyUserInvalid)
+		return Address{}, i18n.Wrap(err, keyUserInvalid)
 	}
 	if j.Localpart() != a.Local {
-		return Address{}, i18n.Wrap(errors.New("policy: PRECIS result not stable"), Status, keyUserInvalid)
+		return Address{}, i18n.Wrap(errors.New("policy: PRECIS result not stable"), keyUserInvalid)
 	}
 	return a, nil
 }

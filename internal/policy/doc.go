@@ -20,8 +20,10 @@
 // it), and not be in the embedded list of 30,000 common passwords
 // (data/common-passwords.txt, from zxcvbn; see data/SOURCE.md).
 //
-// Every refusal is an *i18n.Error with status 422 and a key under
-// "policy.username." or "policy.password."; the catalogues hold the texts.
+// Every refusal is an *i18n.Error with a key under "policy.username." or
+// "policy.password." (or "manage.err.reserved" for Account); the catalogues
+// hold the texts. A refusal carries no HTTP status: the web layer decides
+// how a page answers it.
 // Methods return a typed *i18n.Error: compare it with nil before storing it in
 // an error variable, or a nil *i18n.Error becomes a non-nil error.
 package policy

@@ -3,7 +3,6 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"unicode"
@@ -34,9 +33,6 @@ const (
 // maxUsernameInput bounds the raw input (before PRECIS, which can shrink it,
 // e.g. full-width to ASCII) so that absurd input is refused without work.
 const maxUsernameInput = 4 * MaxLocalpartBytes
-
-// Status is the HTTP status of every refusal.
-const Status = http.StatusUnprocessableEntity
 
 // builtinReserved are names nobody may register: role accounts (RFC 2142 and
 // friends) and names that would let an account impersonate the operator.
@@ -199,7 +195,7 @@ func (p *Policy) looksReserved(local string) bool {
 }
 
 func refuse(key i18n.Key, args ...any) *i18n.Error {
-	return i18n.NewError(Status, key, args...)
+	return i18n.NewError(key, args...)
 }
 
 // Username validates and normalises a username as typed into the sign-up
@@ -222,7 +218,7 @@ func (p *Policy) Username(raw string) (string, *i18n.Error) {
 	}
 	norm, err := precis.UsernameCaseMapped.String(s)
 	if err != nil {
-		return "", i18n.Wrap(err, Status, keyUserInvalid)
+		return "", i18n.Wrap(err, keyUserInvalid)
 	}
 	n := utf8.RuneCountInString(norm)
 	if n > p.rules.MaxUsername || len(norm) > MaxLocalpartBytes {
@@ -236,10 +232,10 @@ func (p *Policy) Username(raw string) (string, *i18n.Error) {
 	// makes the result stable.
 	j, err := jid.New(norm, p.rules.Domain, "")
 	if err != nil {
-		return "", i18n.Wrap(err, Status, keyUserInvalid)
+		return "", i18n.Wrap(err, keyUserInvalid)
 	}
 	if j.Localpart() != norm {
-		return "", i18n.Wrap(errors.New("policy: PRECIS result not stable"), Status, keyUserInvalid)
+		return "", i18n.Wrap(errors.New("policy: PRECIS result not stable"), keyUserInvalid)
 	}
 	if !strings.ContainsFunc(norm, isLetterOrDigit) {
 		return "", refuse(keyUserNoAlnum)
@@ -280,7 +276,7 @@ func (p *Policy) Password(pw, confirm, local string) *i18n.Error {
 		return refuse(keyPassBlank)
 	}
 	if !utf8.ValidString(pw) {
-		return i18n.Wrap(errors.New("policy: password is not valid UTF-8"), Status, keyPassInvalid)
+		return i18n.Wrap(errors.New("policy: password is not valid UTF-8"), keyPassInvalid)
 	}
 	n := utf8.RuneCountInString(pw)
 	if n < p.rules.MinPassword {
@@ -293,7 +289,7 @@ func (p *Policy) Password(pw, confirm, local string) *i18n.Error {
 	// both prohibit control characters. (Emoji, with their variation
 	// selectors and joiners, are fine: SASLprep maps those to nothing.)
 	if strings.ContainsFunc(pw, unicode.IsControl) {
-		return i18n.Wrap(errors.New("policy: password contains a control character"), Status, keyPassInvalid)
+		return i18n.Wrap(errors.New("policy: password contains a control character"), keyPassInvalid)
 	}
 	if local != "" && isUsernameVariant(pw, local) {
 		return refuse(keyPassUsername)

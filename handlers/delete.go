@@ -12,7 +12,8 @@ import (
 	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
-type deleteForm struct {
+// deletePage is the deletion form as the page shows it.
+type deletePage struct {
 	Address       string // as typed, to re-fill the form; never the password
 	Confirm       string
 	UploadExpiry  string
@@ -31,20 +32,20 @@ func (h *Handler) deleteShow(c echo.Context) error {
 	if h.d.Accounts == nil {
 		return h.notYet(c)
 	}
-	return h.showDeleteForm(c, http.StatusOK, deleteForm{})
+	return h.showDeleteForm(c, http.StatusOK, deletePage{})
 }
 
-func (h *Handler) showDeleteForm(c echo.Context, status int, f deleteForm) error {
-	f.UploadExpiry = h.d.UploadExpiry
-	return h.renderStatus(c, status, "delete", f)
+func (h *Handler) showDeleteForm(c echo.Context, status int, p deletePage) error {
+	p.UploadExpiry = h.d.UploadExpiry
+	return h.renderStatus(c, status, "delete", p)
 }
 
 // deleteSubmit checks, in order: origin (middleware), the credential rate
-// budget, the form (address on this domain, the same address typed again,
-// the "cannot be undone" box ticked, a password); then the password (regulated
-// per account, padded in time); then deletes the account on the server, which
-// confirms it by failing to log in. Nothing is deleted unless every check
-// passed.
+// budget, the form (deleteForm.Validate: address on this domain, the same
+// address typed again, the "cannot be undone" box ticked, a password); then
+// the password (the guard: regulated per account, padded in time); then
+// deletes the account on the server, which confirms it by failing to log
+// in. Nothing is deleted unless every check passed.
 func (h *Handler) deleteSubmit(c echo.Context) error {
 	start := h.now()
 	if h.d.Accounts == nil {
@@ -54,41 +55,30 @@ func (h *Handler) deleteSubmit(c echo.Context) error {
 	if err := parseForm(r); err != nil {
 		return err
 	}
-	g := h.guard(c, "delete", start)
+	var f deleteForm
+	f.Parse(r.PostForm)
+	g := h.guard(c, flowDelete, start)
 	if err := g.take(1); err != nil {
 		return err
 	}
 	lang := h.lang(c)
-	tr := func(e *i18n.Error) string { return e.Message(h.d.I18n, lang) }
-	raw, confirm, password := r.PostForm.Get("address"), r.PostForm.Get("confirm"), r.PostForm.Get("password")
-	f := deleteForm{Address: keepTyped(raw), Confirm: keepTyped(confirm)}
-
-	addr, aerr := h.d.Policy.Account(raw)
-	if aerr != nil {
-		f.AddressError = tr(aerr)
-	} else if again, cerr := h.d.Policy.OwnAddress(confirm); cerr != nil || again != addr {
-		f.ConfirmError = h.d.I18n.T(lang, i18n.K("delete.err.confirm"))
-	}
-	local := addr.Local
-	if password == "" {
-		f.PasswordError = h.d.I18n.T(lang, i18n.K("manage.err.current_missing"))
-	}
-	if r.PostForm.Get("understand") != "yes" {
-		f.CheckError = h.d.I18n.T(lang, i18n.K("delete.err.understand"))
-	}
-	if f.AddressError != "" || f.ConfirmError != "" || f.PasswordError != "" || f.CheckError != "" {
+	page := deletePage{Address: keepTyped(f.Address), Confirm: keepTyped(f.Confirm)}
+	if errs := f.Validate(h.d.Policy); len(errs) > 0 {
 		g.release()
 		h.d.Log.Info("delete.refused", "reason", "form")
-		return h.showDeleteForm(c, http.StatusUnprocessableEntity, f)
+		page.AddressError, page.ConfirmError = h.msg(lang, errs["address"]), h.msg(lang, errs["confirm"])
+		page.PasswordError, page.CheckError = h.msg(lang, errs["password"]), h.msg(lang, errs["understand"])
+		return h.showDeleteForm(c, http.StatusUnprocessableEntity, page)
 	}
+	local := f.Account.Local
 
-	sess, err := guardLogin(g, addr, password, unavailableKey(flowDelete), func(ctx context.Context) (Account, error) {
-		return h.d.Accounts.Login(ctx, local, password)
+	sess, err := guardLogin(g, f.Account, f.Password, unavailableKey(flowDelete), func(ctx context.Context) (Account, error) {
+		return h.d.Accounts.Login(ctx, local, f.Password)
 	})
 	if err != nil {
 		if errors.Is(err, errBadCredentials) {
-			f.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
-			return h.showDeleteForm(c, badCredentialsStatus, f)
+			page.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
+			return h.showDeleteForm(c, badCredentialsStatus, page)
 		}
 		return err
 	}
@@ -101,8 +91,8 @@ func (h *Handler) deleteSubmit(c echo.Context) error {
 		e := h.xmppError(flowDelete, err)
 		if e.Status == badCredentialsStatus {
 			h.d.Log.Info("delete.failed", "kind", xmpp.KindOf(err).String())
-			f.Error = e.Message(h.d.I18n, lang)
-			return h.showDeleteForm(c, e.Status, f)
+			page.Error = e.Message(h.d.I18n, lang)
+			return h.showDeleteForm(c, e.Status, page)
 		}
 		level := slog.LevelWarn
 		if xmpp.KindOf(err) == xmpp.NotVerified {

@@ -17,7 +17,8 @@ import (
 // export: a large archive takes longer than a page.
 const exportWriteTimeout = 2 * time.Hour
 
-type exportForm struct {
+// exportPage is the export form as the page shows it.
+type exportPage struct {
 	Address      string
 	Error        string
 	AddressError string
@@ -27,13 +28,14 @@ func (h *Handler) exportShow(c echo.Context) error {
 	if h.d.Migrator == nil {
 		return h.notYet(c)
 	}
-	return h.render(c, "export", exportForm{})
+	return h.render(c, "export", exportPage{})
 }
 
-// exportSubmit checks origin (middleware), the credential budget, the
-// address, then logs in as the user (regulated per account and padded in
-// time like every credential form) and streams the XEP-0227 document.
-// Nothing is written to disk or to the store.
+// exportSubmit checks origin (middleware), the credential budget, the form
+// (exportForm.Validate: the address), then logs in as the user (the guard:
+// regulated per account and padded in time like every credential form) and
+// streams the XEP-0227 document. Nothing is written to disk or to the
+// store.
 func (h *Handler) exportSubmit(c echo.Context) error {
 	start := h.now()
 	if h.d.Migrator == nil {
@@ -43,26 +45,26 @@ func (h *Handler) exportSubmit(c echo.Context) error {
 	if err := parseForm(r); err != nil {
 		return err
 	}
-	g := h.guard(c, "export", start)
+	var f exportForm
+	f.Parse(r.PostForm)
+	g := h.guard(c, flowExport, start)
 	if err := g.take(1); err != nil {
 		return err
 	}
 	lang := h.lang(c)
-	raw, password := r.PostForm.Get("address"), r.PostForm.Get("password")
-	f := exportForm{Address: keepTyped(raw)}
-	addr, aerr := h.d.Policy.Account(raw)
-	if aerr != nil {
+	page := exportPage{Address: keepTyped(f.Address)}
+	if errs := f.Validate(h.d.Policy); len(errs) > 0 {
 		g.release()
-		f.AddressError = aerr.Message(h.d.I18n, lang)
-		return h.renderStatus(c, http.StatusUnprocessableEntity, "export", f)
+		page.AddressError = h.msg(lang, errs["address"])
+		return h.renderStatus(c, http.StatusUnprocessableEntity, "export", page)
 	}
-	ex, err := guardLogin(g, addr, password, unavailableKey(flowExport), func(ctx context.Context) (*migrate.Export, error) {
-		return h.d.Migrator.OpenExport(ctx, addr.Local, password)
+	ex, err := guardLogin(g, f.Account, f.Password, unavailableKey(flowExport), func(ctx context.Context) (*migrate.Export, error) {
+		return h.d.Migrator.OpenExport(ctx, f.Account.Local, f.Password)
 	})
 	if err != nil {
 		if errors.Is(err, errBadCredentials) {
-			f.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
-			return h.renderStatus(c, badCredentialsStatus, "export", f)
+			page.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
+			return h.renderStatus(c, badCredentialsStatus, "export", page)
 		}
 		return err
 	}

@@ -43,7 +43,8 @@ const (
 	importMaxField  = 4096
 )
 
-type importForm struct {
+// importPage is the import form as the page shows it.
+type importPage struct {
 	Address      string
 	MaxMB        int64
 	Subscribe    bool
@@ -75,12 +76,12 @@ func (h *Handler) importShow(c echo.Context) error {
 	if h.d.Migrator == nil {
 		return h.notYet(c)
 	}
-	return h.render(c, "import", h.importForm(importForm{Subscribe: true}))
+	return h.render(c, "import", h.importPage(importPage{Subscribe: true}))
 }
 
-func (h *Handler) importForm(f importForm) importForm {
-	f.MaxMB = (h.d.ImportMaxBytes + (1 << 20) - 1) >> 20
-	return f
+func (h *Handler) importPage(p importPage) importPage {
+	p.MaxMB = (h.d.ImportMaxBytes + (1 << 20) - 1) >> 20
+	return p
 }
 
 // importSubmit takes the upload as a stream, in this order, so that no
@@ -89,8 +90,10 @@ func (h *Handler) importForm(f importForm) importForm {
 //  1. the form fields, which the form sends before the file (bounded in
 //     number and size); a file before them is refused;
 //  2. the credential budget, one unit per password (guard.take);
-//  3. the address of the new account (the one address parser; reserved
-//     names refused);
+//  3. the form (importForm.Validate): the address of the new account (the
+//     one address parser; reserved names refused; on another domain, one
+//     whose server the portal may reach), a file, the old password when
+//     moving;
 //  4. a free import slot (at most ImportConcurrency at once);
 //  5. the lock of the new account;
 //  6. the file, read as a stream into the bounded XEP-0227 reader, at a
@@ -120,12 +123,23 @@ func (h *Handler) importSubmit(c echo.Context) error {
 	// a refused file must not be read.
 	// The page language travels as a form field; h.lang reads it here.
 	r.PostForm = fields
+	var f importForm
+	f.Parse(fields, file != nil)
 	lang := h.lang(c)
-	moved := fields.Get("moved") != ""
-	f := h.importForm(importForm{Address: keepTyped(fields.Get("address")), Subscribe: fields.Get("subscribe") != "", Moved: moved})
-	refuse := func(status int) error { return h.renderStatus(c, status, "import", f) }
+	moved := f.Moved
+	page := h.importPage(importPage{Address: keepTyped(f.Address), Subscribe: f.Subscribe, Moved: moved})
+	refuse := func(status int) error { return h.renderStatus(c, status, "import", page) }
+	// refusals puts errs on the page: the old account's problems ("moved",
+	// "old_password") in the banner.
+	refusals := func(errs fieldErrors) {
+		page.AddressError, page.FileError = h.msg(lang, errs["address"]), h.msg(lang, errs["file"])
+		page.Error = h.msg(lang, errs["old_password"])
+		if e := errs["moved"]; e != nil {
+			page.Error = h.msg(lang, e)
+		}
+	}
 
-	g := h.guard(c, "import", start)
+	g := h.guard(c, flowImport, start)
 	units := 1
 	if moved {
 		units = 2
@@ -133,20 +147,18 @@ func (h *Handler) importSubmit(c echo.Context) error {
 	if err := g.take(units); err != nil {
 		return err
 	}
-	addr, aerr := h.importAddress(c, fields.Get("address"))
-	if aerr != nil {
-		f.AddressError = aerr.Message(h.d.I18n, lang)
+	errs := f.Validate(h.d.Policy)
+	if errs["address"] == nil && !h.d.Policy.IsOwn(f.Account) {
+		if _, _, err := h.d.Migrator.Resolver.Config(r.Context(), f.Account.String()); err != nil {
+			errs.add("address", i18n.NewError(i18n.K("migrate.err.address")))
+		}
 	}
-	if file == nil {
-		f.FileError = h.d.I18n.T(lang, i18n.K("migrate.err.file_missing"))
-	}
-	if moved && fields.Get("old_password") == "" {
-		f.Error = h.d.I18n.T(lang, i18n.K("migrate.err.old_password_missing"))
-	}
-	if f.AddressError != "" || f.FileError != "" || f.Error != "" {
+	if len(errs) > 0 {
 		g.release()
+		refusals(errs)
 		return refuse(http.StatusUnprocessableEntity)
 	}
+	addr := f.Account
 
 	release, ok := h.importSlot()
 	if !ok {
@@ -163,7 +175,7 @@ func (h *Handler) importSubmit(c echo.Context) error {
 			if moved {
 				key = i18n.K("migrate.err.credentials_moved")
 			}
-			f.Error = h.d.I18n.T(lang, key)
+			page.Error = h.d.I18n.T(lang, key)
 			return refuse(badCredentialsStatus)
 		}
 		return err
@@ -178,23 +190,16 @@ func (h *Handler) importSubmit(c echo.Context) error {
 	})
 	if err != nil {
 		g.release()
-		return h.importFileError(c, f, lang, err)
+		return h.importFileError(c, page, lang, err)
 	}
 
 	var old policy.Address
 	if moved {
-		var oerr *i18n.Error
-		old, oerr = h.d.Policy.ParseAddress(up.Owner())
-		switch {
-		case oerr != nil:
-			f.FileError = h.d.I18n.T(lang, i18n.K("migrate.err.file_invalid"))
-		case h.d.Policy.IsOwn(old) && h.d.Policy.IsReserved(old.Local):
-			f.FileError = h.d.I18n.T(lang, i18n.K("manage.err.reserved"))
-		case old.Key() == addr.Key():
-			f.Error = h.d.I18n.T(lang, i18n.K("migrate.err.moved_self"))
-		}
-		if f.FileError != "" || f.Error != "" {
+		var errs fieldErrors
+		old, errs = f.ValidateOwner(h.d.Policy, up.Owner())
+		if len(errs) > 0 {
 			g.release()
+			refusals(errs)
 			return refuse(http.StatusUnprocessableEntity)
 		}
 		if err := g.locked(old); err != nil {
@@ -203,9 +208,8 @@ func (h *Handler) importSubmit(c echo.Context) error {
 	}
 
 	// Both passwords are proven before anything is written.
-	password := fields.Get("password")
-	target, err := guardLogin(g, addr, password, unavailableKey(flowImport), func(ctx context.Context) (*migrate.Session, error) {
-		return h.d.Migrator.Login(ctx, addr.String(), password)
+	target, err := guardLogin(g, addr, f.Password, unavailableKey(flowImport), func(ctx context.Context) (*migrate.Session, error) {
+		return h.d.Migrator.Login(ctx, addr.String(), f.Password)
 	})
 	if err != nil {
 		return credErr(err)
@@ -213,9 +217,8 @@ func (h *Handler) importSubmit(c echo.Context) error {
 	defer target.Close()
 	var source *migrate.Session
 	if moved {
-		oldPassword := fields.Get("old_password")
-		source, err = guardLogin(g, old, oldPassword, unavailableKey(flowImport), func(ctx context.Context) (*migrate.Session, error) {
-			return h.d.Migrator.Login(ctx, old.String(), oldPassword)
+		source, err = guardLogin(g, old, f.OldPassword, unavailableKey(flowImport), func(ctx context.Context) (*migrate.Session, error) {
+			return h.d.Migrator.Login(ctx, old.String(), f.OldPassword)
 		})
 		if err != nil {
 			return credErr(err)
@@ -239,24 +242,6 @@ func (h *Handler) importSubmit(c echo.Context) error {
 		res.Summary.Prepend(migrate.KindMoved, old.String(), movedErr)
 	}
 	return h.render(c, "import_done", h.importSummary(lang, addr.String(), old, res, up))
-}
-
-// importAddress reads the address of the account imported into, with the
-// one address parser: on the portal's domain an account that may be
-// managed here (reserved names refused), elsewhere any address whose
-// server the portal may reach.
-func (h *Handler) importAddress(c echo.Context, raw string) (policy.Address, *i18n.Error) {
-	a, e := h.d.Policy.ParseAddress(raw)
-	if e != nil {
-		return policy.Address{}, i18n.NewError(i18n.K("migrate.err.address"))
-	}
-	if h.d.Policy.IsOwn(a) {
-		return h.d.Policy.Account(raw)
-	}
-	if _, _, err := h.d.Migrator.Resolver.Config(c.Request().Context(), a.String()); err != nil {
-		return policy.Address{}, i18n.NewError(i18n.K("migrate.err.address"))
-	}
-	return a, nil
 }
 
 // readImportFields reads the form fields up to the file part, which it
@@ -340,7 +325,7 @@ func (h *Handler) uploadReader(c echo.Context, file io.Reader) io.Reader {
 }
 
 // importFileError renders the refusal of a file that could not be read.
-func (h *Handler) importFileError(c echo.Context, f importForm, lang string, err error) error {
+func (h *Handler) importFileError(c echo.Context, f importPage, lang string, err error) error {
 	var le *migrate.LimitError
 	var ue *migrate.UsersError
 	status := http.StatusUnprocessableEntity

@@ -64,7 +64,7 @@ func (h *Handler) renderCached(c echo.Context, status int, name string, data any
 // but its captcha id and fixed settings) from the cache, with f's captcha id
 // put in. It falls back to a plain rendering for ids that are not letters
 // and digits.
-func (h *Handler) renderWithCaptcha(c echo.Context, status int, name string, f registerForm) error {
+func (h *Handler) renderWithCaptcha(c echo.Context, status int, name string, f registerPage) error {
 	id := f.CaptchaID
 	if !alnum(id) || id == "" {
 		return h.renderStatus(c, status, name, f)

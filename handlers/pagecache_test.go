@@ -105,7 +105,7 @@ func TestPageCacheMatchesRender(t *testing.T) {
 				compareResponses(t, "registered "+local+" "+v.target+" "+v.accept, want, got)
 			}
 			for _, id := range ids {
-				f := registerForm{CaptchaID: id, MinPassword: h.d.MinPassword}
+				f := registerPage{CaptchaID: id, MinPassword: h.d.MinPassword}
 				want := serveWith(t, h, "/register"+v.target, v.onion, v.accept, func(c echo.Context) error {
 					return h.renderStatus(c, http.StatusOK, "register", f)
 				})
@@ -138,7 +138,7 @@ func compareResponses(t *testing.T, name string, want, got *httptest.ResponseRec
 func TestPageCacheFallsBack(t *testing.T) {
 	h := newCacheTestHandler(t)
 	for _, id := range []string{"", "id-with-dash", "x\"y", "CaptchaIdPlaceholder0x"} {
-		f := registerForm{CaptchaID: id, MinPassword: 10}
+		f := registerPage{CaptchaID: id, MinPassword: 10}
 		want := serveWith(t, h, "/register", false, "", func(c echo.Context) error { return h.renderStatus(c, http.StatusOK, "register", f) })
 		got := serveWith(t, h, "/register", false, "", func(c echo.Context) error { return h.renderWithCaptcha(c, http.StatusOK, "register", f) })
 		compareResponses(t, "id "+id, want, got)

@@ -11,7 +11,8 @@ import (
 	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
-type passwordForm struct {
+// passwordPage is the password change form as the page shows it.
+type passwordPage struct {
 	Address      string // as typed, to re-fill the form; passwords never are
 	MinPassword  int
 	Error        string
@@ -28,19 +29,20 @@ func (h *Handler) passwordShow(c echo.Context) error {
 	if h.d.Accounts == nil {
 		return h.notYet(c)
 	}
-	return h.renderStatus(c, http.StatusOK, "password", passwordForm{MinPassword: h.d.MinPassword})
+	return h.showPasswordForm(c, http.StatusOK, passwordPage{})
 }
 
-func (h *Handler) showPasswordForm(c echo.Context, status int, f passwordForm) error {
-	f.MinPassword = h.d.MinPassword
-	return h.renderStatus(c, status, "password", f)
+func (h *Handler) showPasswordForm(c echo.Context, status int, p passwordPage) error {
+	p.MinPassword = h.d.MinPassword
+	return h.renderStatus(c, status, "password", p)
 }
 
 // passwordSubmit checks, in order: origin (middleware), the credential rate
-// budget, the form (address on this domain, current password given, new
-// password by the sign-up rules), the current password (regulated per
-// account, padded in time); then changes the password on the server, which
-// confirms it by logging in with the new one and failing with the old one.
+// budget, the form (passwordForm.Validate: address on this domain, current
+// password given, new password by the sign-up rules), the current password
+// (the guard: regulated per account, padded in time); then changes the
+// password on the server, which confirms it by logging in with the new one
+// and failing with the old one.
 func (h *Handler) passwordSubmit(c echo.Context) error {
 	start := h.now()
 	if h.d.Accounts == nil {
@@ -50,42 +52,29 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 	if err := parseForm(r); err != nil {
 		return err
 	}
-	g := h.guard(c, "password", start)
+	var f passwordForm
+	f.Parse(r.PostForm)
+	g := h.guard(c, flowPassword, start)
 	if err := g.take(1); err != nil {
 		return err
 	}
 	lang := h.lang(c)
-	tr := func(e *i18n.Error) string { return e.Message(h.d.I18n, lang) }
-	raw := r.PostForm.Get("address")
-	f := passwordForm{Address: keepTyped(raw)}
-	current, pw, pw2 := r.PostForm.Get("current"), r.PostForm.Get("password"), r.PostForm.Get("password2")
-
-	addr, aerr := h.d.Policy.Account(raw)
-	if aerr != nil {
-		f.AddressError = tr(aerr)
-	}
-	local := addr.Local
-	if current == "" {
-		f.CurrentError = h.d.I18n.T(lang, i18n.K("manage.err.current_missing"))
-	}
-	if perr := h.d.Policy.Password(pw, pw2, local); perr != nil {
-		f.NewError = tr(perr)
-	} else if pw == current {
-		f.NewError = h.d.I18n.T(lang, i18n.K("password.err.same"))
-	}
-	if f.AddressError != "" || f.CurrentError != "" || f.NewError != "" {
+	page := passwordPage{Address: keepTyped(f.Address)}
+	if errs := f.Validate(h.d.Policy); len(errs) > 0 {
 		g.release()
 		h.d.Log.Info("password.refused", "reason", "form")
-		return h.showPasswordForm(c, http.StatusUnprocessableEntity, f)
+		page.AddressError, page.CurrentError, page.NewError = h.msg(lang, errs["address"]), h.msg(lang, errs["current"]), h.msg(lang, errs["password"])
+		return h.showPasswordForm(c, http.StatusUnprocessableEntity, page)
 	}
+	local := f.Account.Local
 
-	sess, err := guardLogin(g, addr, current, unavailableKey(flowPassword), func(ctx context.Context) (Account, error) {
-		return h.d.Accounts.Login(ctx, local, current)
+	sess, err := guardLogin(g, f.Account, f.Current, unavailableKey(flowPassword), func(ctx context.Context) (Account, error) {
+		return h.d.Accounts.Login(ctx, local, f.Current)
 	})
 	if err != nil {
 		if errors.Is(err, errBadCredentials) {
-			f.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
-			return h.showPasswordForm(c, badCredentialsStatus, f)
+			page.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
+			return h.showPasswordForm(c, badCredentialsStatus, page)
 		}
 		return err
 	}
@@ -94,18 +83,18 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 
 	ctx, cancel := context.WithTimeout(r.Context(), 3*h.d.XMPPTimeout)
 	defer cancel()
-	if err := sess.ChangePassword(ctx, pw); err != nil {
+	if err := sess.ChangePassword(ctx, f.Password); err != nil {
 		e := h.xmppError(flowPassword, err)
 		switch {
 		case xmpp.KindOf(err) == xmpp.PasswordPolicy:
 			h.d.Log.Info("password.failed", "kind", xmpp.KindOf(err).String())
-			f.NewError = e.Message(h.d.I18n, lang)
-			return h.showPasswordForm(c, e.Status, f)
+			page.NewError = e.Message(h.d.I18n, lang)
+			return h.showPasswordForm(c, e.Status, page)
 		case e.Status == badCredentialsStatus:
 			// The password changed between the login and the change.
 			h.d.Log.Info("password.failed", "kind", xmpp.KindOf(err).String())
-			f.Error = e.Message(h.d.I18n, lang)
-			return h.showPasswordForm(c, e.Status, f)
+			page.Error = e.Message(h.d.I18n, lang)
+			return h.showPasswordForm(c, e.Status, page)
 		}
 		h.d.Log.Warn("password.failed", "kind", xmpp.KindOf(err).String(), "err", err)
 		return e
@@ -113,12 +102,4 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 	h.d.Log.Info("password.changed")
 	h.d.Log.Debug("password.changed.user", "username", local)
 	return h.render(c, "password_done", passwordDone{Address: local + "@" + h.d.Policy.Domain()})
-}
-
-// keepTyped bounds what is echoed back into a form.
-func keepTyped(s string) string {
-	if len(s) > 1023 {
-		return s[:1023]
-	}
-	return s
 }

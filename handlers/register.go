@@ -4,7 +4,6 @@ import (
 	"context"
 	"html/template"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -14,7 +13,8 @@ import (
 	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
-type registerForm struct {
+// registerPage is the sign-up form as the page shows it.
+type registerPage struct {
 	CaptchaID     string
 	Username      string // as typed, to re-fill the form; passwords are never re-filled
 	MinPassword   int
@@ -38,18 +38,18 @@ func (h *Handler) registerShow(c echo.Context) error {
 	if _, err := h.checkBudget(c, abuse.Captcha); err != nil {
 		return err
 	}
-	return h.showRegisterForm(c, http.StatusOK, registerForm{})
+	return h.showRegisterForm(c, http.StatusOK, registerPage{})
 }
 
 // showRegisterForm renders the form with a fresh captcha.
-func (h *Handler) showRegisterForm(c echo.Context, status int, f registerForm) error {
+func (h *Handler) showRegisterForm(c echo.Context, status int, f registerPage) error {
 	id, err := h.d.Captchas.New()
 	if err != nil {
 		return wrapPage(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
 	}
 	f.CaptchaID = id
 	f.MinPassword = h.d.MinPassword
-	if f == (registerForm{CaptchaID: id, MinPassword: h.d.MinPassword}) {
+	if f == (registerPage{CaptchaID: id, MinPassword: h.d.MinPassword}) {
 		// A fresh form, the same for everyone but the captcha (pagecache.go).
 		return h.renderWithCaptcha(c, status, "register", f)
 	}
@@ -57,26 +57,25 @@ func (h *Handler) showRegisterForm(c echo.Context, status int, f registerForm) e
 }
 
 // registerSubmit checks, in order: origin (middleware), rate budgets (the
-// client's and the global or onion one), captcha, username, password; only
-// then asks the XMPP server to create the account.
+// client's and the global or onion one), the form (registerForm.Validate),
+// of which the captcha first: it is checked against the store and consumed
+// whatever the outcome; then the username and the password. Only then does
+// it ask the XMPP server to create the account.
 func (h *Handler) registerSubmit(c echo.Context) error {
 	r := c.Request()
 	if err := parseForm(r); err != nil {
 		return err
 	}
+	var f registerForm
+	f.Parse(r.PostForm)
 	lang := h.lang(c)
-	tr := func(e *i18n.Error) string { return e.Message(h.d.I18n, lang) }
-	username := r.PostForm.Get("username")
-	if len(username) > 1023 {
-		username = username[:1023]
-	}
-	f := registerForm{Username: username}
+	page := registerPage{Username: f.Username}
 
-	if r.PostForm.Get("action") == "reload" {
+	if f.Reload {
 		if _, err := h.checkBudget(c, abuse.Captcha); err != nil { // a new captcha, as in registerShow
 			return err
 		}
-		return h.showRegisterForm(c, http.StatusOK, f)
+		return h.showRegisterForm(c, http.StatusOK, page)
 	}
 
 	// Budgets before the captcha; a sign-up that does not happen gives its
@@ -85,21 +84,21 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	errs := f.Validate(h.d.Policy)
 
 	// The captcha is checked first and consumed whatever the outcome.
-	id, answer := strings.TrimSpace(r.PostForm.Get("captcha_id")), strings.TrimSpace(r.PostForm.Get("captcha"))
-	if id == "" || answer == "" {
+	if e := errs["captcha"]; e != nil {
 		budget.ReleaseShared(r.Context())
-		if id != "" {
-			if _, err := h.d.Captchas.Verify(r.Context(), id, ""); err != nil {
+		if f.CaptchaID != "" {
+			if _, err := h.d.Captchas.Verify(r.Context(), f.CaptchaID, ""); err != nil {
 				return wrapPage(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
 			}
 		}
 		h.d.Log.Info("signup.refused", "reason", "captcha_missing")
-		f.CaptchaError = h.d.I18n.T(lang, i18n.K("register.err.captcha_missing"))
-		return h.showRegisterForm(c, http.StatusBadRequest, f)
+		page.CaptchaError = h.msg(lang, e)
+		return h.showRegisterForm(c, http.StatusBadRequest, page)
 	}
-	ok, err := h.d.Captchas.Verify(r.Context(), id, answer)
+	ok, err := h.d.Captchas.Verify(r.Context(), f.CaptchaID, f.Captcha)
 	if err != nil {
 		budget.Release(r.Context())
 		return wrapPage(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
@@ -107,37 +106,35 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 	if !ok {
 		budget.ReleaseShared(r.Context())
 		h.d.Log.Info("signup.refused", "reason", "captcha_wrong")
-		f.CaptchaError = h.d.I18n.T(lang, i18n.K("register.err.captcha_wrong"))
-		return h.showRegisterForm(c, http.StatusBadRequest, f)
+		page.CaptchaError = h.d.I18n.T(lang, i18n.K("register.err.captcha_wrong"))
+		return h.showRegisterForm(c, http.StatusBadRequest, page)
 	}
 
-	local, uerr := h.d.Policy.Username(username)
-	if uerr != nil {
+	if len(errs) > 0 { // the username, or else the password
 		budget.Release(r.Context())
-		h.d.Log.Info("signup.refused", "reason", "username_policy", "key", string(uerr.Key))
-		f.UsernameError = tr(uerr)
-		return h.showRegisterForm(c, http.StatusUnprocessableEntity, f)
+		reason, e := "username_policy", errs["username"]
+		if e == nil {
+			reason, e = "password_policy", errs["password"]
+		}
+		h.d.Log.Info("signup.refused", "reason", reason, "key", string(e.Key))
+		page.UsernameError, page.PasswordError = h.msg(lang, errs["username"]), h.msg(lang, errs["password"])
+		return h.showRegisterForm(c, http.StatusUnprocessableEntity, page)
 	}
-	if perr := h.d.Policy.Password(r.PostForm.Get("password"), r.PostForm.Get("password2"), local); perr != nil {
-		budget.Release(r.Context())
-		h.d.Log.Info("signup.refused", "reason", "password_policy", "key", string(perr.Key))
-		f.PasswordError = tr(perr)
-		return h.showRegisterForm(c, http.StatusUnprocessableEntity, f)
-	}
+	local := f.Local
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.d.XMPPTimeout)
 	defer cancel()
-	if err := h.d.Signup.Create(ctx, local, r.PostForm.Get("password")); err != nil {
+	if err := h.d.Signup.Create(ctx, local, f.Password); err != nil {
 		budget.Release(r.Context())
 		e := h.xmppError(flowRegister, err)
 		h.d.Log.Info("signup.failed", "kind", xmpp.KindOf(err).String(), "err", err)
 		h.d.Log.Debug("signup.failed.user", "username", local)
 		if e.Msg.Key == "register.err.username_taken" || e.Msg.Key == "register.err.username_refused" {
-			f.UsernameError = e.Message(h.d.I18n, lang)
+			page.UsernameError = e.Message(h.d.I18n, lang)
 		} else {
-			f.Error = e.Message(h.d.I18n, lang)
+			page.Error = e.Message(h.d.I18n, lang)
 		}
-		return h.showRegisterForm(c, e.Status, f)
+		return h.showRegisterForm(c, e.Status, page)
 	}
 	h.d.Log.Info("account.created")
 	h.d.Log.Debug("account.created.user", "username", local)

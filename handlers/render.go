@@ -62,3 +62,11 @@ func (h *Handler) renderStatus(c echo.Context, status int, name string, data any
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.HTMLBlob(status, buf.Bytes())
 }
+
+// msg is e translated into lang; "" for no error.
+func (h *Handler) msg(lang string, e *i18n.Error) string {
+	if e == nil {
+		return ""
+	}
+	return e.Message(h.d.I18n, lang)
+}

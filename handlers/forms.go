@@ -1,0 +1,238 @@
+package handlers
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/xmpp-portal/portal/internal/i18n"
+	"github.com/xmpp-portal/portal/internal/policy"
+)
+
+// One form struct per flow: Parse reads the fields of a form already read
+// (url.Values; for /import the fields before the file), Validate checks them
+// with the policy and returns every refusal by field. Neither does I/O, so
+// each handler reads: parse form, budget (the guard), validate, act; and
+// forms_test.go tests the checks without a server.
+//
+// A form keeps what was posted as it was posted; re-filling a page bounds it
+// with keepTyped. Passwords are parsed to be checked and passed on, never
+// shown.
+
+// fieldErrors are a form's refusals, keyed by the name of the field (the
+// input) they belong to. Empty: the form may go on.
+type fieldErrors map[string]*i18n.Error
+
+// add records e for field unless field already has a refusal.
+func (fe fieldErrors) add(field string, e *i18n.Error) {
+	if e != nil && fe[field] == nil {
+		fe[field] = e
+	}
+}
+
+// keepTyped bounds what is echoed back into a form to 1023 bytes.
+func keepTyped(s string) string {
+	if len(s) > 1023 {
+		return s[:1023]
+	}
+	return s
+}
+
+// registerForm is the sign-up form.
+type registerForm struct {
+	Username  string // bounded by keepTyped, as it is checked and re-filled
+	Password  string
+	Password2 string
+	CaptchaID string // trimmed
+	Captcha   string // the answer, trimmed
+	Reload    bool   // "new picture": show the form again with a new captcha
+
+	// Local is the normalised local part, set by Validate when the
+	// username is accepted.
+	Local string
+}
+
+func (f *registerForm) Parse(v url.Values) {
+	f.Username = keepTyped(v.Get("username"))
+	f.Password, f.Password2 = v.Get("password"), v.Get("password2")
+	f.CaptchaID, f.Captcha = strings.TrimSpace(v.Get("captcha_id")), strings.TrimSpace(v.Get("captcha"))
+	f.Reload = v.Get("action") == "reload"
+}
+
+// Validate checks that a captcha was answered (whether the answer is right
+// is the captcha store's question), the username by the sign-up rules and,
+// for an accepted username, the password typed twice.
+func (f *registerForm) Validate(p *policy.Policy) fieldErrors {
+	errs := fieldErrors{}
+	if f.CaptchaID == "" || f.Captcha == "" {
+		errs.add("captcha", i18n.NewError(i18n.K("register.err.captcha_missing")))
+	}
+	local, uerr := p.Username(f.Username)
+	if uerr != nil {
+		errs.add("username", uerr)
+		return errs
+	}
+	f.Local = local
+	errs.add("password", p.Password(f.Password, f.Password2, local))
+	return errs
+}
+
+// passwordForm is the password change form.
+type passwordForm struct {
+	Address   string
+	Current   string
+	Password  string // the new one
+	Password2 string
+
+	// Account is the address, set by Validate when it is accepted.
+	Account policy.Address
+}
+
+func (f *passwordForm) Parse(v url.Values) {
+	f.Address, f.Current = v.Get("address"), v.Get("current")
+	f.Password, f.Password2 = v.Get("password"), v.Get("password2")
+}
+
+// Validate checks the address (an account on this domain that may be
+// managed here), that the current password is given, and the new one by
+// the sign-up rules, different from the current one.
+func (f *passwordForm) Validate(p *policy.Policy) fieldErrors {
+	errs := fieldErrors{}
+	addr, aerr := p.Account(f.Address)
+	errs.add("address", aerr)
+	f.Account = addr
+	if f.Current == "" {
+		errs.add("current", i18n.NewError(i18n.K("manage.err.current_missing")))
+	}
+	if perr := p.Password(f.Password, f.Password2, addr.Local); perr != nil {
+		errs.add("password", perr)
+	} else if f.Password == f.Current {
+		errs.add("password", i18n.NewError(i18n.K("password.err.same")))
+	}
+	return errs
+}
+
+// deleteForm is the account deletion form.
+type deleteForm struct {
+	Address    string
+	Password   string
+	Confirm    string // the address typed again
+	Understand bool   // the "cannot be undone" box
+
+	// Account is the address, set by Validate when it is accepted.
+	Account policy.Address
+}
+
+func (f *deleteForm) Parse(v url.Values) {
+	f.Address, f.Password, f.Confirm = v.Get("address"), v.Get("password"), v.Get("confirm")
+	f.Understand = v.Get("understand") == "yes"
+}
+
+// Validate checks the address (an account on this domain that may be
+// managed here), the same account typed again, a password given and the
+// box ticked.
+func (f *deleteForm) Validate(p *policy.Policy) fieldErrors {
+	errs := fieldErrors{}
+	addr, aerr := p.Account(f.Address)
+	if aerr != nil {
+		errs.add("address", aerr)
+	} else if again, cerr := p.OwnAddress(f.Confirm); cerr != nil || again != addr {
+		errs.add("confirm", i18n.NewError(i18n.K("delete.err.confirm")))
+	}
+	f.Account = addr
+	if f.Password == "" {
+		errs.add("password", i18n.NewError(i18n.K("manage.err.current_missing")))
+	}
+	if !f.Understand {
+		errs.add("understand", i18n.NewError(i18n.K("delete.err.understand")))
+	}
+	return errs
+}
+
+// exportForm is the export form. An empty password is not a field error:
+// the guard counts it as a failed check of the account.
+type exportForm struct {
+	Address  string
+	Password string
+
+	// Account is the address, set by Validate when it is accepted.
+	Account policy.Address
+}
+
+func (f *exportForm) Parse(v url.Values) {
+	f.Address, f.Password = v.Get("address"), v.Get("password")
+}
+
+// Validate checks the address: an account on this domain that may be
+// managed here.
+func (f *exportForm) Validate(p *policy.Policy) fieldErrors {
+	errs := fieldErrors{}
+	addr, aerr := p.Account(f.Address)
+	errs.add("address", aerr)
+	f.Account = addr
+	return errs
+}
+
+// importForm is the import form's fields, which the form sends before the
+// file, and whether a file part followed them.
+type importForm struct {
+	Address     string // the account imported into
+	Password    string
+	Subscribe   bool
+	Moved       bool // publish a moved notice on the old account (XEP-0283)
+	OldPassword string
+	HasFile     bool
+
+	// Account is the address, set by Validate when it is accepted.
+	Account policy.Address
+}
+
+func (f *importForm) Parse(v url.Values, hasFile bool) {
+	f.Address, f.Password, f.OldPassword = v.Get("address"), v.Get("password"), v.Get("old_password")
+	f.Subscribe, f.Moved = v.Get("subscribe") != "", v.Get("moved") != ""
+	f.HasFile = hasFile
+}
+
+// Validate checks the address with the one address parser (on this domain
+// an account that may be managed here, reserved names refused; elsewhere
+// any valid address: whether the portal may reach its server is the
+// handler's question), that a file was sent and, when moving, that the old
+// account's password is given (under "old_password"). Account is set
+// whenever the address parsed.
+func (f *importForm) Validate(p *policy.Policy) fieldErrors {
+	errs := fieldErrors{}
+	addr, e := p.ParseAddress(f.Address)
+	switch {
+	case e != nil:
+		errs.add("address", i18n.NewError(i18n.K("migrate.err.address")))
+	case p.IsOwn(addr):
+		addr, e = p.Account(f.Address)
+		errs.add("address", e)
+	}
+	f.Account = addr
+	if !f.HasFile {
+		errs.add("file", i18n.NewError(i18n.K("migrate.err.file_missing")))
+	}
+	if f.Moved && f.OldPassword == "" {
+		errs.add("old_password", i18n.NewError(i18n.K("migrate.err.old_password_missing")))
+	}
+	return errs
+}
+
+// ValidateOwner checks, when moving, the old account named in the file
+// (owner): a valid address, not a reserved name of this domain, not the
+// account imported into. It returns the old account and the refusals, under
+// "file" (the file names an account that cannot be moved from) or "moved"
+// (moving an account into itself).
+func (f *importForm) ValidateOwner(p *policy.Policy, owner string) (policy.Address, fieldErrors) {
+	errs := fieldErrors{}
+	old, e := p.ParseAddress(owner)
+	switch {
+	case e != nil:
+		errs.add("file", i18n.NewError(i18n.K("migrate.err.file_invalid")))
+	case p.IsOwn(old) && p.IsReserved(old.Local):
+		errs.add("file", i18n.NewError(i18n.K("manage.err.reserved")))
+	case old.Key() == f.Account.Key():
+		errs.add("moved", i18n.NewError(i18n.K("migrate.err.moved_self")))
+	}
+	return old, errs
+}

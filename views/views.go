@@ -3,6 +3,7 @@ package views
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -12,7 +13,7 @@ import (
 	"strings"
 )
 
-//go:embed layouts/*.html pages/*.html
+//go:embed layouts/*.html partials/*.html pages/*.html
 var files embed.FS
 
 // Site is what every page knows about the service.
@@ -45,8 +46,9 @@ type Renderer struct {
 	pages map[string]map[string]*template.Template // lang -> page -> template
 }
 
-// New parses every page for every language. printer returns the translation
-// function of a language; static maps an asset name to its hashed URL.
+// New parses every page, with the layouts and partials, for every language.
+// printer returns the translation function of a language; static maps an
+// asset name to its hashed URL.
 func New(printer func(lang string) func(key string, args ...any) string, langs []string, static func(name string) string) (*Renderer, error) {
 	names, err := fs.Glob(files, "pages/*.html")
 	if err != nil {
@@ -63,9 +65,10 @@ func New(printer func(lang string) func(key string, args ...any) string, langs [
 				}
 				return "", fmt.Errorf("views: no asset %q", name)
 			},
-			"href": func(p string) string { return Href(p, lang) },
+			"href":  func(p string) string { return Href(p, lang) },
+			"field": NewField,
 		}
-		base, err := template.New("base").Funcs(funcs).ParseFS(files, "layouts/*.html")
+		base, err := template.New("base").Funcs(funcs).ParseFS(files, "layouts/*.html", "partials/*.html")
 		if err != nil {
 			return nil, err
 		}
@@ -79,6 +82,100 @@ func New(printer func(lang string) func(key string, args ...any) string, langs [
 		}
 	}
 	return r, nil
+}
+
+// Field is one input as the field partials (partials/fields.html) show it:
+// the label, the input, its refusal and its hint. Texts are translated.
+type Field struct {
+	ID           string // id and name of the input
+	Label        string
+	Value        string // re-filled value; never a password
+	Error        string // the refusal; "" for none
+	Hint         string // "" for none
+	HintID       string // id of the hint paragraph; ID + "-hint" when empty
+	Autocomplete string // "" for the partial's default
+	MaxLength    int    // 0 for the partial's default
+	Optional     bool   // not required
+	Suffix       string // shown after the input ("@example.org")
+}
+
+// ErrorID is the id of the refusal's paragraph.
+func (f Field) ErrorID() string { return f.ID + "-error" }
+
+// DescribedBy is the input's aria-describedby: the refusal, then the hint.
+func (f Field) DescribedBy() string {
+	var ids []string
+	if f.Error != "" {
+		ids = append(ids, f.ErrorID())
+	}
+	if f.Hint != "" {
+		ids = append(ids, f.HintID)
+	}
+	return strings.Join(ids, " ")
+}
+
+// NewField is the template function "field": a Field from name, value
+// pairs, the names in lower case ("id", "label", "value", "error", "hint",
+// "hintid", "autocomplete", "maxlength", "optional", "suffix"). An unknown
+// name, a value of the wrong type or a field without id or label is an
+// error, so a typo fails the page's rendering (and the tests that render
+// every page) instead of dropping an attribute.
+func NewField(pairs ...any) (Field, error) {
+	var f Field
+	if len(pairs)%2 != 0 {
+		return f, errors.New("views: field: odd number of arguments, want name, value pairs")
+	}
+	for i := 0; i < len(pairs); i += 2 {
+		name, ok := pairs[i].(string)
+		if !ok {
+			return f, fmt.Errorf("views: field: name %v is not a string", pairs[i])
+		}
+		v := pairs[i+1]
+		var err error
+		switch name {
+		case "id":
+			err = setAs(&f.ID, v)
+		case "label":
+			err = setAs(&f.Label, v)
+		case "value":
+			err = setAs(&f.Value, v)
+		case "error":
+			err = setAs(&f.Error, v)
+		case "hint":
+			err = setAs(&f.Hint, v)
+		case "hintid":
+			err = setAs(&f.HintID, v)
+		case "autocomplete":
+			err = setAs(&f.Autocomplete, v)
+		case "maxlength":
+			err = setAs(&f.MaxLength, v)
+		case "optional":
+			err = setAs(&f.Optional, v)
+		case "suffix":
+			err = setAs(&f.Suffix, v)
+		default:
+			err = errors.New("unknown name")
+		}
+		if err != nil {
+			return f, fmt.Errorf("views: field %q: %s: %w", f.ID, name, err)
+		}
+	}
+	if f.ID == "" || f.Label == "" {
+		return f, errors.New("views: field: id and label are required")
+	}
+	if f.HintID == "" {
+		f.HintID = f.ID + "-hint"
+	}
+	return f, nil
+}
+
+func setAs[T any](dst *T, v any) error {
+	x, ok := v.(T)
+	if !ok {
+		return fmt.Errorf("value %v is a %T, want a %T", v, v, *dst)
+	}
+	*dst = x
+	return nil
 }
 
 // Href returns an internal link that keeps the chosen language.

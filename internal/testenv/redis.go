@@ -95,6 +95,7 @@ func StartRedisSentinel(t testing.TB, master *Redis, masterName string) *Redis {
 
 func newRedis(t testing.TB) *Redis {
 	t.Helper()
+	skipShort(t, "redis-server")
 	bin := os.Getenv("PORTAL_REDIS_SERVER")
 	if bin == "" {
 		bin = "redis-server"
@@ -119,11 +120,9 @@ func (r *Redis) startFirst() {
 	// A free port can be taken between our probe and redis' bind: retry.
 	var lastErr error
 	for range 5 {
-		port, err := redisFreePort()
-		if err != nil {
-			t.Fatalf("testenv: free port: %v", err)
-		}
-		r.port = port
+		// Below the ephemeral range and held against other test processes
+		// (xmppFreePort): the outage tests restart redis on this port.
+		r.port = xmppFreePort(t)
 		if lastErr = r.start(); lastErr == nil {
 			return
 		}
@@ -131,14 +130,6 @@ func (r *Redis) startFirst() {
 	t.Fatalf("testenv: starting redis-server: %v", lastErr)
 }
 
-func redisFreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
 
 // Addr returns "127.0.0.1:port".
 func (r *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) }

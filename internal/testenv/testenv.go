@@ -520,8 +520,14 @@ const (
 	portMax = 32700
 )
 
-// xmppFreePort returns a TCP port that is free on 127.0.0.1 now and was not
-// handed out before in this process.
+// xmppFreePort returns a TCP port that is free on 127.0.0.1 now, was not
+// handed out before in this process, and is not held by another test
+// process: `go test ./...` runs packages as separate processes at once, and
+// a server restarted on its port (a kill-and-restart test) must not find it
+// taken by another package's server. Each port handed out is held with an
+// flock on a file of its own under the system's temporary directory until
+// this process ends (the kernel drops the lock of a process that dies, so a
+// crashed run leaves nothing behind that blocks a port).
 func xmppFreePort(t testing.TB) int {
 	t.Helper()
 	for range 200 {
@@ -530,7 +536,7 @@ func xmppFreePort(t testing.TB) int {
 		used := portUsed[port]
 		portUsed[port] = true
 		portMu.Unlock()
-		if used {
+		if used || !holdPort(port) {
 			continue
 		}
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
@@ -542,6 +548,30 @@ func xmppFreePort(t testing.TB) int {
 	}
 	t.Fatal("testenv: no free port")
 	return 0
+}
+
+// portLocks keeps the files whose flock holds the ports of this process.
+var portLocks []*os.File
+
+// holdPort takes the inter-process hold on port, or reports that another
+// test process has it.
+func holdPort(port int) bool {
+	dir := filepath.Join(os.TempDir(), "portal-testenv-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return true // no coordination possible: fall back to the probe
+	}
+	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return true
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return false
+	}
+	portMu.Lock()
+	portLocks = append(portLocks, f)
+	portMu.Unlock()
+	return true
 }
 
 func randomSecret(n int) string {

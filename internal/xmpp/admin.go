@@ -95,13 +95,19 @@ func (a *Admin) Timeout() time.Duration { return a.timeout }
 // is Unavailable or NotAllowed. A request that fails on the connection drops
 // the session (unless only ctx was canceled), and the next call reconnects.
 func (a *Admin) Run(ctx context.Context, node string, fill func(*form.Data) error) (CommandResult, error) {
+	return a.RunWith(ctx, node, nil, fill)
+}
+
+// RunWith is Run with the command's form known in advance, submitted in the
+// first request (Conn.CommandWith: one round trip where the server allows).
+func (a *Admin) RunWith(ctx context.Context, node string, known *form.Data, fill func(*form.Data) error) (CommandResult, error) {
 	ctx, cancel := a.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	c, err := a.session(ctx)
 	if err != nil {
 		return CommandResult{}, err
 	}
-	res, err := c.Command(ctx, a.domain, node, fill)
+	res, err := c.CommandWith(ctx, a.domain, node, known, fill)
 	if err != nil {
 		a.maybeDrop(c, err)
 	}

@@ -83,11 +83,35 @@ func (r CommandResult) Value(v string) (string, bool) {
 // closes a response that is an IQ error, which hangs the session, and
 // form.Data.Submit panics on some text-multi values (see submission).
 func (c *Conn) Command(ctx context.Context, to jid.JID, node string, fill func(*form.Data) error) (CommandResult, error) {
+	return c.CommandWith(ctx, to, node, nil, fill)
+}
+
+// CommandWith is Command in one round trip where the server allows it: the
+// caller knows the command's form (known, as the server would send it),
+// fill fills it, and it is submitted with the first request (action
+// "execute" carrying the submitted form). Prosody's simple ad-hoc commands
+// (util/adhoc's new_simple_form) and ejabberd's mod_configure both complete
+// such a request at once, which halves the round trips of, say, add-user. A
+// server that answers with its own form instead (status "executing") gets
+// that form filled by fill and the usual second step, so the call works
+// either way. known nil is Command.
+func (c *Conn) CommandWith(ctx context.Context, to jid.JID, node string, known *form.Data, fill func(*form.Data) error) (CommandResult, error) {
 	if node == "" {
 		return CommandResult{}, errors.New("xmpp: Command needs a node")
 	}
+	var first xml.TokenReader
+	if known != nil && fill != nil {
+		if err := fill(known); err != nil {
+			return CommandResult{}, err
+		}
+		sub, err := submission(known)
+		if err != nil {
+			return CommandResult{}, err
+		}
+		first = sub
+	}
 	iq := stanza.IQ{Type: stanza.SetIQ, To: to}
-	r, err := c.SendIQ(ctx, iq, commandPayload(node, "", "execute", nil))
+	r, err := c.SendIQ(ctx, iq, commandPayload(node, "", "execute", first))
 	if err != nil {
 		return CommandResult{}, err
 	}

@@ -58,11 +58,13 @@ func (a *Admin) create(ctx context.Context, localpart, password string) error {
 		return err
 	}
 	defer release()
-	// Run calls fill between the command's two steps; the second one
-	// creates the account. A connection failure or timeout after it was
-	// sent leaves the outcome unknown.
+	// The form is sent with the first request (one round trip on Prosody
+	// and ejabberd; a server that wants its own form first gets it filled
+	// in a second step). fill runs just before the request that creates
+	// the account is sent: a connection failure or timeout after that
+	// leaves the outcome unknown.
 	filled := false
-	_, err = a.admin.Run(ctx, AddUserNode, func(d *form.Data) error {
+	_, err = a.admin.RunWith(ctx, AddUserNode, addUserForm(), func(d *form.Data) error {
 		err := fillAddUser(d, user, password)
 		filled = err == nil
 		return err
@@ -71,6 +73,17 @@ func (a *Admin) create(ctx context.Context, localpart, password string) error {
 		return failure(err, "add-user", filled)
 	}
 	return nil
+}
+
+// addUserForm is XEP-0133's add-user form (§4.1) as Prosody and ejabberd
+// send it, so that it can be submitted without asking for it first.
+func addUserForm() *form.Data {
+	return form.New(
+		form.Hidden("FORM_TYPE", form.Value("http://jabber.org/protocol/admin")),
+		form.JID("accountjid"),
+		form.TextPrivate("password"),
+		form.TextPrivate("password-verify"),
+	)
 }
 
 // fillAddUser sets the add-user form fields (the same on Prosody and

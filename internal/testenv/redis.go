@@ -130,7 +130,6 @@ func (r *Redis) startFirst() {
 	t.Fatalf("testenv: starting redis-server: %v", lastErr)
 }
 
-
 // Addr returns "127.0.0.1:port".
 func (r *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) }
 

@@ -108,6 +108,7 @@ func StartBrowser(t testing.TB) *Browser {
 
 func startBrowser(t testing.TB, cfg browserConfig) *Browser {
 	t.Helper()
+	skipShort(t, "Chromium")
 	exe := os.Getenv("PORTAL_TEST_CHROMIUM")
 	if exe == "" {
 		exe = DefaultChromium

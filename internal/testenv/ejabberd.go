@@ -54,6 +54,7 @@ func renderTemplate(src []byte, values map[string]string, optional ...string) ([
 // Federation is refused (s2s_access: none).
 func StartEjabberd(t testing.TB, opt Options) *Server {
 	t.Helper()
+	skipShort(t, "ejabberd")
 	opt, err := opt.withDefaults()
 	if err != nil {
 		t.Fatal(err)

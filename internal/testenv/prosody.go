@@ -19,6 +19,7 @@ import (
 // configured through PROSODY_* environment variables.
 func StartProsody(t testing.TB, opt Options) *Server {
 	t.Helper()
+	skipShort(t, "Prosody")
 	opt, err := opt.withDefaults()
 	if err != nil {
 		t.Fatal(err)

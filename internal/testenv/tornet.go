@@ -28,6 +28,7 @@ import (
 // skips the test (fails it when CI is set).
 func TorBinary(t testing.TB) string {
 	t.Helper()
+	skipShort(t, "tor")
 	if p := os.Getenv("PORTAL_TOR"); p != "" {
 		return xmppNeedBinary(t, "tor (PORTAL_TOR)", p)
 	}
@@ -631,6 +632,7 @@ func DialTorControl(ctx context.Context, name, addr, cookieFile string, events .
 // events. It fails the test at torHangLimit.
 func AttachTor(t testing.TB, name, dataDir, portFiles string, events ...string) *TorControl {
 	t.Helper()
+	skipShort(t, "tor")
 	ctx, cancel := context.WithTimeout(context.Background(), torHangLimit)
 	defer cancel()
 	var err error
@@ -1078,6 +1080,10 @@ func IsolateNetwork(t *testing.T) bool {
 		"-test.run=^" + regexp.QuoteMeta(t.Name()) + "$", "-test.v", "-test.count=1"}
 	if d, ok := t.Deadline(); ok {
 		args = append(args, "-test.timeout="+time.Until(d).Round(time.Second).String())
+	}
+	if testing.Short() {
+		// The test skips itself there at its first server (skipShort).
+		args = append(args, "-test.short")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

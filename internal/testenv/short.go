@@ -1,0 +1,30 @@
+package testenv
+
+import (
+	"testing"
+)
+
+// skipShort is the one rule of go test -short: a test that needs a real
+// server (Prosody, ejabberd, redis-server, tor, Chromium, nginx) is an
+// integration test and is skipped, with the message "needs <server>;
+// -short", before anything is looked up or started. Every Start* helper,
+// TorBinary, AttachTor and ServerBinary call it first, so no test file
+// carries a rule of its own. Without -short nothing changes: a missing
+// server skips the test, or fails it when CI is set.
+func skipShort(t testing.TB, server string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("needs %s; -short", server)
+	}
+}
+
+// ServerBinary returns the path of the program of a server a test runs
+// itself (nginx, say): the first of candidates that exists (a name is looked
+// up in PATH, a path with a slash is taken as is). Under -short the test is
+// skipped ("needs <what>; -short"); when the program is missing it is
+// skipped too, or failed when the CI environment variable is set.
+func ServerBinary(t testing.TB, what string, candidates ...string) string {
+	t.Helper()
+	skipShort(t, what)
+	return xmppNeedBinary(t, what, candidates...)
+}

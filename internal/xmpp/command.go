@@ -32,6 +32,9 @@ type CommandResult struct {
 	Node      string
 	SessionID string
 	Status    string // "completed" on success
+	// Steps is the number of requests the command took (1 when the form
+	// went with the first request and the server completed it at once).
+	Steps int
 	Notes     []Note
 	// Fields of the data form in the final response (usually type "result"),
 	// nil if there is none.
@@ -122,6 +125,7 @@ func (c *Conn) CommandWith(ctx context.Context, to jid.JID, node string, known *
 	if step.Node == "" {
 		step.Node = node
 	}
+	step.Steps = 1
 	if step.Status != "executing" {
 		return finishCommand(step)
 	}
@@ -156,6 +160,7 @@ func (c *Conn) CommandWith(ctx context.Context, to jid.JID, node string, known *
 	if err != nil {
 		return CommandResult{}, err
 	}
+	final.Steps = 2
 	if final.Node == "" {
 		final.Node = node
 	}

@@ -1,0 +1,63 @@
+package xmpp_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"mellium.im/xmpp/form"
+	"mellium.im/xmpp/jid"
+
+	"github.com/xmpp-portal/portal/internal/testenv"
+	"github.com/xmpp-portal/portal/internal/xmpp"
+)
+
+// TestAddUserInOneStep: with the form sent in the first request, Prosody
+// and ejabberd create the account in one round trip (the sign-up path of
+// admin mode), and the account logs in.
+func TestAddUserInOneStep(t *testing.T) {
+	for _, srv := range []struct {
+		name  string
+		start func(testing.TB, testenv.Options) *testenv.Server
+	}{
+		{"prosody", testenv.StartProsody},
+		{"ejabberd", testenv.StartEjabberd},
+	} {
+		t.Run(srv.name, func(t *testing.T) {
+			t.Parallel()
+			s := srv.start(t, testenv.Options{Mode: testenv.ModeAdmin})
+			ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+			defer cancel()
+			admin := xmpp.NewAdmin(s.XMPP(), s.AdminJID, s.AdminPassword, nil)
+			defer admin.Close()
+			known := form.New(
+				form.Hidden("FORM_TYPE", form.Value("http://jabber.org/protocol/admin")),
+				form.JID("accountjid"), form.TextPrivate("password"), form.TextPrivate("password-verify"),
+			)
+			const pw = "one step Secret 42"
+			user := jid.MustParse("onestep@" + s.Domain)
+			res, err := admin.RunWith(ctx, addUser, known, func(d *form.Data) error {
+				for _, f := range []struct {
+					v string
+					x any
+				}{{"accountjid", user}, {"password", pw}, {"password-verify", pw}} {
+					if _, err := d.Set(f.v, f.x); err != nil {
+						return fmt.Errorf("%s: %w", f.v, err)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("add-user: %v", err)
+			}
+			if res.Steps != 1 {
+				t.Errorf("add-user took %d requests, want 1", res.Steps)
+			}
+			c, err := xmpp.Login(ctx, s.XMPP(), "onestep", pw, nil)
+			if err != nil {
+				t.Fatalf("the new account does not log in: %v", err)
+			}
+			c.Close()
+		})
+	}
+}

@@ -172,7 +172,52 @@ type outcomeTB struct {
 func (o *outcomeTB) Fatal(args ...any) { o.fatal = fmt.Sprint(args...); runtime.Goexit() }
 func (o *outcomeTB) Skip(args ...any)  { o.skip = fmt.Sprint(args...); runtime.Goexit() }
 
+// notShort lets a test of the package see what happens without -short (it
+// must not run in parallel with others).
+func notShort(t *testing.T) {
+	isShort = func() bool { return false }
+	t.Cleanup(func() { isShort = testing.Short })
+}
+
+// Under -short every server helper skips first, whatever else holds (no
+// binary, CI set): the same message for all.
+func TestSkipShort(t *testing.T) {
+	isShort = func() bool { return true }
+	t.Cleanup(func() { isShort = testing.Short })
+	t.Setenv("CI", "1")
+	t.Setenv("PORTAL_REDIS_SERVER", "/nonexistent/redis-server")
+	t.Setenv("PORTAL_TOR", "/nonexistent/tor")
+	t.Setenv("PORTAL_TEST_CHROMIUM", "/nonexistent/chromium")
+	for _, tc := range []struct {
+		server string
+		start  func(testing.TB)
+	}{
+		{"Prosody", func(t testing.TB) { StartProsody(t, Options{}) }},
+		{"ejabberd", func(t testing.TB) { StartEjabberd(t, Options{}) }},
+		{"redis-server", func(t testing.TB) { StartRedis(t) }},
+		{"redis-server", func(t testing.TB) { StartRedisCluster(t) }},
+		{"Chromium", func(t testing.TB) { StartBrowser(t) }},
+		{"tor", func(t testing.TB) { TorBinary(t) }},
+		{"tor", func(t testing.TB) { StartTor(t, TorOptions{}) }},
+		{"tor", func(t testing.TB) { StartTorNet(t, TorNetOptions{}) }},
+		{"tor", func(t testing.TB) { AttachTor(t, "x", t.TempDir(), "nothing-*") }},
+		{"nginx", func(t testing.TB) { ServerBinary(t, "nginx", "/nonexistent/nginx") }},
+	} {
+		o := &outcomeTB{TB: t}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			tc.start(o)
+		}()
+		<-done
+		if want := "needs " + tc.server + "; -short"; o.skip != want || o.fatal != "" {
+			t.Errorf("%s: skip %q, fatal %q; want skip %q", tc.server, o.skip, o.fatal, want)
+		}
+	}
+}
+
 func TestStartRedisMissingBinary(t *testing.T) {
+	notShort(t)
 	t.Setenv("PORTAL_REDIS_SERVER", "/nonexistent/redis-server")
 	for _, tc := range []struct {
 		ci        string

@@ -13,10 +13,14 @@ import (
 // server skips the test, or fails it when CI is set.
 func skipShort(t testing.TB, server string) {
 	t.Helper()
-	if testing.Short() {
-		t.Skipf("needs %s; -short", server)
+	if isShort() {
+		t.Skip("needs " + server + "; -short")
 	}
 }
+
+// isShort is testing.Short; the package's own tests of what happens
+// without -short (a missing binary) replace it.
+var isShort = testing.Short
 
 // ServerBinary returns the path of the program of a server a test runs
 // itself (nginx, say): the first of candidates that exists (a name is looked

@@ -1,5 +1,17 @@
-// Package testenv starts real external programs for integration tests:
-// XMPP servers (StartProsody, StartEjabberd), Redis and a headless browser.
+// Package testenv holds what tests share: it starts real external
+// programs for integration tests (XMPP servers with StartProsody and
+// StartEjabberd, Redis, tor, a headless browser), and has the small helpers
+// unit tests would otherwise each declare (LockedBuffer, a log several
+// goroutines write to; FakeClock, a clock only the test moves, with a Sleep
+// that advances it; TLSCertificate, certificates of the run's CA for
+// servers a test plays itself, such as package xmpptest's). Its non-test
+// files are test helpers by design: production code never imports it.
+//
+// go test -short runs no server: every helper that needs one (the Start*
+// functions, TorBinary, AttachTor, ServerBinary) skips the test first with
+// "needs <server>; -short", so the unit tests run in seconds on a machine
+// without any of them and no test file carries a rule of its own. Without
+// -short nothing is skipped for being slow.
 //
 // The XMPP servers are started from the configuration files shipped in
 // deploy/. Each server runs as its system user (prosody, ejabberd; dropped to with
@@ -20,5 +32,6 @@
 //     deploy/ejabberd/ejabberdctl.cfg have their @NAME@ placeholders replaced.
 //
 // If a server binary is missing the test is skipped, or fails when the CI
-// environment variable is non-empty.
+// environment variable is non-empty (scripts/test.sh sets it: CI must not
+// skip silently).
 package testenv

@@ -929,17 +929,16 @@ type torNode struct {
 	dir  string
 	cmd  *exec.Cmd
 	done chan struct{}
-	out  *bytes.Buffer
-	mu   sync.Mutex
+	out  *LockedBuffer
 }
 
 // startTorNode runs tor -f torrc in the foreground as a child in its own
 // process group (killed with the test binary) and registers its stop.
 func startTorNode(t testing.TB, bin, name, dir, torrc string) *torNode {
 	t.Helper()
-	nd := &torNode{name: name, dir: dir, done: make(chan struct{}), out: &bytes.Buffer{}}
+	nd := &torNode{name: name, dir: dir, done: make(chan struct{}), out: &LockedBuffer{}}
 	nd.cmd = exec.Command(bin, "-f", torrc, "--RunAsDaemon", "0", "--hush")
-	nd.cmd.Stdout = &lockedWriter{mu: &nd.mu, w: nd.out}
+	nd.cmd.Stdout = nd.out
 	nd.cmd.Stderr = nd.cmd.Stdout
 	nd.cmd.SysProcAttr = torSysProcAttr()
 	if err := nd.cmd.Start(); err != nil {
@@ -982,9 +981,7 @@ func (nd *torNode) stop() {
 }
 
 func (nd *torNode) logTail() string {
-	nd.mu.Lock()
 	out := nd.out.String()
-	nd.mu.Unlock()
 	lines, log := 15, []byte(nil)
 	if info, err := os.ReadFile(filepath.Join(nd.dir, "info.log")); err == nil {
 		lines, log = 30, info // the client: its onion service steps are logged at info level
@@ -995,17 +992,6 @@ func (nd *torNode) logTail() string {
 		log, _ = os.ReadFile(filepath.Join(filepath.Dir(nd.dir), "notice.log"))
 	}
 	return fmt.Sprintf("--- %s (%s)\n%s%s\n", nd.name, nd.dir, out, tail(string(log), lines))
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func lastLine(s string) string {

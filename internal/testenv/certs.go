@@ -15,28 +15,46 @@ import (
 	"time"
 )
 
-// certSet is a throwaway CA and a server certificate signed by it.
+// certSet is a server certificate signed by the test run's CA.
 type certSet struct {
 	CertPEM []byte // server certificate followed by the CA certificate
 	KeyPEM  []byte // server key (PKCS#8)
 	Pool    *x509.CertPool
+	Pair    tls.Certificate // CertPEM and KeyPEM, loaded
 }
 
 var (
 	certMu    sync.Mutex
 	certCache = map[string]*certSet{}
+	runCA     *testCA // one per test process, made at the first use
 )
+
+// testCA is a throwaway CA.
+type testCA struct {
+	cert *x509.Certificate
+	der  []byte
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+}
 
 // certsFor returns the certificates for domain, generated once per test run.
 // The server certificate covers localhost, *.localhost, 127.0.0.1, ::1,
-// domain and *.domain.
+// domain and *.domain. Every domain's certificate is signed by the same CA,
+// so each Pool verifies them all.
 func certsFor(domain string) (*certSet, error) {
 	certMu.Lock()
 	defer certMu.Unlock()
 	if c, ok := certCache[domain]; ok {
 		return c, nil
 	}
-	c, err := newCerts(domain)
+	if runCA == nil {
+		ca, err := newCA()
+		if err != nil {
+			return nil, err
+		}
+		runCA = ca
+	}
+	c, err := newCerts(runCA, domain)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +62,21 @@ func certsFor(domain string) (*certSet, error) {
 	return c, nil
 }
 
-func newCerts(domain string) (*certSet, error) {
+// TLSCertificate returns a server certificate for domain (and *.domain,
+// localhost, *.localhost, 127.0.0.1, ::1) signed by this test run's CA,
+// and a pool that trusts the CA. The CA is one per test process, so the
+// pool verifies the certificate of every domain; each certificate is made
+// once. It is for servers a test plays itself (package xmpptest's scripted
+// XMPP server), the real servers get theirs the same way.
+func TLSCertificate(domain string) (tls.Certificate, *x509.CertPool, error) {
+	c, err := certsFor(domain)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	return c.Pair, c.Pool, nil
+}
+
+func newCA() (*testCA, error) {
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -68,6 +100,13 @@ func newCerts(domain string) (*certSet, error) {
 	if err != nil {
 		return nil, err
 	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return &testCA{cert: ca, der: caDER, key: caKey, pool: pool}, nil
+}
+
+func newCerts(ca *testCA, domain string) (*certSet, error) {
+	now := time.Now()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -86,7 +125,7 @@ func newCerts(domain string) (*certSet, error) {
 		DNSNames:     dns,
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		return nil, err
 	}
@@ -94,12 +133,12 @@ func newCerts(domain string) (*certSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &certSet{Pool: x509.NewCertPool()}
-	c.Pool.AddCert(ca)
+	c := &certSet{Pool: ca.pool}
 	c.CertPEM = append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...)
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.der})...)
 	c.KeyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	if _, err := tls.X509KeyPair(c.CertPEM, c.KeyPEM); err != nil {
+	c.Pair, err = tls.X509KeyPair(c.CertPEM, c.KeyPEM)
+	if err != nil {
 		return nil, fmt.Errorf("testenv: generated key pair does not load: %w", err)
 	}
 	return c, nil

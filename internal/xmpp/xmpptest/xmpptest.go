@@ -392,8 +392,12 @@ func (c *conn) serve() {
 	}
 }
 
+// isClosed reports an error of a connection the client closed (a refused
+// login closes it mid-stream).
 func isClosed(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, net.ErrClosed)
+	var se *xml.SyntaxError
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, net.ErrClosed) ||
+		errors.As(err, &se) && se.Msg == "unexpected EOF"
 }
 
 // write sends s at once (negotiation: the client is reading).

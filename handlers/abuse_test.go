@@ -6,22 +6,19 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/abuse"
-	"github.com/xmpp-portal/portal/internal/captchastore"
 	"github.com/xmpp-portal/portal/internal/store"
-	"github.com/xmpp-portal/portal/views"
+	"github.com/xmpp-portal/portal/internal/testenv"
 )
 
 // limitedEnv is env with a Limiter on a memory store; the test server's
@@ -31,66 +28,25 @@ type limitedEnv struct {
 	*env
 	onion *httptest.Server
 	mem   *store.Memory
-	clk   *testClock
-}
-
-// testClock is the injected clock of limitedEnv's store and limiter: counter
-// windows and captcha TTLs move only when a test moves it.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newMem(t *testing.T, maxKeys int) *store.Memory {
-	st := store.NewMemory(store.MemoryOptions{MaxKeys: maxKeys, SweepInterval: -1})
-	t.Cleanup(func() { st.Close() })
-	return st
+	clk   *testenv.FakeClock // of the store and the limiter: counter windows and captcha TTLs move only when a test moves it
 }
 
 func newLimitedEnv(t *testing.T, b abuse.Budgets, maxKeys int) *limitedEnv {
 	t.Helper()
-	clk := &testClock{t: time.Unix(1_900_000_000, 0)}
+	clk := testenv.NewFakeClock(time.Unix(1_900_000_000, 0))
 	st := store.NewMemory(store.MemoryOptions{MaxKeys: maxKeys, SweepInterval: -1, Now: clk.Now})
 	t.Cleanup(func() { st.Close() })
-	logs := &bytes.Buffer{}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	caps := captchastore.NewCaptchas(st, captchastore.Options{Length: 6, TTL: time.Minute, Log: log})
-	bundle, pol, as, vw := loadUI(t)
-	lim, err := abuse.NewLimiter(st, abuse.LimiterOptions{Budgets: b, TrustedProxies: []string{"127.0.0.1"}, IsOnion: handlers.IsOnion, Log: log, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	caps := handlers.UnitCaptchas(st)
 	prov := &fakeProvisioner{created: map[string]string{}}
-	h := handlers.New(handlers.Deps{
-		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: caps, Policy: pol, Signup: prov,
-		Site:      views.Site{Name: "Example", Domain: "example.test", StorageNote: "Kept 7 days."},
-		BodyLimit: 8 << 10, XMPPTimeout: 5 * time.Second, MinPassword: 10, Limiter: lim,
-	})
+	d, logs := handlers.UnitDeps(t)
+	d.Captchas, d.Signup = caps, prov
+	d.Limiter = newLimiter(t, st, abuse.LimiterOptions{Budgets: b, TrustedProxies: []string{"127.0.0.1"}, Log: d.Log, Now: clk.Now})
+	h := handlers.New(d)
 	srv := httptest.NewServer(h.HTTPHandler())
 	t.Cleanup(srv.Close)
 	onion := httptest.NewServer(handlers.MarkOnion(h.HTTPHandler()))
 	t.Cleanup(onion.Close)
 	return &limitedEnv{env: &env{srv: srv, st: st, caps: caps, prov: prov, logs: logs}, onion: onion, mem: st, clk: clk}
-}
-
-func budgets(set func(*abuse.Budgets)) abuse.Budgets {
-	b := abuse.Budgets{SignupsPerHour: 100, GlobalSignupsPerHour: 100, CaptchasPerMinute: 100,
-		CredentialChecksPerMinute: 100, OnionSignupsPerHour: 100, OnionCaptchasPerMinute: 100, OnionCredentialChecksPerMinute: 100,
-		IPv6Factor56: 100, IPv6Factor48: 100}
-	set(&b)
-	return b
 }
 
 func from(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }

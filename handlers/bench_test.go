@@ -11,13 +11,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/captchastore"
 	"github.com/xmpp-portal/portal/internal/store"
 	"github.com/xmpp-portal/portal/internal/xmpp/signup"
-	"github.com/xmpp-portal/portal/views"
 )
 
 // benchHandler is the portal's handler as app.New wires it, with a memory
@@ -35,14 +33,11 @@ func perfHandler(b testing.TB, prov signup.Creator) (http.Handler, *captchastore
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	caps := captchastore.NewCaptchas(st, captchastore.Options{Length: 6, TTL: time.Minute, Log: log})
-	bundle, pol, as, vw := loadUI(b)
-	h := handlers.New(handlers.Deps{
-		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: caps, Policy: pol, Signup: prov,
-		Site:      views.Site{Name: "Example", Domain: "example.test", StorageNote: "Messages are kept for 7 days."},
-		BodyLimit: 64 << 10, XMPPTimeout: 5 * time.Second, MinPassword: 10,
-	})
+	caps := handlers.UnitCaptchas(st)
+	d, _ := handlers.UnitDeps(b)
+	d.Log = handlers.TextLog(io.Discard, slog.LevelInfo)
+	d.Captchas, d.Signup, d.BodyLimit = caps, prov, 64<<10
+	h := handlers.New(d)
 	return h.HTTPHandler(), caps
 }
 

@@ -1,11 +1,9 @@
 package handlers_test
 
 import (
-	"bytes"
 	"context"
 	"image/png"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,16 +11,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/xmpp-portal/portal/assets"
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/captchastore"
-	"github.com/xmpp-portal/portal/internal/i18n"
-	"github.com/xmpp-portal/portal/internal/policy"
 	"github.com/xmpp-portal/portal/internal/store"
+	"github.com/xmpp-portal/portal/internal/testenv"
 	"github.com/xmpp-portal/portal/internal/xmpp"
-	"github.com/xmpp-portal/portal/views"
 )
 
 // fakeProvisioner records creations; failWith makes Create fail.
@@ -51,9 +45,11 @@ type env struct {
 	st   store.Store
 	caps *captchastore.Captchas
 	prov *fakeProvisioner
-	logs *bytes.Buffer
+	logs *testenv.LockedBuffer
 }
 
+// newEnv is the sign-up portal of example.test (handlers.UnitDeps) with
+// captchas on a memory store and a fake provisioner.
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	st, err := store.Open("memory", "", "test:")
@@ -61,30 +57,11 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	logs := &bytes.Buffer{}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	caps := captchastore.NewCaptchas(st, captchastore.Options{Length: 6, TTL: time.Minute, Log: log})
-	bundle, pol, as, vw := loadUI(t)
+	caps := handlers.UnitCaptchas(st)
 	prov := &fakeProvisioner{created: map[string]string{}}
-	h := handlers.New(handlers.Deps{
-		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: caps, Policy: pol, Signup: prov,
-		Site:      views.Site{Name: "Example", Domain: "example.test", StorageNote: "Messages are kept for 7 days.", Contact: "xmpp:admin@example.test"},
-		BodyLimit: 8 << 10, XMPPTimeout: 5 * time.Second, MinPassword: 10,
-	})
-	srv := httptest.NewServer(h.HTTPHandler())
-	t.Cleanup(srv.Close)
-	return &env{srv: srv, st: st, caps: caps, prov: prov, logs: logs}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+	d, logs := handlers.UnitDeps(t)
+	d.Captchas, d.Signup = caps, prov
+	return &env{srv: serveDeps(t, d), st: st, caps: caps, prov: prov, logs: logs}
 }
 
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -450,10 +427,4 @@ func TestCaptchaMedia(t *testing.T) {
 	if _, err := e.caps.Peek(context.Background(), id); err != nil {
 		t.Errorf("captcha gone after fetching its image: %v", err)
 	}
-}
-
-// loadUI returns what every test handler renders with, for example.test.
-func loadUI(t testing.TB) (*i18n.Bundle, *policy.Policy, *assets.Set, *views.Renderer) {
-	t.Helper()
-	return handlers.LoadUI(t, handlers.UnitRules)
 }

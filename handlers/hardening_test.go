@@ -5,9 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +14,6 @@ import (
 
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/abuse"
-	"github.com/xmpp-portal/portal/internal/captchastore"
 	"github.com/xmpp-portal/portal/internal/pie"
 	"github.com/xmpp-portal/portal/internal/policy"
 	"github.com/xmpp-portal/portal/internal/testenv"
@@ -25,7 +22,6 @@ import (
 	"github.com/xmpp-portal/portal/internal/xmpp/account"
 	"github.com/xmpp-portal/portal/internal/xmpp/migrate"
 	"github.com/xmpp-portal/portal/internal/xmpp/signup"
-	"github.com/xmpp-portal/portal/views"
 )
 
 // hardEnv is the portal's handlers against a real Prosody (admin mode), with
@@ -36,7 +32,7 @@ type hardEnv struct {
 	srv   *testenv.Server
 	admin *signup.Admin
 	reg   *abuse.Regulator
-	clock *manageClock
+	clock *testenv.FakeClock
 	ctx   context.Context
 }
 
@@ -53,29 +49,18 @@ func startHardEnv(t *testing.T) *hardEnv {
 	t.Cleanup(func() { session.Close() })
 	admin := signup.NewAdmin(session, nil)
 	st := newMem(t, 20_000)
-	logs := &bytes.Buffer{}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	bundle, pol, as, vw := handlers.LoadUI(t, policy.Rules{Domain: srv.Domain, MinPassword: 10,
-		Reserved: []string{srv.AdminJID.Localpart(), "press"}})
-	clock := &manageClock{t: time.Now()}
-	mgr := account.New(account.Config{XMPP: cfg, Admin: session, Log: log})
+	clock := testenv.NewFakeClock(time.Now())
 	reg := abuse.NewRegulator(st, abuse.RegulatorOptions{Now: clock.Now, Secret: []byte("hardening secret 0123456789")})
-	lim, err := abuse.NewLimiter(st, abuse.LimiterOptions{Budgets: budgets(func(*abuse.Budgets) {}), IsOnion: handlers.IsOnion, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	caps := captchastore.NewCaptchas(st, captchastore.Options{Length: 6, TTL: time.Minute, Log: log})
-	h := handlers.New(handlers.Deps{
-		Log: log, I18n: bundle, Views: vw, Assets: as, Policy: pol, Signup: admin, Captchas: caps, Limiter: lim,
-		Site:      views.Site{Name: "Test", Domain: srv.Domain},
-		BodyLimit: 8 << 10, XMPPTimeout: 10 * time.Second, MinPassword: 10,
-		Accounts: handlers.ManagerAccounts(mgr), Regulator: reg, MinResponse: minResponse, Sleep: clock.Sleep, Now: clock.Now,
-		Migrator:       &migrate.Service{Resolver: migrate.Resolver{Own: cfg}, MaxImportBytes: 1 << 20, Log: log},
-		ImportMaxBytes: 1 << 20,
-	})
-	hs := httptest.NewServer(h.HTTPHandler())
-	t.Cleanup(hs.Close)
-	return &hardEnv{env: &env{srv: hs, st: st, caps: caps, logs: logs}, srv: srv, admin: admin, reg: reg, clock: clock, ctx: ctx}
+	caps := handlers.UnitCaptchas(st)
+	d, logs := handlers.UnitDeps(t, withClock(clock), handlers.WithRules(t, policy.Rules{Domain: srv.Domain, MinPassword: 10,
+		Reserved: []string{srv.AdminJID.Localpart(), "press"}}))
+	d.Signup, d.Captchas, d.XMPPTimeout = admin, caps, 10*time.Second
+	d.Limiter = newLimiter(t, st, abuse.LimiterOptions{Budgets: budgets(func(*abuse.Budgets) {}), Log: d.Log})
+	d.Accounts = handlers.ManagerAccounts(account.New(account.Config{XMPP: cfg, Admin: session, Log: d.Log}))
+	d.Regulator, d.MinResponse = reg, minResponse
+	d.Migrator = &migrate.Service{Resolver: migrate.Resolver{Own: cfg}, MaxImportBytes: 1 << 20, Log: d.Log}
+	d.ImportMaxBytes = 1 << 20
+	return &hardEnv{env: &env{srv: serveDeps(t, d), st: st, caps: caps, logs: logs}, srv: srv, admin: admin, reg: reg, clock: clock, ctx: ctx}
 }
 
 func (e *hardEnv) create(t *testing.T, local string) {

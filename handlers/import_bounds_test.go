@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,46 +15,31 @@ import (
 
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/abuse"
-	"github.com/xmpp-portal/portal/internal/xmpp"
+	"github.com/xmpp-portal/portal/internal/testenv"
 	"github.com/xmpp-portal/portal/internal/xmpp/migrate"
-	"github.com/xmpp-portal/portal/views"
 )
 
 // importBoundsEnv serves /import with a migrator whose server does not
 // answer, a regulator and a limiter on a memory store, and a fake clock.
 type importBoundsEnv struct {
 	h     http.Handler
-	clock *manageClock
+	clock *testenv.FakeClock
 	reg   *abuse.Regulator
 }
 
 func newImportBoundsEnv(t *testing.T, concurrency int) *importBoundsEnv {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
 	st := newMem(t, 10_000)
-	log := slog.New(slog.DiscardHandler)
-	bundle, pol, as, vw := loadUI(t)
-	clock := &manageClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clock := testenv.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	reg := abuse.NewRegulator(st, abuse.RegulatorOptions{Now: clock.Now})
-	lim, err := abuse.NewLimiter(st, abuse.LimiterOptions{Budgets: budgets(func(b *abuse.Budgets) { b.CredentialChecksPerMinute = 4 }), IsOnion: handlers.IsOnion, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	own := xmpp.Config{Domain: "example.test", Addr: dead, Timeout: 2 * time.Second}
-	h := handlers.New(handlers.Deps{
-		Log: log, I18n: bundle, Views: vw, Assets: as, Policy: pol,
-		Site:      views.Site{Name: "Example", Domain: "example.test"},
-		BodyLimit: 8 << 10, XMPPTimeout: 2 * time.Second, MinPassword: 10, Limiter: lim,
-		Regulator: reg, Now: clock.Now, Sleep: clock.Sleep,
-		Migrator:       &migrate.Service{Resolver: migrate.Resolver{Own: own}, MaxImportBytes: 1 << 20, Log: log},
-		ImportMaxBytes: 1 << 20, ImportConcurrency: concurrency, ImportMinRate: 1000,
-	})
-	return &importBoundsEnv{h: h.HTTPHandler(), clock: clock, reg: reg}
+	d, _ := handlers.UnitDeps(t, withClock(clock))
+	d.Log = slog.New(slog.DiscardHandler)
+	d.XMPPTimeout = 2 * time.Second
+	d.Limiter = newLimiter(t, st, abuse.LimiterOptions{Budgets: budgets(func(b *abuse.Budgets) { b.CredentialChecksPerMinute = 4 }), Log: d.Log})
+	d.Regulator = reg
+	d.Migrator = &migrate.Service{Resolver: migrate.Resolver{Own: deadServer(t)}, MaxImportBytes: 1 << 20, Log: d.Log}
+	d.ImportMaxBytes, d.ImportConcurrency, d.ImportMinRate = 1<<20, concurrency, 1000
+	return &importBoundsEnv{h: handlers.New(d).HTTPHandler(), clock: clock, reg: reg}
 }
 
 // importBody is a multipart body with the fields first, then a file part of
@@ -85,7 +69,7 @@ type fileReads struct {
 	pastFile int64
 	slowFrom int64
 	perByte  time.Duration
-	clock    *manageClock
+	clock    *testenv.FakeClock
 	block    chan struct{} // if set, a read past fileAt waits for it
 }
 

@@ -1,26 +1,22 @@
 package handlers_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/abuse"
-	"github.com/xmpp-portal/portal/internal/captchastore"
 	"github.com/xmpp-portal/portal/internal/policy"
 	"github.com/xmpp-portal/portal/internal/testenv"
 	"github.com/xmpp-portal/portal/internal/xmpp"
 	"github.com/xmpp-portal/portal/internal/xmpp/account"
 	"github.com/xmpp-portal/portal/internal/xmpp/signup"
-	"github.com/xmpp-portal/portal/views"
 )
 
 // TestManageAgainstServers drives /password and /delete over HTTP with the
@@ -54,21 +50,14 @@ func manageSuite(t *testing.T, srv *testenv.Server) {
 	admin := signup.NewAdmin(session, nil)
 
 	st := newMem(t, 10_000)
-	logs := &bytes.Buffer{}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	bundle, pol, as, vw := handlers.LoadUI(t, policy.Rules{Domain: srv.Domain, MinPassword: 10})
-	clock := &manageClock{t: time.Now()}
-	mgr := account.New(account.Config{XMPP: cfg, Admin: session, EndSessions: true, Log: log})
+	clock := testenv.NewFakeClock(time.Now())
 	reg := abuse.NewRegulator(st, abuse.RegulatorOptions{Now: clock.Now, Secret: []byte("test secret 0123456789")})
-	h := handlers.New(handlers.Deps{
-		Log: log, I18n: bundle, Views: vw, Assets: as, Policy: pol, Signup: admin,
-		Captchas: captchastore.NewCaptchas(st, captchastore.Options{Length: 6, TTL: time.Minute}),
-		Site:     views.Site{Name: "Test", Domain: srv.Domain}, BodyLimit: 8 << 10, XMPPTimeout: 10 * time.Second, MinPassword: 10,
-		Accounts: handlers.ManagerAccounts(mgr), Regulator: reg, MinResponse: minResponse, Sleep: clock.Sleep, Now: clock.Now,
-	})
-	hs := httptest.NewServer(h.HTTPHandler())
-	t.Cleanup(hs.Close)
-	e := &env{srv: hs, st: st, logs: logs}
+	d, logs := handlers.UnitDeps(t, withClock(clock), handlers.WithRules(t, policy.Rules{Domain: srv.Domain, MinPassword: 10}))
+	d.Log = handlers.TextLog(logs, slog.LevelInfo)
+	mgr := account.New(account.Config{XMPP: cfg, Admin: session, EndSessions: true, Log: d.Log})
+	d.Signup, d.Captchas, d.XMPPTimeout = admin, handlers.UnitCaptchas(st), 10*time.Second
+	d.Accounts, d.Regulator, d.MinResponse = handlers.ManagerAccounts(mgr), reg, minResponse
+	e := &env{srv: serveDeps(t, d), st: st, logs: logs}
 
 	const pw1, pw2 = "first Secret phrase 1", "second Secret phrase 2"
 	n := 0

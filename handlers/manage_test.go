@@ -1,11 +1,8 @@
 package handlers_test
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -14,45 +11,16 @@ import (
 
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/abuse"
-	"github.com/xmpp-portal/portal/internal/captchastore"
+	"github.com/xmpp-portal/portal/internal/testenv"
 	"github.com/xmpp-portal/portal/internal/xmpp"
 	"github.com/xmpp-portal/portal/internal/xmpp/account"
-	"github.com/xmpp-portal/portal/views"
 )
-
-// manageClock is the fake clock of the management tests: the sleeper and
-// the fake server advance it, nothing waits.
-type manageClock struct {
-	mu     sync.Mutex
-	t      time.Time
-	slept  []time.Duration
-	sleeps int
-}
-
-func (c *manageClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manageClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func (c *manageClock) Sleep(_ context.Context, d time.Duration) {
-	c.mu.Lock()
-	c.slept = append(c.slept, d)
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // fakeAccounts is the XMPP side: accounts in a map; every login takes
 // loginTime on the fake clock (unknownTime for an unknown account).
 type fakeAccounts struct {
 	mu          sync.Mutex
-	clock       *manageClock
+	clock       *testenv.FakeClock
 	users       map[string]string
 	loginTime   time.Duration
 	unknownTime time.Duration
@@ -150,7 +118,7 @@ func (f *fakeAccounts) has(local string) bool {
 type manageEnv struct {
 	*env
 	accts *fakeAccounts
-	clock *manageClock
+	clock *testenv.FakeClock
 	reg   *abuse.Regulator
 }
 
@@ -160,30 +128,21 @@ const (
 	newPW       = "new Secret phrase 2"
 )
 
+// newManageEnv is the portal with the account pages: bob on fake accounts,
+// the regulator and the limiter on a memory store, responses padded to
+// minResponse on a fake clock.
 func newManageEnv(t *testing.T) *manageEnv {
 	t.Helper()
 	st := newMem(t, 10_000)
-	logs := &bytes.Buffer{}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	bundle, pol, as, vw := loadUI(t)
-	clock := &manageClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clock := testenv.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	accts := &fakeAccounts{clock: clock, users: map[string]string{"bob": goodPW}, loginTime: 80 * time.Millisecond, unknownTime: 5 * time.Millisecond}
 	reg := abuse.NewRegulator(st, abuse.RegulatorOptions{Now: clock.Now})
-	lim, err := abuse.NewLimiter(st, abuse.LimiterOptions{Budgets: budgets(func(*abuse.Budgets) {}), IsOnion: handlers.IsOnion, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	caps := captchastore.NewCaptchas(st, captchastore.Options{Length: 6, TTL: time.Minute, Log: log})
-	h := handlers.New(handlers.Deps{
-		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: caps, Policy: pol, Signup: &fakeProvisioner{created: map[string]string{}},
-		Site:      views.Site{Name: "Example", Domain: "example.test"},
-		BodyLimit: 8 << 10, XMPPTimeout: 5 * time.Second, MinPassword: 10, Limiter: lim,
-		Accounts: accts, Regulator: reg, MinResponse: minResponse, Sleep: clock.Sleep, Now: clock.Now,
-		Started: clock.Now().Add(-(26*time.Hour + 3*time.Minute)), UploadExpiry: "30 days",
-	})
-	srv := httptest.NewServer(h.HTTPHandler())
-	t.Cleanup(srv.Close)
-	return &manageEnv{env: &env{srv: srv, st: st, logs: logs}, accts: accts, clock: clock, reg: reg}
+	d, logs := handlers.UnitDeps(t, withClock(clock))
+	d.Captchas, d.Signup = handlers.UnitCaptchas(st), &fakeProvisioner{created: map[string]string{}}
+	d.Limiter = newLimiter(t, st, abuse.LimiterOptions{Budgets: budgets(func(*abuse.Budgets) {}), Log: d.Log})
+	d.Accounts, d.Regulator, d.MinResponse = accts, reg, minResponse
+	d.Started, d.UploadExpiry = clock.Now().Add(-(26*time.Hour + 3*time.Minute)), "30 days"
+	return &manageEnv{env: &env{srv: serveDeps(t, d), st: st, logs: logs}, accts: accts, clock: clock, reg: reg}
 }
 
 func passwordForm(addr, current, pw string) url.Values {
@@ -299,11 +258,11 @@ func TestResponseFloor(t *testing.T) {
 				t.Errorf("answered after %s, want at least %s", got, tc.minTotal)
 			}
 			var total time.Duration
-			for _, d := range e.clock.slept {
+			for _, d := range e.clock.Slept() {
 				total += d
 			}
 			if total != tc.slept {
-				t.Errorf("slept %s (%v), want %s", total, e.clock.slept, tc.slept)
+				t.Errorf("slept %s (%v), want %s", total, e.clock.Slept(), tc.slept)
 			}
 		})
 	}

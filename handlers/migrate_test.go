@@ -3,9 +3,7 @@ package handlers_test
 import (
 	"bytes"
 	"io"
-	"log/slog"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,35 +13,19 @@ import (
 
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/pie"
-	"github.com/xmpp-portal/portal/internal/xmpp"
+	"github.com/xmpp-portal/portal/internal/testenv"
 	"github.com/xmpp-portal/portal/internal/xmpp/migrate"
-	"github.com/xmpp-portal/portal/views"
 )
 
 // newMigrateEnv serves the portal with a Migrator whose XMPP server does not
 // answer (a closed loopback port): every path up to the login is real.
-func newMigrateEnv(t *testing.T, importMax int64) (*httptest.Server, *bytes.Buffer) {
+func newMigrateEnv(t *testing.T, importMax int64) (*httptest.Server, *testenv.LockedBuffer) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
-	logs := &bytes.Buffer{}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	bundle, pol, as, vw := loadUI(t)
-	own := xmpp.Config{Domain: "example.test", Addr: dead, Timeout: 2 * time.Second}
-	h := handlers.New(handlers.Deps{
-		Log: log, I18n: bundle, Views: vw, Assets: as, Policy: pol,
-		Site:      views.Site{Name: "Example", Domain: "example.test"},
-		BodyLimit: 8 << 10, XMPPTimeout: 2 * time.Second, MinPassword: 10,
-		Migrator:       &migrate.Service{Resolver: migrate.Resolver{Own: own}, MaxImportBytes: importMax, Log: log},
-		ImportMaxBytes: importMax,
-	})
-	srv := httptest.NewServer(h.HTTPHandler())
-	t.Cleanup(srv.Close)
-	return srv, logs
+	d, logs := handlers.UnitDeps(t)
+	d.XMPPTimeout = 2 * time.Second
+	d.Migrator = &migrate.Service{Resolver: migrate.Resolver{Own: deadServer(t)}, MaxImportBytes: importMax, Log: d.Log}
+	d.ImportMaxBytes = importMax
+	return serveDeps(t, d), logs
 }
 
 func smallExport(t *testing.T, padding int) []byte {

@@ -4,34 +4,27 @@ import (
 	"bytes"
 	"context"
 	"html/template"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/xmpp-portal/portal/internal/captchastore"
 	"github.com/xmpp-portal/portal/internal/qrsvg"
 	"github.com/xmpp-portal/portal/internal/store"
-	"github.com/xmpp-portal/portal/views"
 )
 
 func newCacheTestHandler(t *testing.T) *Handler {
 	t.Helper()
 	st := store.NewMemory(store.MemoryOptions{})
 	t.Cleanup(func() { st.Close() })
-	bundle, pol, as, vw := LoadUI(t, UnitRules)
-	return New(Deps{
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), I18n: bundle, Views: vw, Assets: as,
-		Captchas: captchastore.NewCaptchas(st, captchastore.Options{}), Policy: pol,
-		Site: views.Site{Name: "Example", Domain: "example.test", Contact: "xmpp:admin@example.test",
-			Onion: strings.Repeat("a", 56) + ".onion"},
-		BodyLimit: 8 << 10, XMPPTimeout: time.Second, MinPassword: 10,
-	})
+	d, _ := UnitDeps(t)
+	d.Log = slog.New(slog.DiscardHandler)
+	d.Captchas = UnitCaptchas(st)
+	d.Site.Onion = strings.Repeat("a", 56) + ".onion"
+	return New(d)
 }
 
 // serveWith runs fn as the handler of one GET of target and returns the

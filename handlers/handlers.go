@@ -49,8 +49,8 @@ type Deps struct {
 	Limiter *abuse.Limiter
 
 	// Account management (credentials.go, password.go, delete.go, stats.go).
-	// Accounts is the XMPP side (internal/account); nil: the pages say "not
-	// available yet".
+	// Accounts is the XMPP side (internal/xmpp/account, through
+	// ManagerAccounts); nil: the pages say "not available yet".
 	Accounts Accounts
 	// Regulator locks an account after repeated failed password checks
 	// (abuse.Regulator); nil only in unit tests that do not need it.
@@ -133,7 +133,8 @@ func (h *Handler) Register(e *echo.Echo) {
 	get("/assets/*", echo.WrapHandler(h.d.Assets))
 }
 
-// Handler returns e as an http.Handler with everything registered.
+// HTTPHandler returns a new echo instance with everything registered (see
+// Register), as an http.Handler.
 func (h *Handler) HTTPHandler() http.Handler {
 	e := echo.New()
 	h.Register(e)

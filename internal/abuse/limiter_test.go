@@ -48,8 +48,7 @@ func lonion(r *http.Request) *http.Request {
 type lfix struct {
 	st   *store.Memory
 	clk  *storetest.FakeClock
-	logs *bytes.Buffer
-	mu   *sync.Mutex
+	logs *testenv.LockedBuffer
 }
 
 // newLimStore returns a memory store on a fake clock.
@@ -58,25 +57,14 @@ func newLimStore(t *testing.T, maxKeys int) lfix {
 	clk := storetest.NewFakeClock()
 	st := store.NewMemory(store.MemoryOptions{Now: clk.Now, SweepInterval: -1, MaxKeys: maxKeys})
 	t.Cleanup(func() { st.Close() })
-	return lfix{st: st, clk: clk, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
-}
-
-type limLogWriter struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (w limLogWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
+	return lfix{st: st, clk: clk, logs: &testenv.LockedBuffer{}}
 }
 
 func (f lfix) limiter(t *testing.T, o abuse.LimiterOptions) *abuse.Limiter {
 	t.Helper()
 	o.Now = f.clk.Now
 	o.IsOnion = handlers.IsOnion
-	o.Log = slog.New(slog.NewTextHandler(limLogWriter{f.mu, f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	o.Log = slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	l, err := abuse.NewLimiter(f.st, o)
 	if err != nil {
 		t.Fatal(err)

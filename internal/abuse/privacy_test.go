@@ -95,7 +95,7 @@ func TestStoreHoldsNoAddress(t *testing.T) {
 	if nets == 0 || n < 10 {
 		t.Fatalf("%d keys, %d of networks: the scan would prove nothing", n, nets)
 	}
-	for where, data := range map[string][]byte{"store": dump.Bytes(), "log": f.logs.Bytes()} {
+	for where, data := range map[string][]byte{"store": dump.Bytes(), "log": []byte(f.logs.String())} {
 		for _, found := range findAddress(data, v4, v6addr) {
 			t.Errorf("%s holds %s", where, found)
 		}

@@ -13,24 +13,6 @@ import (
 	"github.com/xmpp-portal/portal/internal/testenv"
 )
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // keyRecorder remembers every key and value written through it.
 type keyRecorder struct {
 	store.Store
@@ -96,8 +78,8 @@ func TestRegulator(t *testing.T) {
 			st := open(t)
 			n := 0
 			account := func() string { n++; return "user" + string(rune('a'+n)) + "@example.test" }
-			newReg := func(o abuse.RegulatorOptions) (*abuse.Regulator, *fakeClock) {
-				c := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+			newReg := func(o abuse.RegulatorOptions) (*abuse.Regulator, *testenv.FakeClock) {
+				c := testenv.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 				o.Now = c.Now
 				return abuse.NewRegulator(st, o), c
 			}

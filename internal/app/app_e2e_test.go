@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,26 +20,9 @@ import (
 	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startPortal runs the real portal (app.New, real listener) against srv and
 // returns it with its base URL and its log.
-func startPortal(t *testing.T, srv *testenv.Server, extra map[string]string) (*app.App, string, *syncBuffer) {
+func startPortal(t *testing.T, srv *testenv.Server, extra map[string]string) (*app.App, string, *testenv.LockedBuffer) {
 	t.Helper()
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, srv.CAPEM(), 0o600); err != nil {
@@ -64,7 +45,7 @@ func startPortal(t *testing.T, srv *testenv.Server, extra map[string]string) (*a
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.LockedBuffer{}
 	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.MultiWriter(logs), &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatalf("app.New: %v", err)

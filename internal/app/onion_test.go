@@ -25,7 +25,7 @@ import (
 type onionPortal struct {
 	a    *app.App
 	base string // clearnet base URL
-	logs *syncBuffer
+	logs *testenv.LockedBuffer
 	stop func() // shuts the portal down and waits (also done at cleanup)
 }
 
@@ -46,7 +46,7 @@ func startOnionPortal(t *testing.T, env map[string]string) *onionPortal {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.LockedBuffer{}
 	a, err := app.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatalf("app.New: %v", err)

@@ -20,23 +20,6 @@ import (
 	"github.com/xmpp-portal/portal/internal/testenv"
 )
 
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // hangLimit bounds every wait of these tests for tor or for Run (a state, a
 // return after cancel, a process gone). Each wait ends as soon as what it
 // waits for happens: an offline tor starts and is added in well under a
@@ -93,14 +76,14 @@ func (l *stateLog) waitFor(t *testing.T, state string, n int) error {
 type running struct {
 	svc    *onion.Service
 	states *stateLog
-	logs   *logBuf
+	logs   *testenv.LockedBuffer
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 func start(t *testing.T, cfg onion.Config) *running {
 	t.Helper()
-	r := &running{states: newStateLog(), logs: &logBuf{}, done: make(chan struct{})}
+	r := &running{states: newStateLog(), logs: &testenv.LockedBuffer{}, done: make(chan struct{})}
 	cfg.OnState = r.states.on
 	cfg.Log = slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := onion.New(cfg)

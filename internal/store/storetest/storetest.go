@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xmpp-portal/portal/internal/store"
+	"github.com/xmpp-portal/portal/internal/testenv"
 )
 
 // Clock tells the suite how time passes for the store under test.
@@ -53,30 +54,16 @@ const (
 // before its TTL has passed by our clock, and a TTL may read up to 1 ms short.
 const clockGrain = time.Millisecond
 
-// FakeClock is a manual clock for stores that take a Now func.
+// FakeClock is a manual clock for stores that take a Now func: testenv's
+// FakeClock (Now, Advance), set to a fixed instant, that Run can drive.
 // It is safe for concurrent use.
 type FakeClock struct {
-	mu sync.Mutex
-	t  time.Time
+	*testenv.FakeClock
 }
 
 // NewFakeClock returns a clock set to a fixed instant.
 func NewFakeClock() *FakeClock {
-	return &FakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-// Now returns the clock's time.
-func (c *FakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *FakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+	return &FakeClock{testenv.NewFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))}
 }
 
 // Clock describes c for Run: exact, with a unit of one minute.

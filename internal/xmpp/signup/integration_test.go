@@ -1,7 +1,6 @@
 package signup_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -47,23 +46,6 @@ func TestSignup(t *testing.T) {
 	}
 }
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 var userSeq atomic.Int64
 
 func newUser(prefix string) string {
@@ -89,7 +71,7 @@ const (
 )
 
 func runSuite(t *testing.T, s *testenv.Server, policy bool) {
-	logs := &lockedBuf{}
+	logs := &testenv.LockedBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := s.XMPP()
 	cfg.Timeout = xmppHangLimit

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/xmpp-portal/portal/internal/config"
+	"github.com/xmpp-portal/portal/internal/testenv"
 )
 
 func freePort(t *testing.T) int {
@@ -35,7 +36,8 @@ func freePort(t *testing.T) int {
 // portal through /import, streamed (nothing spooled to nginx's temporary
 // files), while a form body over http.body_limit is refused by nginx.
 func TestNginxSnippetLive(t *testing.T) {
-	nginx := needTool(t, "nginx")
+	// A server run for real: skipped under -short (testenv's rule).
+	nginx := testenv.ServerBinary(t, "nginx", "nginx", "/usr/sbin/nginx", "/sbin/nginx", "/usr/bin/nginx")
 	root := repoRoot(t)
 	src := readFile(t, root, "deploy", "nginx", "portal.conf")
 	def := config.Defaults()

@@ -86,9 +86,10 @@ const maxUploadRSS = 64 << 20
 // process's peak resident memory (VmHWM) stays under 64 MB. Memory, not
 // time, is asserted: the figure does not depend on how busy the machine is.
 //
-// The child is this package's test binary built without the race detector
-// (go test -c), whatever the parent was built with: the detector's shadow
-// memory would be measured too, and the portal does not run with it.
+// The child is this package's test binary without the race detector: the
+// running one, or under -race one built with go test -c (the detector's
+// shadow memory would be measured too, and the portal does not run with
+// it). The children run in parallel: each measures its own peak.
 func TestUploadMemoryIsBounded(t *testing.T) {
 	if shape := os.Getenv("PORTAL_UPLOAD_SHAPE"); shape != "" {
 		uploadChild(shape)
@@ -97,13 +98,17 @@ func TestUploadMemoryIsBounded(t *testing.T) {
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		t.Skip("needs /proc (Linux) to read the peak memory")
 	}
-	child := filepath.Join(t.TempDir(), "migrate.test")
-	build := exec.Command("go", "test", "-c", "-o", child, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the child without -race: %v\n%s", err, out)
+	child := os.Args[0]
+	if raceEnabled {
+		child = filepath.Join(t.TempDir(), "migrate.test")
+		build := exec.Command("go", "test", "-c", "-o", child, ".")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building the child without -race: %v\n%s", err, out)
+		}
 	}
 	for i, h := range hostileUploads {
 		t.Run(h.name, func(t *testing.T) {
+			t.Parallel()
 			cmd := exec.Command(child, "-test.run=^TestUploadMemoryIsBounded$", "-test.count=1")
 			cmd.Env = append(os.Environ(), "PORTAL_UPLOAD_SHAPE="+strconv.Itoa(i))
 			out, err := cmd.CombinedOutput()

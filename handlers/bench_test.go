@@ -15,18 +15,26 @@ import (
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/captchastore"
 	"github.com/xmpp-portal/portal/internal/store"
+	"github.com/xmpp-portal/portal/internal/testenv"
 	"github.com/xmpp-portal/portal/internal/xmpp/signup"
 )
 
 // benchHandler is the portal's handler as app.New wires it, with a memory
 // store, a provisioner that accepts everything, and an info-level text log
 // written to io.Discard (so formatting the request log is measured too).
-func benchHandler(b testing.TB) (http.Handler, *captchastore.Captchas) {
+func benchHandler(b testing.TB) (http.Handler, *benchCaptchas) {
 	return perfHandler(b, acceptAll{})
 }
 
+// benchCaptchas are the handler's captchas and the store they are kept in,
+// from which a benchmark reads the answers (testenv.CaptchaAnswer).
+type benchCaptchas struct {
+	*captchastore.Captchas
+	Answer func(ctx context.Context, id string) (string, error)
+}
+
 // perfHandler is benchHandler with the given provisioner.
-func perfHandler(b testing.TB, prov signup.Creator) (http.Handler, *captchastore.Captchas) {
+func perfHandler(b testing.TB, prov signup.Creator) (http.Handler, *benchCaptchas) {
 	b.Helper()
 	st, err := store.Open("memory", "", "bench:", store.WithMaxKeys(10_000_000))
 	if err != nil {
@@ -38,7 +46,7 @@ func perfHandler(b testing.TB, prov signup.Creator) (http.Handler, *captchastore
 	d.Log = handlers.TextLog(io.Discard, slog.LevelInfo)
 	d.Captchas, d.Signup, d.BodyLimit = caps, prov, 64<<10
 	h := handlers.New(d)
-	return h.HTTPHandler(), caps
+	return h.HTTPHandler(), &benchCaptchas{Captchas: caps, Answer: testenv.CaptchaAnswer(st)}
 }
 
 type acceptAll struct{}
@@ -101,7 +109,7 @@ func BenchmarkSignupPost(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ans, err := caps.Peek(context.Background(), id)
+			ans, err := caps.Answer(context.Background(), id)
 			if err != nil {
 				b.Fatal(err)
 			}

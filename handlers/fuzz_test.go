@@ -69,7 +69,7 @@ func FuzzSignupForm(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		answer, err := caps.Peek(context.Background(), id)
+		answer, err := caps.Answer(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}

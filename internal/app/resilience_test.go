@@ -244,7 +244,7 @@ func TestResilienceLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	su := &bench.Signup{Base: base, Client: client, Domain: srv.Domain, Peek: a.Captchas.Peek, UnknownText: unknown}
+	su := &bench.Signup{Base: base, Client: client, Domain: srv.Domain, Answer: testenv.CaptchaAnswer(a.Store), UnknownText: unknown}
 
 	// Warm up (admin session, caches), then take the memory baseline.
 	if r := su.Do(ctx, "warmup", resPassword, false); r.Outcome != bench.Created {
@@ -425,7 +425,7 @@ func killDuringSignups(t *testing.T, mode string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	su := &bench.Signup{Base: base, Client: client, Domain: srv.Domain, Peek: a.Captchas.Peek, UnknownText: unknown}
+	su := &bench.Signup{Base: base, Client: client, Domain: srv.Domain, Answer: testenv.CaptchaAnswer(a.Store), UnknownText: unknown}
 	unavailable := mustBundle(t).T("en", i18n.K("register.err.unavailable"))
 	if r := su.Do(ctx, "before", resPassword, false); r.Outcome != bench.Created {
 		t.Fatalf("sign-up before the kill: %s %d %v", r.Outcome, r.Status, r.Err)
@@ -811,7 +811,7 @@ func TestResilienceFormFloodCannotLockOut(t *testing.T) {
 	if st.Status[http.StatusTooManyRequests] == 0 || st.Status[http.StatusOK] > 100 {
 		t.Errorf("the flood was not cut: %s", st.StatusString())
 	}
-	su := &bench.Signup{Base: base, Client: from("127.0.0.3"), Domain: srv.Domain, Peek: a.Captchas.Peek}
+	su := &bench.Signup{Base: base, Client: from("127.0.0.3"), Domain: srv.Domain, Answer: testenv.CaptchaAnswer(a.Store)}
 	if r := su.Do(context.Background(), "afterflood", resPassword, false); r.Outcome != bench.Created {
 		t.Fatalf("another client cannot sign up after the flood: %s %d %v\n%s", r.Outcome, r.Status, r.Err, r.Body)
 	}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/xmpp-portal/portal/internal/app"
 	"github.com/xmpp-portal/portal/internal/bench"
-	"github.com/xmpp-portal/portal/internal/captchastore"
 	"github.com/xmpp-portal/portal/internal/config"
 	"github.com/xmpp-portal/portal/internal/store"
 	"github.com/xmpp-portal/portal/internal/testenv"
@@ -322,7 +321,7 @@ func signupBench(t *testing.T, s settings, work string, servers map[string]*test
 			raw = signup.NewIBR(xc, nil)
 		}
 		client := bench.NewClient(32, 60*time.Second)
-		su := &bench.Signup{Base: base, Client: client, Domain: srv.Domain, Peek: a.Captchas.Peek}
+		su := &bench.Signup{Base: base, Client: client, Domain: srv.Domain, Answer: testenv.CaptchaAnswer(a.Store)}
 
 		// Warm-up: sessions, caches, Prosody's first accounts.
 		for i := 0; i < 20; i++ {
@@ -642,14 +641,13 @@ func loadBench(t *testing.T, s settings, bin string, srv *testenv.Server, work s
 		t.Fatal(err)
 	}
 	defer st.Close()
-	caps := captchastore.NewCaptchas(st, captchastore.Options{})
 	client := bench.NewClient(s.loadConns, 60*time.Second)
 	defer client.CloseIdleConnections()
 	unknown, err := bench.UnknownOutcomeText()
 	if err != nil {
 		t.Fatal(err)
 	}
-	su := &bench.Signup{Base: p.URL, Client: client, Domain: srv.Domain, Peek: caps.Peek, UnknownText: unknown}
+	su := &bench.Signup{Base: p.URL, Client: client, Domain: srv.Domain, Answer: testenv.CaptchaAnswer(st), UnknownText: unknown}
 
 	// The success page's weight, from a real sign-up.
 	r := su.Do(ctx, "weighed", benchPassword, false)

@@ -51,15 +51,15 @@ func (o Outcome) String() string {
 }
 
 // Signup walks the portal's sign-up flow over HTTP: GET /register for a
-// fresh form, the captcha answer from the store the caller owns (Peek), then
+// fresh form, the captcha answer from the store the caller owns (Answer), then
 // the POST.
 type Signup struct {
 	Base   string       // portal base URL, e.g. http://127.0.0.1:8080
 	Client *http.Client // see NewClient
 	Domain string       // XMPP domain, to recognise the success page
-	// Peek returns the answer of captcha id without consuming it
-	// (captchastore.Captchas.Peek on the portal's store).
-	Peek func(ctx context.Context, id string) (string, error)
+	// Answer returns the answer of captcha id without consuming it, read
+	// from the portal's store (testenv.CaptchaAnswer).
+	Answer func(ctx context.Context, id string) (string, error)
 	// UnknownText, if set, is the (English) message of a 503 page saying
 	// that the outcome is unknown; such answers are Unknown, not
 	// Unavailable. See UnknownOutcomeText.
@@ -146,7 +146,7 @@ func (s *Signup) Do(ctx context.Context, user, password string, wrongCaptcha boo
 		}
 		return r
 	}
-	answer, err := s.Peek(ctx, id)
+	answer, err := s.Answer(ctx, id)
 	if err != nil {
 		r.Err = fmt.Errorf("peek captcha: %w", err)
 		return r

@@ -47,16 +47,16 @@ var ErrBadSize = errors.New("captchastore: image size out of range")
 // errCorrupt is returned when a stored answer is not a string of digits.
 var errCorrupt = errors.New("captchastore: stored answer is not a digit string")
 
-// Options configures New and NewAdapter. The zero value uses the defaults.
+// Options configures NewCaptchas. The zero value uses the defaults.
 type Options struct {
-	// TTL of a captcha from New (and from Reload). Zero means DefaultTTL.
+	// TTL of a captcha from New. Zero means DefaultTTL.
 	TTL time.Duration
 	// Length is the number of digits (1..MaxLength). Zero means DefaultLength.
 	Length int
 	// Prefix is put before each id to form the store key. Empty means DefaultPrefix.
 	Prefix string
 	// Timeout bounds store calls made without a caller's context (New,
-	// WriteImage, WriteAudio, Reload and the Adapter). Zero means DefaultTimeout.
+	// WriteImage, WriteAudio). Zero means DefaultTimeout.
 	Timeout time.Duration
 	// Log receives the Adapter's store errors. Nil discards them.
 	Log *slog.Logger
@@ -141,26 +141,6 @@ func (c *Captchas) Verify(ctx context.Context, id, answer string) (bool, error) 
 	return subtle.ConstantTimeCompare(given, stored) == 1, nil
 }
 
-// Peek returns the answer of id (ASCII digits) without consuming it, or an
-// error wrapping ErrNotFound. It exists for tests and end-to-end harnesses
-// that must solve captchas; never expose it to clients.
-func (c *Captchas) Peek(ctx context.Context, id string) (string, error) {
-	if !validID(id) {
-		return "", ErrNotFound
-	}
-	b, err := c.st.Get(ctx, c.key(id))
-	if errors.Is(err, store.ErrNotFound) {
-		return "", ErrNotFound
-	}
-	if err != nil {
-		return "", fmt.Errorf("captchastore: peek: %w", err)
-	}
-	if _, err := decode(b); err != nil {
-		return "", err
-	}
-	return string(b), nil
-}
-
 // WriteImage writes the captcha as a PNG image of the given size
 // (100–1000 × 40–500 pixels; dchest's standard is 240 × 80), drawn by
 // internal/captchaimg (dchest's recipe at a fraction of its CPU time).
@@ -188,21 +168,6 @@ func (c *Captchas) WriteAudio(w io.Writer, id, lang string) error {
 	}
 	_, err = captcha.NewAudio(id, digits, lang).WriteTo(w)
 	return err
-}
-
-// Reload gives captcha id new digits (and a fresh TTL), for a "new picture"
-// link that keeps the form's id. It returns false when id is unknown,
-// expired or the store failed.
-func (c *Captchas) Reload(id string) bool {
-	if !validID(id) {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	if _, err := c.st.Get(ctx, c.key(id)); err != nil {
-		return false
-	}
-	return c.st.Set(ctx, c.key(id), encode(captcha.RandomDigits(c.length)), c.ttl) == nil
 }
 
 // digits reads the answer of id without deleting it, as digit values 0–9.

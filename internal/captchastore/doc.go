@@ -2,16 +2,15 @@
 // store.Store (memory or Redis), so captchas are single use across every
 // portal instance sharing the store.
 //
-// Captchas (NewCaptchas) is what handlers use: New, WriteImage, WriteAudio,
-// Reload and Verify, with no package-level state (no captcha.SetCustomStore). Verify
+// Captchas (NewCaptchas) is what handlers use: New, WriteImage, WriteAudio
+// and Verify, with no package-level state (no captcha.SetCustomStore). Verify
 // deletes the answer at the first check, right or wrong (GetDel), and returns
 // an error wrapping store.ErrUnavailable when the store cannot be reached, so
 // the web layer can answer 503 instead of "wrong captcha".
 //
-// Adapter implements dchest's captcha.Store interface on the same keys for
-// code that wants it; that interface has no context and no errors, so the
-// adapter bounds every call with a timeout, logs failures (ids only at debug
-// level) and reports them as "not found".
+// Nothing here reveals an answer: no method returns the digits of a
+// captcha. Tests and benchmarks that must solve captchas read them from the
+// store they own (testenv.CaptchaAnswer), in the format below.
 //
 // Answers are stored as ASCII digits under "captcha:"+id (inside the store's
 // own prefix) with a TTL of ten minutes by default.

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xmpp-portal/portal/internal/testenv"
 )
 
 func TestDockerfile(t *testing.T) {
@@ -279,8 +281,8 @@ func TestNginxSnippet(t *testing.T) {
 	}
 
 	// nginx's own check, with a throw-away certificate and paths in a
-	// temporary directory.
-	nginx := needTool(t, "nginx")
+	// temporary directory (the server's program: not under -short).
+	nginx := testenv.ServerBinary(t, "nginx", "nginx", "/usr/sbin/nginx", "/sbin/nginx", "/usr/bin/nginx")
 	dir := t.TempDir()
 	cert, key := selfSigned(t, dir, "portal.example.org")
 	conf := strings.NewReplacer(

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/xmpp-portal/portal/internal/testenv"
 )
 
 func writeFile(t *testing.T, path, data string, mode os.FileMode) {
@@ -140,7 +142,7 @@ func TestProsodyInitScript(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (install -o prosody), as in the container")
 	}
-	needTool(t, "prosodyctl")
+	testenv.ServerBinary(t, "Prosody", "prosodyctl", "/usr/bin/prosodyctl", "/usr/sbin/prosodyctl")
 	pu, err := user.Lookup("prosody")
 	if err != nil {
 		if os.Getenv("CI") != "" {

@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"bytes"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -10,15 +9,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/xmpp-portal/portal/internal/config"
-	"github.com/xmpp-portal/portal/internal/testenv"
 )
 
 func freePort(t *testing.T) int {
@@ -36,10 +31,7 @@ func freePort(t *testing.T) int {
 // portal through /import, streamed (nothing spooled to nginx's temporary
 // files), while a form body over http.body_limit is refused by nginx.
 func TestNginxSnippetLive(t *testing.T) {
-	// A server run for real: skipped under -short (testenv's rule).
-	nginx := testenv.ServerBinary(t, "nginx", "nginx", "/usr/sbin/nginx", "/sbin/nginx", "/usr/bin/nginx")
 	root := repoRoot(t)
-	src := readFile(t, root, "deploy", "nginx", "portal.conf")
 	def := config.Defaults()
 
 	var got atomic.Int64
@@ -50,56 +42,9 @@ func TestNginxSnippetLive(t *testing.T) {
 	}))
 	defer upstream.Close()
 
-	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cert, key := selfSigned(t, dir, "portal.example.org")
-	httpPort, httpsPort := freePort(t), freePort(t)
-	conf := strings.NewReplacer(
-		"/etc/letsencrypt/live/portal.example.org/fullchain.pem", cert,
-		"/etc/letsencrypt/live/portal.example.org/privkey.pem", key,
-		"/var/log/nginx/", dir+"/",
-		"listen [::]:80;", "",
-		"listen [::]:443 ssl http2;", "",
-		"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", httpPort),
-		"listen 443 ssl http2;", fmt.Sprintf("listen 127.0.0.1:%d ssl http2;", httpsPort),
-		"http://127.0.0.1:8080", upstream.URL,
-	).Replace(src)
-	if err := os.WriteFile(filepath.Join(dir, "portal.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	temp := filepath.Join(dir, "client_body")
-	main := fmt.Sprintf("pid %[1]s/nginx.pid;\nerror_log %[1]s/error.log;\ndaemon off;\nmaster_process off;\nevents {}\nhttp {\n"+
-		"client_body_temp_path %[2]s;\nproxy_temp_path %[1]s/proxy;\nfastcgi_temp_path %[1]s/fastcgi;\nuwsgi_temp_path %[1]s/uwsgi;\nscgi_temp_path %[1]s/scgi;\n"+
-		"access_log off;\ninclude %[1]s/portal.conf;\n}\n", dir, temp)
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(main), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(nginx, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "e.log"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 5 * time.Minute}
-	base := fmt.Sprintf("https://127.0.0.1:%d", httpsPort)
-	// Readiness: nginx answers (bounded: a hang limit, not a measurement).
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		resp, err := client.Get(base + "/")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx does not answer: %v\n%s", err, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	n := startNginx(t, root, upstream.URL)
+	client := n.client(nil)
+	base, temp := n.https, n.bodyTemp
 
 	// An export of the largest size the portal takes, with its fields.
 	var body bytes.Buffer

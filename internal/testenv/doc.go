@@ -4,7 +4,8 @@
 // unit tests would otherwise each declare (LockedBuffer, a log several
 // goroutines write to; FakeClock, a clock only the test moves, with a Sleep
 // that advances it; TLSCertificate, certificates of the run's CA for
-// servers a test plays itself, such as package xmpptest's). Its non-test
+// servers a test plays itself, such as package xmpptest's; CaptchaAnswer,
+// the answer of a captcha read from the store a test owns). Its non-test
 // files are test helpers by design: production code never imports it.
 //
 // go test -short runs no server: every helper that needs one (the Start*

@@ -3,9 +3,17 @@
 -- This file is shipped for operators AND is the file the portal's integration
 -- tests start Prosody with (internal/testenv copies it unchanged and sets the
 -- environment variables below). Every value an operator usually changes is
--- read with os.getenv() and has a production default, so you can either set
--- the variables in the service environment (systemd: Environment=...) or
--- edit the defaults here.
+-- a PROSODY_* setting with a production default. Each is read from, in order:
+--
+--   1. the environment (containers and tests set them there);
+--   2. the settings file /etc/prosody/prosody.env (another file with
+--      PROSODY_ENV_FILE=/path): one PROSODY_NAME=value per line, "#" starts a
+--      comment. This is the place for the binary (systemd) set-up: the
+--      daemon and prosodyctl in a root shell ("prosodyctl adduser",
+--      "prosodyctl cert import", "prosodyctl check") read the same file, so
+--      they act on the same host. (Variables set in a systemd drop-in reach
+--      the daemon only, never a prosodyctl run from a shell.)
+--   3. the default below.
 --
 --   PROSODY_DOMAIN          XMPP domain (VirtualHost)          example.org
 --   PROSODY_PORTAL_MODE     "admin" or "ibr" (see below)       admin
@@ -22,23 +30,46 @@
 --   PROSODY_DATA_DIR        data directory                     /var/lib/prosody
 --   PROSODY_PIDFILE         pid file                           /run/prosody/prosody.pid
 --   PROSODY_LOG_FILE        log file, or "console" (stdout)    /var/log/prosody/prosody.log
---   PROSODY_LOG_LEVEL       minimum log level                  info
+--   PROSODY_LOG_LEVEL       minimum log level                  warn
 --   PROSODY_CERT, PROSODY_KEY  certificate and key files      (unset: look in /etc/prosody/certs)
 --
 -- Provisioning modes (must match the portal's configuration):
 --   admin  The portal creates accounts with XEP-0133 "add-user" as the
 --          PROSODY_PORTAL_ADMIN account. Public in-band registration stays
 --          CLOSED, so bots cannot skip the portal's captcha by talking XMPP
---          directly. Create the admin account once:
---            prosodyctl register portal-admin example.org '<long random password>'
---          and give the portal that password through a file or environment
---          variable (never on the command line).
+--          directly. Create the admin account once with a long random
+--          password read from a root-only file (prosodyctl adduser reads the
+--          password twice from standard input; printf is a shell built-in,
+--          so the password is on no command line):
+--            pw=$(cat /etc/xmpp-portal/admin_password)
+--            printf '%s\n%s\n' "$pw" "$pw" | prosodyctl adduser portal-admin@example.org
+--          and give the portal the same file (PORTAL_XMPP_ADMIN_PASSWORD_FILE).
 --   ibr    The portal creates accounts with XEP-0077 in-band registration.
 --          Registration is open ONLY to PROSODY_PORTAL_IP (the address the
 --          portal connects from); everybody else is refused.
 
+-- The settings file (see above): read once, values kept as they are
+-- (surrounding double or single quotes removed).
+local settings = {}
+do
+	local path = os.getenv("PROSODY_ENV_FILE")
+	if path == nil or path == "" then path = "/etc/prosody/prosody.env" end
+	local f = io.open(path, "r")
+	if f then
+		for line in f:lines() do
+			local k, v = line:match("^%s*([%w_]+)%s*=%s*(.-)%s*$")
+			if k then
+				v = v:match('^"(.*)"$') or v:match("^'(.*)'$") or v
+				settings[k] = v
+			end
+		end
+		f:close()
+	end
+end
+
 local function env(name, default)
 	local v = os.getenv(name)
+	if v == nil or v == "" then v = settings[name] end
 	if v == nil or v == "" then return default end
 	return v
 end
@@ -61,14 +92,23 @@ admins = { portal_admin }
 ---------- Files --------------------------------------------------------------
 data_path = env("PROSODY_DATA_DIR", "/var/lib/prosody")
 pidfile   = env("PROSODY_PIDFILE", "/run/prosody/prosody.pid")
--- "info" logs account names on creation/deletion but no IP addresses (those
--- appear only at "debug"; do not run "debug" in production).
+-- What Prosody logs, by level (docs/operators.md, section 10):
+--   "warn" (the default): problems only (certificates, modules, storage,
+--          federation); no user names and no IP addresses in normal operation.
+--   "info": also a user name on every login ("Authenticated as
+--          alice@example.org", and the portal logs in for every password
+--          check), on every account created, changed or deleted through the
+--          admin commands, and on every upload slot. Use it to debug, not as
+--          the default: then say so in site.storage_note and keep the log
+--          briefly (deploy/logrotate/prosody).
+--   "debug": also client IP addresses and stanzas. Never in production.
+local log_level = env("PROSODY_LOG_LEVEL", "warn")
 local log_file = env("PROSODY_LOG_FILE", "/var/log/prosody/prosody.log")
 if log_file == "console" then
 	-- Containers: log to standard output (prosody -F).
-	log = { { levels = { min = env("PROSODY_LOG_LEVEL", "info") }, to = "console" }; }
+	log = { { levels = { min = log_level }, to = "console" }; }
 else
-	log = { { levels = { min = env("PROSODY_LOG_LEVEL", "info") }, to = "file", filename = log_file }; }
+	log = { { levels = { min = log_level }, to = "file", filename = log_file }; }
 end
 
 ---------- Network ------------------------------------------------------------

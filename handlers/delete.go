@@ -3,13 +3,11 @@ package handlers
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/xmpp-portal/portal/internal/i18n"
-	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // deletePage is the deletion form as the page shows it.
@@ -90,18 +88,12 @@ func (h *Handler) deleteSubmit(c echo.Context) error {
 	if err := sess.Delete(ctx); err != nil {
 		e := h.xmppError(flowDelete, err)
 		if e.Status == badCredentialsStatus {
-			h.d.Log.Info("delete.failed", "kind", xmpp.KindOf(err).String())
 			page.Error = e.Message(h.d.I18n, lang)
 			return h.showDeleteForm(c, e.Status, page)
 		}
-		level := slog.LevelWarn
-		if xmpp.KindOf(err) == xmpp.NotVerified {
-			level = slog.LevelError
-		}
-		h.d.Log.Log(ctx, level, "delete.failed", "kind", xmpp.KindOf(err).String(), "err", err)
 		return e
 	}
-	h.d.Log.Info("account.deleted")
-	h.d.Log.Debug("account.deleted.user", "username", local)
+	// The outcome is the account manager's log line (account.deleted,
+	// account.delete_refused, account.delete_not_verified, …).
 	return h.render(c, "deleted", deletedPage{Address: local + "@" + h.d.Policy.Domain()})
 }

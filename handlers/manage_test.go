@@ -510,7 +510,9 @@ func TestManageLogsNoSecrets(t *testing.T) {
 	e.post(t, "/password", passwordForm("bob", goodPW, newPW), nil)
 	e.post(t, "/delete", deleteForm("bob", newPW), nil)
 	logs := e.logs.String()
-	if !strings.Contains(logs, "credentials.check") || !strings.Contains(logs, "account.deleted") {
+	// The outcome (account.deleted) is the account manager's line, not a
+	// handler's: the fake Accounts here log nothing.
+	if !strings.Contains(logs, "credentials.check") {
 		t.Fatalf("expected events missing:\n%s", logs)
 	}
 	for _, line := range strings.Split(logs, "\n") {

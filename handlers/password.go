@@ -87,19 +87,16 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 		e := h.xmppError(flowPassword, err)
 		switch {
 		case xmpp.KindOf(err) == xmpp.PasswordPolicy:
-			h.d.Log.Info("password.failed", "kind", xmpp.KindOf(err).String())
 			page.NewError = e.Message(h.d.I18n, lang)
 			return h.showPasswordForm(c, e.Status, page)
 		case e.Status == badCredentialsStatus:
 			// The password changed between the login and the change.
-			h.d.Log.Info("password.failed", "kind", xmpp.KindOf(err).String())
 			page.Error = e.Message(h.d.I18n, lang)
 			return h.showPasswordForm(c, e.Status, page)
 		}
-		h.d.Log.Warn("password.failed", "kind", xmpp.KindOf(err).String(), "err", err)
 		return e
 	}
-	h.d.Log.Info("password.changed")
-	h.d.Log.Debug("password.changed.user", "username", local)
+	// The outcome is the account manager's log line
+	// (account.password_changed, account.password_change_refused, …).
 	return h.render(c, "password_done", passwordDone{Address: local + "@" + h.d.Policy.Domain()})
 }

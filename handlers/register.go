@@ -10,7 +10,6 @@ import (
 	"github.com/xmpp-portal/portal/internal/abuse"
 	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/qrsvg"
-	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
 // registerPage is the sign-up form as the page shows it.
@@ -126,9 +125,7 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 	defer cancel()
 	if err := h.d.Signup.Create(ctx, local, f.Password); err != nil {
 		budget.Release(r.Context())
-		e := h.xmppError(flowRegister, err)
-		h.d.Log.Info("signup.failed", "kind", xmpp.KindOf(err).String(), "err", err)
-		h.d.Log.Debug("signup.failed.user", "username", local)
+		e := h.xmppError(flowRegister, err) // logged by the Signup (account.create_failed)
 		if e.Msg.Key == "register.err.username_taken" || e.Msg.Key == "register.err.username_refused" {
 			page.UsernameError = e.Message(h.d.I18n, lang)
 		} else {
@@ -136,8 +133,7 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 		}
 		return h.showRegisterForm(c, e.Status, page)
 	}
-	h.d.Log.Info("account.created")
-	h.d.Log.Debug("account.created.user", "username", local)
+	// account.created is the Signup's log line (one per event).
 
 	address := local + "@" + h.d.Site.Domain
 	uri := "xmpp:" + address

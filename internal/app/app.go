@@ -49,16 +49,26 @@ func Main(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 		return healthcheck(fl.Healthcheck, stderr)
 	case fl.OnionAddress && cfg != nil:
 		return printOnionAddress(cfg, stdout, stderr)
-	case err != nil:
-		fmt.Fprintf(stderr, "portal: configuration:\n%v\n", err)
-		return 2
-	case fl.ConfigDump:
+	case fl.ConfigDump && cfg != nil:
+		// What was read, also when it does not make a valid configuration
+		// (run bare, without the service's environment): the problems
+		// follow on stderr and the exit status says so.
 		if err := cfg.Dump(stdout); err != nil {
 			return 1
 		}
+		if err != nil {
+			fmt.Fprintf(stderr, "portal: this configuration would not start (run -config-dump with the service's environment, as for -check):\n%v\n", err)
+			return 2
+		}
 		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "portal: configuration:\n%v\n", err)
+		return 2
 	}
 	log := logging.New(stderr, cfg.Log.Level, cfg.Log.Format)
+	// go-redis' own messages (failed dials) go through the same logger, so
+	// that log.format=json stays JSON.
+	store.SetRedisLogger(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if fl.Check {

@@ -219,7 +219,11 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 			Limits: migrate.Limits{Contacts: cfg.Import.MaxContacts, Blocked: cfg.Import.MaxBlocked, Nodes: cfg.Import.MaxNodes,
 				NodeItems: cfg.Import.MaxNodeItems, DataBytes: cfg.Import.MaxData}},
 	})
-	a.Handler = onionLocation(onionAddr, h.HTTPHandler())
+	var published func() bool // nil: a service run elsewhere (onion.address) is taken as published
+	if a.Onion != nil {
+		published = func() bool { return a.Onion.State() == onion.StatePublished }
+	}
+	a.Handler = onionLocationWhen(onionAddr, published, h.HTTPHandler())
 	return a, nil
 }
 
@@ -245,11 +249,20 @@ func (a *App) health(ctx context.Context) (map[string]string, error) {
 
 // onionLocation adds the Onion-Location header to clearnet responses.
 func onionLocation(addr string, next http.Handler) http.Handler {
+	return onionLocationWhen(addr, nil, next)
+}
+
+// onionLocationWhen adds the Onion-Location header to clearnet responses
+// while published reports true (nil: always). The portal's own service is
+// published once tor has uploaded its descriptor: before that (tor starting,
+// "announcing", retrying) Tor Browser would offer visitors an address that
+// does not answer.
+func onionLocationWhen(addr string, published func() bool, next http.Handler) http.Handler {
 	if addr == "" {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !handlers.IsOnion(r) {
+		if !handlers.IsOnion(r) && (published == nil || published()) {
 			w.Header().Set("Onion-Location", "http://"+addr+r.URL.RequestURI())
 		}
 		next.ServeHTTP(w, r)

@@ -65,7 +65,7 @@ func TestOnionEndToEnd(t *testing.T) {
 	client := tn.StartClient(t)
 
 	state := t.TempDir()
-	a, _, logs := startPortal(t, srv, map[string]string{
+	a, clearnet, logs := startPortal(t, srv, map[string]string{
 		"PORTAL_ONION_ENABLED":     "true",
 		"PORTAL_ONION_STATE_DIR":   state,
 		"PORTAL_ONION_TOR_PATH":    torPath,
@@ -89,6 +89,10 @@ func TestOnionEndToEnd(t *testing.T) {
 	}
 	published := since()
 	t.Logf("timing: first descriptor upload confirmed at %v", published)
+	// Published: clearnet pages now send visitors to the onion.
+	if got := fetch(t, clearnet+"/register", ""); got.header.Get("Onion-Location") != "http://"+addr+"/register" {
+		t.Errorf("clearnet page of a published service: Onion-Location %q", got.header.Get("Onion-Location"))
+	}
 	dirs, uploads, err := service.WaitUploaded(ctx, id)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ package app
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -82,5 +84,29 @@ func TestJSONLogStaysJSON(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Errorf("not a JSON line: %q", line)
 		}
+	}
+}
+
+// TestOnionLocationOnlyWhenPublished: the header follows the service's
+// state, request by request.
+func TestOnionLocationOnlyWhenPublished(t *testing.T) {
+	const addr = "abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvwx.onion"
+	published := false
+	h := onionLocationWhen(addr, func() bool { return published }, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	get := func() string {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/register", nil))
+		return rec.Header().Get("Onion-Location")
+	}
+	if got := get(); got != "" {
+		t.Errorf("announcing: Onion-Location %q", got)
+	}
+	published = true
+	if got := get(); got != "http://"+addr+"/register" {
+		t.Errorf("published: Onion-Location %q", got)
+	}
+	published = false
+	if got := get(); got != "" {
+		t.Errorf("tor restarting: Onion-Location %q", got)
 	}
 }

@@ -94,11 +94,35 @@ func (p *torProcess) EmbeddedControlConn() (net.Conn, error) {
 // logWriter turns tor's console output (warnings and errors only: bine
 // passes --hush) into log records. tor scrubs addresses from its logs
 // unless SafeLogging is off.
+//
+// While tor cannot reach the network it repeats its warnings ("Problem
+// bootstrapping. Stuck at 5% …", "N connections have failed") several times
+// a minute, with changing counts. A line is logged the first time; the same
+// line (its digits and hexadecimal words aside) is then held back for
+// repeatWindow and counted, and the next one after that window carries the
+// count ("repeated"). One logWriter lives as long as the Service, so a tor
+// restarted after a failure does not start the count again.
 type logWriter struct {
 	log *slog.Logger
-	mu  sync.Mutex
-	buf []byte
+	now func() time.Time // nil: time.Now
+
+	mu   sync.Mutex
+	buf  []byte
+	seen map[string]*repeat
 }
+
+// repeat is what logWriter remembers of one kind of line.
+type repeat struct {
+	logged     time.Time // when it was last written
+	suppressed int       // held back since then
+}
+
+// repeatWindow is how long a repeated tor line is held back; maxRepeatKeys
+// bounds what is remembered (tor's warnings come in a few kinds).
+const (
+	repeatWindow  = 10 * time.Minute
+	maxRepeatKeys = 64
+)
 
 func (w *logWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
@@ -137,5 +161,48 @@ func (w *logWriter) line(l string) {
 			l = l[i+j+2:]
 		}
 	}
-	w.log.Log(context.Background(), level, "onion.tor_log", "line", l)
+	now := time.Now
+	if w.now != nil {
+		now = w.now
+	}
+	t := now()
+	key := repeatKey(level, l)
+	if w.seen == nil {
+		w.seen = map[string]*repeat{}
+	}
+	r := w.seen[key]
+	switch {
+	case r == nil:
+		if len(w.seen) >= maxRepeatKeys {
+			clear(w.seen)
+		}
+		w.seen[key] = &repeat{logged: t}
+		w.log.Log(context.Background(), level, "onion.tor_log", "line", l)
+	case t.Sub(r.logged) < repeatWindow:
+		r.suppressed++
+	default:
+		attrs := []any{"line", l}
+		if r.suppressed > 0 {
+			attrs = append(attrs, "repeated", r.suppressed, "within", t.Sub(r.logged).Round(time.Second).String())
+		}
+		r.logged, r.suppressed = t, 0
+		w.log.Log(context.Background(), level, "onion.tor_log", attrs...)
+	}
+}
+
+// repeatKey is a line without what changes from one repetition to the
+// next: numbers (counts, percentages, ports) and hexadecimal words (relay
+// fingerprints).
+func repeatKey(level slog.Level, l string) string {
+	var b strings.Builder
+	b.WriteString(level.String())
+	b.WriteByte(' ')
+	for _, f := range strings.FieldsFunc(l, func(r rune) bool { return r == ' ' || r == ':' || r == ',' || r == '(' || r == ')' || r == ';' }) {
+		if strings.Trim(f, "0123456789.%$") == "" || (len(f) >= 8 && strings.Trim(f, "0123456789abcdefABCDEF$~=") == "") {
+			f = "#"
+		}
+		b.WriteString(f)
+		b.WriteByte(' ')
+	}
+	return b.String()
 }

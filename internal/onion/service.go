@@ -96,6 +96,8 @@ type Service struct {
 
 	ctlMu sync.Mutex // held while cur is used or cleared
 	cur   *tor.Tor
+
+	torLog *logWriter // a launched tor's output, for every tor this service starts
 }
 
 // New checks cfg and loads the key from cfg.KeyDir(), creating it on first
@@ -138,7 +140,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: cfg.Log, key: key, state: StateStopped, changed: make(chan struct{})}
+	s := &Service{cfg: cfg, log: cfg.Log, key: key, state: StateStopped, changed: make(chan struct{}), torLog: &logWriter{log: cfg.Log}}
 	if created {
 		s.log.Info("onion.key_created", "address", key.Address(), "dir", cfg.KeyDir())
 	}
@@ -465,7 +467,7 @@ func (s *Service) launch(procCtx context.Context) (*tor.Tor, *torProcess, error)
 	if err := writeAtomic(filepath.Dir(torrc), filepath.Base(torrc), []byte(s.torrc()), false); err != nil {
 		return nil, nil, fmt.Errorf("writing torrc: %w", err)
 	}
-	creator := &torCreator{path: s.cfg.TorPath, out: &logWriter{log: s.log}}
+	creator := &torCreator{path: s.cfg.TorPath, out: s.torLog}
 	t, err := tor.Start(procCtx, &tor.StartConf{
 		ProcessCreator:  creator,
 		DataDir:         dataDir,

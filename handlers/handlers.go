@@ -44,6 +44,10 @@ type Deps struct {
 	// Health reports named component states for /healthz; a non-nil error
 	// makes the endpoint answer 503.
 	Health func(ctx context.Context) (map[string]string, error)
+	// Ready reports, in the same form, whether accounts can be created now
+	// (the store and the XMPP server answer) for /readyz; nil: /readyz
+	// answers as /healthz.
+	Ready func(ctx context.Context) (map[string]string, error)
 	// Limiter holds the rate budgets (see abuse.go); nil means no limits,
 	// which only unit tests may use.
 	Limiter *abuse.Limiter
@@ -130,6 +134,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	e.POST("/delete", h.deleteSubmit)
 	get("/stats", h.stats)
 	get("/healthz", h.health)
+	get("/readyz", h.ready)
 	get("/assets/*", echo.WrapHandler(h.d.Assets))
 }
 

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -13,12 +14,23 @@ func (h *Handler) account(c echo.Context) error {
 func (h *Handler) notYet(c echo.Context) error { return h.render(c, "notyet", nil) }
 
 // health answers 200 with the state of each component, or 503 when one is down.
-func (h *Handler) health(c echo.Context) error {
+func (h *Handler) health(c echo.Context) error { return h.states(c, h.d.Health) }
+
+// ready answers as health, with the components account creation needs
+// (Deps.Ready): 503 while the XMPP server or the store is down.
+func (h *Handler) ready(c echo.Context) error {
+	if h.d.Ready == nil {
+		return h.states(c, h.d.Health)
+	}
+	return h.states(c, h.d.Ready)
+}
+
+func (h *Handler) states(c echo.Context, check func(ctx context.Context) (map[string]string, error)) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
-	if h.d.Health == nil {
+	if check == nil {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	}
-	states, err := h.d.Health(c.Request().Context())
+	states, err := check(c.Request().Context())
 	if states == nil {
 		states = map[string]string{}
 	}

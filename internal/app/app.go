@@ -113,6 +113,8 @@ type App struct {
 	Ready chan struct{}
 	// Addr is the clearnet listener's address once Ready is closed.
 	Addr net.Addr
+
+	ready *readiness // /readyz (ready.go)
 }
 
 // XMPPConfig builds the connection settings for the XMPP server from cfg.
@@ -139,6 +141,7 @@ func XMPPConfig(cfg *config.Config) (xmpp.Config, error) {
 // admin session is opened on first use.
 func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a := &App{Config: cfg, Log: log, Ready: make(chan struct{})}
+	a.ready = &readiness{check: a.readyCheck, now: time.Now, log: log}
 	var err error
 	a.Store, err = store.Open(cfg.Store.Driver, cfg.Store.URL, cfg.Store.Prefix, store.WithMaxKeys(cfg.Store.MaxKeys))
 	if err != nil {
@@ -211,7 +214,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		Site: views.Site{Name: cfg.Site.Name, Domain: cfg.XMPP.Domain, Contact: cfg.Site.Contact,
 			StorageNote: cfg.Site.StorageNote, Onion: onionAddr},
 		DefaultLang: cfg.Site.DefaultLang, BodyLimit: cfg.HTTP.BodyLimit, XMPPTimeout: cfg.XMPP.Timeout,
-		MinPassword: cfg.Password.MinLength, Health: a.health, Limiter: a.Limiter,
+		MinPassword: cfg.Password.MinLength, Health: a.health, Ready: a.ready.get, Limiter: a.Limiter,
 		Accounts: handlers.ManagerAccounts(a.Accounts), Regulator: a.Regulator, MinResponse: cfg.Regulation.MinResponse,
 		Started: time.Now(), UploadExpiry: cfg.Site.UploadExpiry,
 		ImportMaxBytes: cfg.Import.MaxSize, ImportConcurrency: cfg.Import.Concurrency, ImportMinRate: cfg.Import.MinRate,

@@ -2,14 +2,20 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/xmpp-portal/portal/internal/testenv"
 )
 
 // TestConfigDumpBare: -config-dump run without the service's environment
@@ -108,5 +114,65 @@ func TestOnionLocationOnlyWhenPublished(t *testing.T) {
 	published = false
 	if got := get(); got != "" {
 		t.Errorf("tor restarting: Onion-Location %q", got)
+	}
+}
+
+// TestReadinessCache: /readyz answers from one check per readyCache however
+// often it is asked, concurrent askers share the check in flight, and a
+// change of outcome is logged once.
+func TestReadinessCache(t *testing.T) {
+	clock := &testenv.FakeClock{}
+	var logs testenv.LockedBuffer
+	var mu sync.Mutex
+	checks, down := 0, false
+	release := make(chan struct{})
+	r := &readiness{now: clock.Now, log: slog.New(slog.NewTextHandler(&logs, nil)),
+		check: func(ctx context.Context) (map[string]string, error) {
+			<-release
+			mu.Lock()
+			defer mu.Unlock()
+			checks++
+			if down {
+				return map[string]string{"store": "ok", "xmpp": "unavailable"}, errors.New("xmpp down")
+			}
+			return map[string]string{"store": "ok", "xmpp": "ok"}, nil
+		}}
+	// Eight askers at once: one check.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if st, err := r.get(context.Background()); err != nil || st["xmpp"] != "ok" {
+				t.Errorf("ready: %v %v", st, err)
+			}
+		})
+	}
+	close(release)
+	wg.Wait()
+	// Within the cache: no check, even though the server went down.
+	mu.Lock()
+	down = true
+	mu.Unlock()
+	clock.Advance(readyCache - time.Millisecond)
+	if _, err := r.get(context.Background()); err != nil {
+		t.Errorf("within the cache: %v", err)
+	}
+	if checks != 1 {
+		t.Errorf("%d checks for 9 askers within %v, want 1", checks, readyCache)
+	}
+	// After it: checked again, not ready, logged once.
+	clock.Advance(time.Millisecond)
+	for range 3 {
+		if st, err := r.get(context.Background()); err == nil || st["xmpp"] != "unavailable" {
+			t.Errorf("after the cache: %v %v", st, err)
+		}
+	}
+	if checks != 2 {
+		t.Errorf("%d checks, want 2", checks)
+	}
+	if n := strings.Count(logs.String(), "health.not_ready"); n != 1 {
+		t.Errorf("%d health.not_ready lines, want 1:\n%s", n, logs.String())
+	}
+	if n := strings.Count(logs.String(), "health.ready"); n != 1 {
+		t.Errorf("%d health.ready lines, want 1", n)
 	}
 }

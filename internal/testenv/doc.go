@@ -1,9 +1,12 @@
 // Package testenv holds what tests share: it starts real external
 // programs for integration tests (XMPP servers with StartProsody and
 // StartEjabberd, Redis, tor, a headless browser), and has the small helpers
-// unit tests would otherwise each declare (LockedBuffer, a log several
-// goroutines write to; FakeClock, a clock only the test moves, with a Sleep
-// that advances it; TLSCertificate, certificates of the run's CA for
+// tests would otherwise each declare (EachServer, a suite run in a parallel
+// subtest per real XMPP server; Server.CreateUser, an account made with
+// XEP-0133 add-user on the admin session the Server keeps, Server.Admin;
+// ClosedAddr, a loopback address nothing listens on; LockedBuffer, a log
+// several goroutines write to; FakeClock, a clock only the test moves, with
+// a Sleep that advances it; TLSCertificate, certificates of the run's CA for
 // servers a test plays itself, such as package xmpptest's; CaptchaAnswer,
 // the answer of a captcha read from the store a test owns). Its non-test
 // files are test helpers by design: production code never imports it.

@@ -93,6 +93,7 @@ type Server struct {
 	readyMarker  string // a log line containing it means the c2s port is ours
 
 	mu       sync.Mutex
+	admin    *xmpp.Admin // the session Admin keeps (servers.go)
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	waitErr  error
@@ -317,6 +318,7 @@ func (s *Server) cleanup() {
 	if failed && s.logFile != "" {
 		s.t.Logf("testenv: last lines of the %s log (%s):\n%s", s.Name, s.logFile, s.logTail())
 	}
+	s.closeAdmin()
 	s.stop(syscall.SIGTERM, 10*time.Second)
 	if s.tempRoot != "" {
 		if failed && os.Getenv("PORTAL_TESTENV_KEEP") != "" {

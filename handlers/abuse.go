@@ -38,6 +38,7 @@ func (h *Handler) checkBudget(c echo.Context, action abuse.Action) (abuse.Decisi
 	case d.Allowed:
 		return d, nil
 	}
+	h.d.Metrics.BudgetRefused(action.String(), d.Budget)
 	// The budgets of an IPv6 client's /56 and /48 (d.Prefix) carry the name
 	// of the client's budget they multiply, and the same page: its messages
 	// already say "from your network".

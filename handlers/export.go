@@ -81,17 +81,20 @@ func (h *Handler) exportSubmit(c echo.Context) error {
 	hd.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	h.d.Log.Info("export.started")
-	st, err := ex.WriteTo(r.Context(), &flushWriter{w: w, rc: rc})
+	fw := &flushWriter{w: w, rc: rc}
+	st, err := ex.WriteTo(r.Context(), fw)
 	if err != nil {
 		// The document stays unclosed and the connection is cut, so the
 		// browser reports the download as failed: never a silently
 		// truncated file that looks whole.
 		h.d.Log.Warn("export.failed", "archive_written", st.Archive, "err", err)
+		h.d.Metrics.Transfer("export", "failed", "", fw.n)
 		panic(http.ErrAbortHandler)
 	}
 	h.d.Log.Info("export.done", "roster", st.Roster, "pep_nodes", st.PEPNodes, "pep_items", st.PEPItems,
 		"private", st.Private, "blocked", st.Blocked, "archive", st.Archive, "offline", st.Offline, "pages", st.Pages,
-		"skipped", len(st.Skipped), "ms", h.now().Sub(start).Milliseconds())
+		"skipped", len(st.Skipped), "ms", h.now().Sub(start).Milliseconds(), "bytes", fw.n)
+	h.d.Metrics.Transfer("export", "done", "", fw.n)
 	return nil
 }
 
@@ -108,10 +111,12 @@ func exportFileName(address string, now time.Time) string {
 type flushWriter struct {
 	w  http.ResponseWriter
 	rc *http.ResponseController
+	n  int64 // bytes written
 }
 
 func (f *flushWriter) Write(p []byte) (int, error) {
 	n, err := f.w.Write(p)
+	f.n += int64(n)
 	if err != nil {
 		return n, err
 	}

@@ -91,10 +91,12 @@ func (g *guard) locked(addrs ...policy.Address) error {
 		locked, _, err := g.h.d.Regulator.Locked(ctx, a.Key())
 		if err != nil {
 			g.h.d.Log.Warn("credentials.check", "flow", g.flow, "outcome", "store_unavailable", "err", err)
+			g.h.d.Metrics.PasswordCheck(g.flow, "store_unavailable")
 			return wrapPage(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
 		}
 		if locked {
 			g.h.d.Log.Info("credentials.check", "flow", g.flow, "outcome", "locked")
+			g.h.d.Metrics.PasswordCheck(g.flow, "locked")
 			g.h.d.Log.Debug("credentials.check.user", "flow", g.flow, "outcome", "locked", "address", a.String())
 			g.pad()
 			return errBadCredentials
@@ -113,10 +115,15 @@ func (g *guard) fail(a policy.Address) error {
 		locked, err = g.h.d.Regulator.Fail(g.c.Request().Context(), a.Key())
 		if err != nil {
 			g.h.d.Log.Warn("credentials.check", "flow", g.flow, "outcome", "store_unavailable", "err", err)
+			g.h.d.Metrics.PasswordCheck(g.flow, "store_unavailable")
 			return wrapPage(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
 		}
 	}
 	g.h.d.Log.Info("credentials.check", "flow", g.flow, "outcome", "refused", "now_locked", locked)
+	g.h.d.Metrics.PasswordCheck(g.flow, "refused")
+	if locked {
+		g.h.d.Metrics.Lockout(g.flow)
+	}
 	g.h.d.Log.Debug("credentials.check.user", "flow", g.flow, "outcome", "refused", "address", a.String())
 	return errBadCredentials
 }
@@ -143,11 +150,13 @@ func guardLogin[T any](g *guard, a policy.Address, password string, unavailable 
 	switch {
 	case err == nil:
 		g.h.d.Log.Info("credentials.check", "flow", g.flow, "outcome", "ok")
+		g.h.d.Metrics.PasswordCheck(g.flow, "ok")
 		return v, nil
 	case errors.Is(err, xmpp.Auth):
 		return zero, g.fail(a)
 	default:
 		g.h.d.Log.Warn("credentials.check", "flow", g.flow, "outcome", "server_unavailable", "kind", xmpp.KindOf(err).String(), "err", err)
+		g.h.d.Metrics.PasswordCheck(g.flow, "server_unavailable")
 		g.pad()
 		return zero, wrapPage(err, http.StatusServiceUnavailable, unavailable)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/xmpp-portal/portal/assets"
 	"github.com/xmpp-portal/portal/internal/abuse"
 	"github.com/xmpp-portal/portal/internal/i18n"
+	"github.com/xmpp-portal/portal/internal/metrics"
 	"github.com/xmpp-portal/portal/internal/policy"
 	"github.com/xmpp-portal/portal/internal/xmpp/migrate"
 	"github.com/xmpp-portal/portal/views"
@@ -81,6 +82,9 @@ type Deps struct {
 	// rate in bytes per second (zero: DefaultImportMinRate).
 	ImportConcurrency int
 	ImportMinRate     int64
+	// Metrics counts events for the operator (internal/metrics); nil
+	// counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Handler serves the portal's pages.

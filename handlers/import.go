@@ -164,6 +164,7 @@ func (h *Handler) importSubmit(c echo.Context) error {
 	if !ok {
 		g.release()
 		h.d.Log.Info("import.refused", "reason", "busy")
+		h.d.Metrics.Transfer("import", "refused", "busy", 0)
 		c.Response().Header().Set("Retry-After", "60")
 		return newPageError(http.StatusServiceUnavailable, i18n.K("migrate.err.busy"))
 	}
@@ -184,7 +185,8 @@ func (h *Handler) importSubmit(c echo.Context) error {
 		return credErr(err)
 	}
 
-	up, err := h.d.Migrator.ReadUpload(h.uploadReader(c, file), func(name string) bool {
+	upload := h.uploadReader(c, file)
+	up, err := h.d.Migrator.ReadUpload(upload, func(name string) bool {
 		a, e := h.d.Policy.ParseAddress(name + "@" + addr.Domain)
 		return e == nil && a.Key() == addr.Key()
 	})
@@ -241,6 +243,7 @@ func (h *Handler) importSubmit(c echo.Context) error {
 	if moved {
 		res.Summary.Prepend(migrate.KindMoved, old.String(), movedErr)
 	}
+	h.d.Metrics.Transfer("import", "done", "", upload.n)
 	return h.render(c, "import_done", h.importSummary(lang, addr.String(), old, res, up))
 }
 
@@ -316,7 +319,7 @@ func (u *rateReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (h *Handler) uploadReader(c echo.Context, file io.Reader) io.Reader {
+func (h *Handler) uploadReader(c echo.Context, file io.Reader) *rateReader {
 	min := h.d.ImportMinRate
 	if min <= 0 {
 		min = DefaultImportMinRate
@@ -329,6 +332,7 @@ func (h *Handler) importFileError(c echo.Context, f importPage, lang string, err
 	var le *migrate.LimitError
 	var ue *migrate.UsersError
 	status := http.StatusUnprocessableEntity
+	h.d.Metrics.Transfer("import", "refused", importRefusal(err), 0)
 	switch {
 	case errors.Is(err, errTooSlow):
 		h.d.Log.Info("import.refused", "reason", "slow_upload")
@@ -396,4 +400,21 @@ func (h *Handler) importSummary(lang, address string, old policy.Address, res *m
 	}
 	h.d.Log.Info("import.done", "restored", d.Restored, "not_restored", d.Failed, "file_problems", len(res.Problems))
 	return d
+}
+
+// importRefusal is the metrics' reason of a file refused (importFileError).
+func importRefusal(err error) string {
+	var le *migrate.LimitError
+	var ue *migrate.UsersError
+	switch {
+	case errors.Is(err, errTooSlow):
+		return "slow_upload"
+	case asMaxBytes(err), errors.Is(err, migrate.ErrFileTooLarge):
+		return "file_too_large"
+	case errors.As(err, &le):
+		return "limit"
+	case errors.As(err, &ue):
+		return "several_users"
+	}
+	return "file"
 }

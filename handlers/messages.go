@@ -100,6 +100,7 @@ func xmppMessage(flow string, err error) message {
 // xmppError is err of flow as the page error the error handler renders.
 // The server's condition is the one argument of a message that names it.
 func (h *Handler) xmppError(flow string, err error) *pageError {
+	h.d.Metrics.XMPPError(flow, xmpp.KindOf(err).String())
 	m := xmppMessage(flow, err)
 	var args []any
 	if m.key == "register.err.refused" {

@@ -78,8 +78,10 @@ func (h *Handler) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "(none)"
 		}
+		took := time.Since(start)
 		h.d.Log.Info("http.request", "method", c.Request().Method, "route", route,
-			"status", c.Response().Status, "ms", time.Since(start).Milliseconds(), "onion", IsOnion(c.Request()))
+			"status", c.Response().Status, "ms", took.Milliseconds(), "onion", IsOnion(c.Request()))
+		h.d.Metrics.Request(route, c.Request().Method, c.Response().Status, took)
 		return nil
 	}
 }

@@ -94,6 +94,7 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 			}
 		}
 		h.d.Log.Info("signup.refused", "reason", "captcha_missing")
+		h.d.Metrics.SignupRefused("captcha_missing")
 		page.CaptchaError = h.msg(lang, e)
 		return h.showRegisterForm(c, http.StatusBadRequest, page)
 	}
@@ -105,6 +106,7 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 	if !ok {
 		budget.ReleaseShared(r.Context())
 		h.d.Log.Info("signup.refused", "reason", "captcha_wrong")
+		h.d.Metrics.SignupRefused("captcha_wrong")
 		page.CaptchaError = h.d.I18n.T(lang, i18n.K("register.err.captcha_wrong"))
 		return h.showRegisterForm(c, http.StatusBadRequest, page)
 	}
@@ -116,6 +118,7 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 			reason, e = "password_policy", errs["password"]
 		}
 		h.d.Log.Info("signup.refused", "reason", reason, "key", string(e.Key))
+		h.d.Metrics.SignupRefused(reason)
 		page.UsernameError, page.PasswordError = h.msg(lang, errs["username"]), h.msg(lang, errs["password"])
 		return h.showRegisterForm(c, http.StatusUnprocessableEntity, page)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/xmpp-portal/portal/internal/config"
 	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/logging"
+	"github.com/xmpp-portal/portal/internal/metrics"
 	"github.com/xmpp-portal/portal/internal/onion"
 	"github.com/xmpp-portal/portal/internal/policy"
 	"github.com/xmpp-portal/portal/internal/store"
@@ -115,6 +116,11 @@ type App struct {
 	Addr net.Addr
 
 	ready *readiness // /readyz (ready.go)
+
+	// Metrics counts events (nil unless metrics.listen is set); they are
+	// served on MetricsAddr, a listener of their own (metrics.go).
+	Metrics     *metrics.Metrics
+	MetricsAddr net.Addr
 }
 
 // XMPPConfig builds the connection settings for the XMPP server from cfg.
@@ -209,8 +215,15 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	var captchas handlers.Captchas = a.Captchas
+	signups := a.Signup
+	if cfg.Metrics.Listen != "" {
+		a.Metrics = metrics.New()
+		captchas = countingCaptchas{Captchas: a.Captchas, m: a.Metrics}
+		signups = countingSignup{Signup: a.Signup, m: a.Metrics}
+	}
 	h := handlers.New(handlers.Deps{
-		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: a.Captchas, Policy: pol, Signup: a.Signup,
+		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: captchas, Policy: pol, Signup: signups, Metrics: a.Metrics,
 		Site: views.Site{Name: cfg.Site.Name, Domain: cfg.XMPP.Domain, Contact: cfg.Site.Contact,
 			StorageNote: cfg.Site.StorageNote, Onion: onionAddr},
 		DefaultLang: cfg.Site.DefaultLang, BodyLimit: cfg.HTTP.BodyLimit, XMPPTimeout: cfg.XMPP.Timeout,
@@ -226,6 +239,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	if a.Onion != nil {
 		published = func() bool { return a.Onion.State() == onion.StatePublished }
 	}
+	a.Metrics.SetRoutes(routes(h))
 	a.Handler = onionLocationWhen(onionAddr, published, h.HTTPHandler())
 	return a, nil
 }
@@ -298,6 +312,12 @@ func (a *App) ListenAndServe(ctx context.Context) error {
 // Serve serves on ln until ctx is done.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	srv := a.Server()
+	stopMetrics, err := a.serveMetrics(ctx)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("metrics.listen: %w", err)
+	}
+	defer stopMetrics()
 	a.Addr = ln.Addr()
 	a.Log.Info("portal.listening", "addr", ln.Addr().String(), "mode", a.Config.XMPP.Mode, "store", a.Config.Store.Driver, "version", Version)
 	close(a.Ready)
@@ -312,7 +332,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := srv.Shutdown(sctx)
+	err = srv.Shutdown(sctx)
 	a.Log.Info("portal.stopped")
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

@@ -28,6 +28,13 @@ type Config struct {
 		UploadExpiry  string   // e.g. "30 days"; shown on the delete page
 		DefaultLang   string   // fallback language
 		ReservedNames []string // extra reserved usernames
+		// The operator's legal pages: a link (URL) or a page of the portal
+		// made from the operator's files (File, "{lang}" in the path
+		// replaced by each language).
+		PrivacyURL  string
+		PrivacyFile string
+		ImprintURL  string
+		ImprintFile string
 	}
 
 	XMPP struct {
@@ -130,6 +137,10 @@ type Config struct {
 	Log struct {
 		Level  string
 		Format string
+	}
+
+	Metrics struct {
+		Listen string // host:port of the metrics listener; empty: off
 	}
 }
 
@@ -243,6 +254,18 @@ var options = []option{
 	}),
 	opt("site.reserved_names", "", "comma-separated extra usernames nobody may register", false, func() (func(*Config) string, func(*Config, string) error) {
 		return list(func(c *Config) *[]string { return &c.Site.ReservedNames })
+	}),
+	opt("site.privacy_url", "", "link to the operator's privacy policy (Datenschutzerklärung), https://…, shown in every page's footer and next to the sign-up button; or use site.privacy_file", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Site.PrivacyURL })
+	}),
+	opt("site.privacy_file", "", "the privacy policy as a page of the portal (/privacy): a file per language, {lang} in the path replaced by en or de (missing languages show the site.default_lang one); .html files are HTML fragments, others plain text; read at start", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Site.PrivacyFile })
+	}),
+	opt("site.imprint_url", "", "link to the operator's imprint (Impressum, legal notice), https://…, shown in every page's footer; or use site.imprint_file", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Site.ImprintURL })
+	}),
+	opt("site.imprint_file", "", "the imprint as a page of the portal (/imprint), files as for site.privacy_file", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Site.ImprintFile })
 	}),
 	opt("xmpp.domain", "", "XMPP domain accounts are created on (required), e.g. example.org", false, func() (func(*Config) string, func(*Config, string) error) {
 		return str(func(c *Config) *string { return &c.XMPP.Domain })
@@ -423,6 +446,9 @@ var options = []option{
 	}),
 	opt("log.format", "text", "text or json", false, func() (func(*Config) string, func(*Config, string) error) {
 		return str(func(c *Config) *string { return &c.Log.Format })
+	}),
+	opt("metrics.listen", "", "host:port of a separate listener serving counts in the OpenMetrics/Prometheus format at /metrics (empty: off); keep it on loopback or a private network", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Metrics.Listen })
 	}),
 }
 
@@ -793,6 +819,31 @@ func (c *Config) Validate() error {
 	default:
 		bad("site.default_lang", "must be en or de, got %q", c.Site.DefaultLang)
 	}
+	if c.Metrics.Listen != "" {
+		hostport("metrics.listen", c.Metrics.Listen)
+		if c.Metrics.Listen == c.Listen {
+			bad("metrics.listen", "must not be the public listener (listen): the counts are for the operator")
+		}
+	}
+	legal := func(name, u, f string) {
+		switch {
+		case u != "" && f != "":
+			bad("site."+name+"_url", "set site.%s_url or site.%s_file, not both", name, name)
+		case u != "":
+			if pu, err := url.Parse(u); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+				bad("site."+name+"_url", "must be an http:// or https:// URL, got %q", u)
+			}
+		case f != "":
+			p := strings.ReplaceAll(f, "{lang}", c.Site.DefaultLang)
+			if st, err := os.Stat(p); err != nil {
+				bad("site."+name+"_file", "%v (the file of the default language, site.default_lang, must exist)", err)
+			} else if !st.Mode().IsRegular() {
+				bad("site."+name+"_file", "not a file: %s", p)
+			}
+		}
+	}
+	legal("privacy", c.Site.PrivacyURL, c.Site.PrivacyFile)
+	legal("imprint", c.Site.ImprintURL, c.Site.ImprintFile)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

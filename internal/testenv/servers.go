@@ -75,7 +75,19 @@ func (s *Server) CreateUser(ctx context.Context, local, password string) error {
 	if err != nil {
 		return fmt.Errorf("testenv: create %s on %s: %w", local, s.Name, err)
 	}
-	_, err = s.Admin().Run(ctx, AddUserNode, func(d *form.Data) error {
+	_, err = s.Admin().Run(ctx, AddUserNode, FillAddUser(user, password))
+	if err != nil {
+		return fmt.Errorf("testenv: create %s on %s: %w", local, s.Name, err)
+	}
+	return nil
+}
+
+// FillAddUser returns the fill function of an add-user form (for
+// Conn.Command, Admin.Run or Admin.RunWith) that creates user with
+// password: it sets accountjid, password and password-verify, and fails if
+// the form lacks one of them.
+func FillAddUser(user jid.JID, password string) func(*form.Data) error {
+	return func(d *form.Data) error {
 		for _, f := range []struct {
 			name  string
 			value any
@@ -85,11 +97,7 @@ func (s *Server) CreateUser(ctx context.Context, local, password string) error {
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("testenv: create %s on %s: %w", local, s.Name, err)
 	}
-	return nil
 }
 
 // ClosedAddr returns a loopback address (127.0.0.1:port) where nothing

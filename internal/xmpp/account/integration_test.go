@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"mellium.im/xmpp/form"
-	"mellium.im/xmpp/jid"
-
 	"github.com/xmpp-portal/portal/internal/testenv"
 	"github.com/xmpp-portal/portal/internal/xmpp"
 )
@@ -21,19 +18,7 @@ import (
 // TestServers runs the same suite against real Prosody and real ejabberd
 // (admin mode; ejabberd with password_strength 32), one start per server.
 func TestServers(t *testing.T) {
-	for _, srv := range []struct {
-		name  string
-		start func(testing.TB, testenv.Options) *testenv.Server
-	}{
-		{"prosody", testenv.StartProsody},
-		{"ejabberd", testenv.StartEjabberd},
-	} {
-		t.Run(srv.name, func(t *testing.T) {
-			t.Parallel()
-			s := srv.start(t, testenv.Options{Mode: testenv.ModeAdmin, PasswordStrength: 32})
-			suite(t, s)
-		})
-	}
+	testenv.EachServer(t, testenv.Options{Mode: testenv.ModeAdmin, PasswordStrength: 32}, suite)
 }
 
 var userSeq atomic.Int64
@@ -42,8 +27,7 @@ func suite(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cfg := srv.XMPP()
-	admin := xmpp.NewAdmin(cfg, srv.AdminJID, srv.AdminPassword, nil)
-	t.Cleanup(func() { admin.Close() })
+	admin := srv.Admin()
 	clock := testenv.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	logs := &testenv.LockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -62,7 +46,7 @@ func suite(t *testing.T, srv *testenv.Server) {
 	newUser := func(t *testing.T) string {
 		t.Helper()
 		u := fmt.Sprintf("acct%d", userSeq.Add(1))
-		if err := createUser(ctx, admin, u, pw1); err != nil {
+		if err := srv.CreateUser(ctx, u, pw1); err != nil {
 			t.Fatalf("create %s: %v", u, err)
 		}
 		return u
@@ -111,7 +95,7 @@ func suite(t *testing.T, srv *testenv.Server) {
 		mustRefuse(t, u, pw2)              // wrong password
 		mustRefuse(t, "nosuchuser"+u, pw1) // unknown user
 		mustRefuse(t, u, "")               // empty password: nothing sent
-		down := New(Config{XMPP: xmpp.Config{Domain: srv.Domain, Addr: closedAddr(t), TLS: cfg.TLS, Timeout: 2 * time.Second}})
+		down := New(Config{XMPP: xmpp.Config{Domain: srv.Domain, Addr: testenv.ClosedAddr(t), TLS: cfg.TLS, Timeout: 2 * time.Second}})
 		if _, err := down.Login(ctx, u, pw1); !errors.Is(err, xmpp.Unavailable) || errors.Is(err, xmpp.Auth) {
 			t.Errorf("server down: %v, want Unavailable only", err)
 		}
@@ -223,7 +207,7 @@ func suite(t *testing.T, srv *testenv.Server) {
 			t.Errorf("not deleted in-band; log:\n%s", l)
 		}
 		// The name is free again.
-		if err := createUser(ctx, admin, u, pw2); err != nil {
+		if err := srv.CreateUser(ctx, u, pw2); err != nil {
 			t.Fatalf("create %s again: %v", u, err)
 		}
 		mustLogin(t, u, pw2)
@@ -286,31 +270,4 @@ func waitClosed(t *testing.T, s *xmpp.Conn) {
 	case <-time.After(time.Minute):
 		t.Fatal("the session was not ended")
 	}
-}
-
-// createUser creates local with XEP-0133 add-user on the admin session.
-func createUser(ctx context.Context, admin *xmpp.Admin, local, password string) error {
-	user := jid.MustParse(local + "@" + admin.Domain().Domainpart())
-	_, err := admin.Run(ctx, "http://jabber.org/protocol/admin#add-user", func(d *form.Data) error {
-		if _, err := d.Set("accountjid", user); err != nil {
-			return err
-		}
-		if _, err := d.Set("password", password); err != nil {
-			return err
-		}
-		_, err := d.Set("password-verify", password)
-		return err
-	})
-	return err
-}
-
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }

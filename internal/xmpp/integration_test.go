@@ -20,23 +20,9 @@ import (
 	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
-const addUser = "http://jabber.org/protocol/admin#add-user"
-
 // TestServers runs the same checks against real Prosody and ejabberd.
 func TestServers(t *testing.T) {
-	for _, srv := range []struct {
-		name  string
-		start func(testing.TB, testenv.Options) *testenv.Server
-	}{
-		{"prosody", testenv.StartProsody},
-		{"ejabberd", testenv.StartEjabberd},
-	} {
-		t.Run(srv.name, func(t *testing.T) {
-			t.Parallel()
-			s := srv.start(t, testenv.Options{Mode: testenv.ModeIBR})
-			testServer(t, s)
-		})
-	}
+	testenv.EachServer(t, testenv.Options{Mode: testenv.ModeIBR}, testServer)
 }
 
 // hangLimit bounds what ends by itself unless the code under test hangs: far
@@ -71,7 +57,7 @@ func testServer(t *testing.T, s *testenv.Server) {
 		}
 		found := false
 		for _, it := range items {
-			found = found || it.Node == addUser
+			found = found || it.Node == testenv.AddUserNode
 		}
 		if !found {
 			t.Errorf("add-user not listed in %v", items)
@@ -81,19 +67,10 @@ func testServer(t *testing.T, s *testenv.Server) {
 	user := "conn" + strings.ToLower(time.Now().Format("150405.000000"))
 	user = strings.ReplaceAll(user, ".", "")
 	fill := func(pw string) func(d *form.Data) error {
-		return func(d *form.Data) error {
-			if _, err := d.Set("accountjid", jid.MustParse(user+"@"+s.Domain)); err != nil {
-				return err
-			}
-			if _, err := d.Set("password", pw); err != nil {
-				return err
-			}
-			_, err := d.Set("password-verify", pw)
-			return err
-		}
+		return testenv.FillAddUser(jid.MustParse(user+"@"+s.Domain), pw)
 	}
 	t.Run("Command", func(t *testing.T) {
-		res, err := admin.Command(ctx, jid.MustParse(s.Domain), addUser, fill("pw-one-Long-enough-1"))
+		res, err := admin.Command(ctx, jid.MustParse(s.Domain), testenv.AddUserNode, fill("pw-one-Long-enough-1"))
 		if err != nil {
 			t.Fatalf("add-user: %v (%+v)", err, res)
 		}
@@ -102,7 +79,7 @@ func testServer(t *testing.T, s *testenv.Server) {
 		}
 		// Again: Prosody answers with an error note, ejabberd with an IQ
 		// error; either way the session must keep working afterwards.
-		_, err = admin.Command(ctx, jid.MustParse(s.Domain), addUser, fill("pw-two-Long-enough-2"))
+		_, err = admin.Command(ctx, jid.MustParse(s.Domain), testenv.AddUserNode, fill("pw-two-Long-enough-2"))
 		// Either way it is one Error of kind Conflict.
 		var se *xmpp.Error
 		switch {
@@ -122,7 +99,7 @@ func testServer(t *testing.T, s *testenv.Server) {
 		}
 		// fill failing cancels the command and returns fill's error.
 		boom := errors.New("boom")
-		if _, err := admin.Command(ctx, jid.MustParse(s.Domain), addUser, func(*form.Data) error { return boom }); err != boom {
+		if _, err := admin.Command(ctx, jid.MustParse(s.Domain), testenv.AddUserNode, func(*form.Data) error { return boom }); err != boom {
 			t.Errorf("fill error: %v", err)
 		}
 		if _, err := admin.ListCommands(ctx, jid.MustParse(s.Domain)); err != nil {
@@ -204,13 +181,7 @@ func testServer(t *testing.T, s *testenv.Server) {
 
 func TestUnreachable(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cfg := xmpp.Config{Domain: "localhost", Addr: addr, Timeout: time.Second}
+	cfg := xmpp.Config{Domain: "localhost", Addr: testenv.ClosedAddr(t), Timeout: time.Second}
 	if _, err := xmpp.Login(context.Background(), cfg, "a", "b", nil); !errors.Is(err, xmpp.Unavailable) {
 		t.Errorf("closed port: %v", err)
 	}

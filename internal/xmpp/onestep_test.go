@@ -2,7 +2,6 @@ package xmpp_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
 	"mellium.im/xmpp/form"
@@ -16,48 +15,27 @@ import (
 // and ejabberd create the account in one round trip (the sign-up path of
 // admin mode), and the account logs in.
 func TestAddUserInOneStep(t *testing.T) {
-	for _, srv := range []struct {
-		name  string
-		start func(testing.TB, testenv.Options) *testenv.Server
-	}{
-		{"prosody", testenv.StartProsody},
-		{"ejabberd", testenv.StartEjabberd},
-	} {
-		t.Run(srv.name, func(t *testing.T) {
-			t.Parallel()
-			s := srv.start(t, testenv.Options{Mode: testenv.ModeAdmin})
-			ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
-			defer cancel()
-			admin := xmpp.NewAdmin(s.XMPP(), s.AdminJID, s.AdminPassword, nil)
-			defer admin.Close()
-			known := form.New(
-				form.Hidden("FORM_TYPE", form.Value("http://jabber.org/protocol/admin")),
-				form.JID("accountjid"), form.TextPrivate("password"), form.TextPrivate("password-verify"),
-			)
-			const pw = "one step Secret 42"
-			user := jid.MustParse("onestep@" + s.Domain)
-			res, err := admin.RunWith(ctx, addUser, known, func(d *form.Data) error {
-				for _, f := range []struct {
-					v string
-					x any
-				}{{"accountjid", user}, {"password", pw}, {"password-verify", pw}} {
-					if _, err := d.Set(f.v, f.x); err != nil {
-						return fmt.Errorf("%s: %w", f.v, err)
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatalf("add-user: %v", err)
-			}
-			if res.Steps != 1 {
-				t.Errorf("add-user took %d requests, want 1", res.Steps)
-			}
-			c, err := xmpp.Login(ctx, s.XMPP(), "onestep", pw, nil)
-			if err != nil {
-				t.Fatalf("the new account does not log in: %v", err)
-			}
-			c.Close()
-		})
-	}
+	testenv.EachServer(t, testenv.Options{Mode: testenv.ModeAdmin}, func(t *testing.T, s *testenv.Server) {
+		ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+		defer cancel()
+		admin := s.Admin()
+		known := form.New(
+			form.Hidden("FORM_TYPE", form.Value("http://jabber.org/protocol/admin")),
+			form.JID("accountjid"), form.TextPrivate("password"), form.TextPrivate("password-verify"),
+		)
+		const pw = "one step Secret 42"
+		user := jid.MustParse("onestep@" + s.Domain)
+		res, err := admin.RunWith(ctx, testenv.AddUserNode, known, testenv.FillAddUser(user, pw))
+		if err != nil {
+			t.Fatalf("add-user: %v", err)
+		}
+		if res.Steps != 1 {
+			t.Errorf("add-user took %d requests, want 1", res.Steps)
+		}
+		c, err := xmpp.Login(ctx, s.XMPP(), "onestep", pw, nil)
+		if err != nil {
+			t.Fatalf("the new account does not log in: %v", err)
+		}
+		c.Close()
+	})
 }

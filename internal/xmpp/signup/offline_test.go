@@ -23,17 +23,6 @@ func newLogger(level slog.Level) (*slog.Logger, *testenv.LockedBuffer) {
 	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: level})), buf
 }
 
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // blackHole accepts connections and never answers.
 func blackHole(t *testing.T) string {
 	t.Helper()
@@ -119,7 +108,7 @@ func TestUnreachableServer(t *testing.T) {
 		addr    string
 		timeout time.Duration
 	}{
-		{"closed port", closedAddr(t), hangLimit},
+		{"closed port", testenv.ClosedAddr(t), hangLimit},
 		{"black hole", blackHole(t), 400 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,7 +169,7 @@ func isXMPPError(err error) bool {
 func TestInputRefusedLocally(t *testing.T) {
 	t.Parallel()
 	// Nothing listens: these must fail before any connection is tried.
-	cfg := xmpp.Config{Domain: "localhost", Addr: closedAddr(t), Timeout: time.Second}
+	cfg := xmpp.Config{Domain: "localhost", Addr: testenv.ClosedAddr(t), Timeout: time.Second}
 	xa := xmpp.NewAdmin(cfg, jid.MustParse("portal-admin@localhost"), "pw", nil)
 	a := NewAdmin(xa, nil)
 	for _, c := range []struct {

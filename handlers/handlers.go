@@ -85,6 +85,10 @@ type Deps struct {
 	// Metrics counts events for the operator (internal/metrics); nil
 	// counts nothing.
 	Metrics *metrics.Metrics
+	// Legal holds the operator's legal pages served by the portal
+	// ("privacy", "imprint"), each by language; a page without any is not
+	// routed (Site says whether the footer links one elsewhere).
+	Legal map[string]map[string]views.Legal
 }
 
 // Handler serves the portal's pages.
@@ -137,6 +141,11 @@ func (h *Handler) Register(e *echo.Echo) {
 	get("/delete", h.deleteShow)
 	e.POST("/delete", h.deleteSubmit)
 	get("/stats", h.stats)
+	for _, name := range []string{"privacy", "imprint"} {
+		if len(h.d.Legal[name]) > 0 {
+			get("/"+name, h.legal(name))
+		}
+	}
 	get("/healthz", h.health)
 	get("/readyz", h.ready)
 	get("/assets/*", echo.WrapHandler(h.d.Assets))

@@ -13,6 +13,20 @@ func (h *Handler) account(c echo.Context) error {
 }
 func (h *Handler) notYet(c echo.Context) error { return h.render(c, "notyet", nil) }
 
+// legal serves one of the operator's legal pages (Deps.Legal) in the
+// visitor's language, or in the default language when the operator wrote
+// none in theirs.
+func (h *Handler) legal(name string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		pages := h.d.Legal[name]
+		p, ok := pages[h.lang(c)]
+		if !ok {
+			p = pages[h.d.DefaultLang]
+		}
+		return h.renderCached(c, http.StatusOK, "legal", p)
+	}
+}
+
 // health answers 200 with the state of each component, or 503 when one is down.
 func (h *Handler) health(c echo.Context) error { return h.states(c, h.d.Health) }
 

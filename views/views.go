@@ -23,6 +23,49 @@ type Site struct {
 	Contact     string
 	StorageNote string
 	Onion       string // onion address without scheme, "" when none
+	// The operator's legal pages: a link to elsewhere (…URL) or a page of
+	// the portal (…Page: /privacy, /imprint); neither: no link.
+	PrivacyURL  string
+	PrivacyPage bool
+	ImprintURL  string
+	ImprintPage bool
+}
+
+// HasLegal reports whether the operator named a privacy policy or an
+// imprint.
+func (s Site) HasLegal() bool {
+	return s.PrivacyURL != "" || s.PrivacyPage || s.ImprintURL != "" || s.ImprintPage
+}
+
+// Legal is the data of the legal page (pages/legal.html): the operator's
+// own text, HTML they wrote or plain text made into paragraphs (TextHTML),
+// in Lang (the page's language, or the default language's text when the
+// operator wrote none for the page's).
+type Legal struct {
+	Title string
+	Lang  string
+	Body  template.HTML
+}
+
+// TextHTML turns plain text into HTML: escaped, paragraphs at blank lines,
+// line breaks kept (an imprint's address lines).
+func TextHTML(s string) template.HTML {
+	var b strings.Builder
+	for _, para := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n\n") {
+		para = strings.TrimSpace(para)
+		if para == "" {
+			continue
+		}
+		b.WriteString("<p>")
+		for i, line := range strings.Split(para, "\n") {
+			if i > 0 {
+				b.WriteString("<br>\n")
+			}
+			b.WriteString(template.HTMLEscapeString(strings.TrimSpace(line)))
+		}
+		b.WriteString("</p>\n")
+	}
+	return template.HTML(b.String())
 }
 
 // LangLink is one entry of the language switcher.

@@ -215,6 +215,11 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	legal, err := legalPages(cfg, bundle)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	var captchas handlers.Captchas = a.Captchas
 	signups := a.Signup
 	if cfg.Metrics.Listen != "" {
@@ -225,7 +230,10 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	h := handlers.New(handlers.Deps{
 		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: captchas, Policy: pol, Signup: signups, Metrics: a.Metrics,
 		Site: views.Site{Name: cfg.Site.Name, Domain: cfg.XMPP.Domain, Contact: cfg.Site.Contact,
-			StorageNote: cfg.Site.StorageNote, Onion: onionAddr},
+			StorageNote: cfg.Site.StorageNote, Onion: onionAddr,
+			PrivacyURL: cfg.Site.PrivacyURL, PrivacyPage: legal["privacy"] != nil,
+			ImprintURL: cfg.Site.ImprintURL, ImprintPage: legal["imprint"] != nil},
+		Legal: legal,
 		DefaultLang: cfg.Site.DefaultLang, BodyLimit: cfg.HTTP.BodyLimit, XMPPTimeout: cfg.XMPP.Timeout,
 		MinPassword: cfg.Password.MinLength, Health: a.health, Ready: a.ready.get, Limiter: a.Limiter,
 		Accounts: handlers.ManagerAccounts(a.Accounts), Regulator: a.Regulator, MinResponse: cfg.Regulation.MinResponse,

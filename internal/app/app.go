@@ -233,7 +233,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 			StorageNote: cfg.Site.StorageNote, Onion: onionAddr,
 			PrivacyURL: cfg.Site.PrivacyURL, PrivacyPage: legal["privacy"] != nil,
 			ImprintURL: cfg.Site.ImprintURL, ImprintPage: legal["imprint"] != nil},
-		Legal: legal,
+		Legal:       legal,
 		DefaultLang: cfg.Site.DefaultLang, BodyLimit: cfg.HTTP.BodyLimit, XMPPTimeout: cfg.XMPP.Timeout,
 		MinPassword: cfg.Password.MinLength, Health: a.health, Ready: a.ready.get, Limiter: a.Limiter,
 		Accounts: handlers.ManagerAccounts(a.Accounts), Regulator: a.Regulator, MinResponse: cfg.Regulation.MinResponse,

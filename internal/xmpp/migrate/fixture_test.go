@@ -18,9 +18,7 @@ import (
 	"time"
 
 	"mellium.im/xmlstream"
-	"mellium.im/xmpp/form"
 	"mellium.im/xmpp/history"
-	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
@@ -93,34 +91,14 @@ func fixtureUser(tag string) *pie.User {
 	return u
 }
 
-// addUserNode is the XEP-0133 command that creates an account.
-const addUserNode = "http://jabber.org/protocol/admin#add-user"
-
-// createAccount creates local on srv through the admin account (XEP-0133
-// add-user, the same form on Prosody and ejabberd).
+// createAccount creates local on srv with the fixture password (XEP-0133
+// add-user on the admin session, testenv's Server.CreateUser).
 func createAccount(t testing.TB, srv *testenv.Server, local string) {
 	t.Helper()
-	a := xmpp.NewAdmin(srv.XMPP(), srv.AdminJID, srv.AdminPassword, nil)
-	defer a.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), testenv.XMPPTimeout)
 	defer cancel()
-	user, err := jid.New(local, srv.Domain, "")
-	if err != nil {
+	if err := srv.CreateUser(ctx, local, fixturePassword); err != nil {
 		t.Fatal(err)
-	}
-	_, err = a.Run(ctx, addUserNode, func(d *form.Data) error {
-		for _, f := range []struct {
-			name  string
-			value any
-		}{{"accountjid", user}, {"password", fixturePassword}, {"password-verify", fixturePassword}} {
-			if ok, err := d.Set(f.name, f.value); err != nil || !ok {
-				return fmt.Errorf("add-user form: field %s: set %v, %v", f.name, ok, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("create %s on %s: %v", local, srv.Name, err)
 	}
 }
 

@@ -36,20 +36,13 @@ func TestMigration(t *testing.T) {
 	servers := map[string]*testenv.Server{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, name := range []string{"prosody", "ejabberd"} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var s *testenv.Server
-			if name == "prosody" {
-				s = testenv.StartProsody(t, testenv.Options{})
-			} else {
-				s = testenv.StartEjabberd(t, testenv.Options{})
-			}
+	for _, srv := range testenv.Servers {
+		wg.Go(func() {
+			s := srv.Start(t, testenv.Options{})
 			mu.Lock()
-			servers[name] = s
+			servers[srv.Name] = s
 			mu.Unlock()
-		}()
+		})
 	}
 	wg.Wait()
 	// The servers start in goroutines: a skip there (-short, a server not

@@ -26,6 +26,8 @@ func TestOperatorGuide(t *testing.T) {
 		"http.trusted_proxies", "onion.state_dir", "hidden_service", "LoadCredential", "DynamicUser",
 		"## 3. Install with Docker Compose", "## 4. Install the binary with systemd", "## 8. Several portal instances with Redis",
 		"## 9. The onion service", "## 10. Privacy", "## 11. Backups", "## 12. Upgrading",
+		"deploy/logrotate/prosody", "/etc/prosody/prosody.env", "sites-enabled/default", "/readyz", "metrics.listen",
+		"PORTAL_STORE_URL_FILE", "site.privacy_file", "site.imprint_url", "portal.previous", "OnCalendar=", "MaxRetentionSec",
 	} {
 		if !strings.Contains(guide, want) {
 			t.Errorf("docs/operators.md does not mention %q", want)

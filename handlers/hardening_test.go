@@ -30,7 +30,6 @@ import (
 type hardEnv struct {
 	*env
 	srv   *testenv.Server
-	admin *signup.Admin
 	reg   *abuse.Regulator
 	clock *testenv.FakeClock
 	ctx   context.Context
@@ -45,27 +44,25 @@ func startHardEnv(t *testing.T) *hardEnv {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
 	cfg := srv.XMPP()
-	session := xmpp.NewAdmin(cfg, srv.AdminJID, srv.AdminPassword, nil)
-	t.Cleanup(func() { session.Close() })
-	admin := signup.NewAdmin(session, nil)
+	session := srv.Admin()
 	st := newMem(t, 20_000)
 	clock := testenv.NewFakeClock(time.Now())
 	reg := abuse.NewRegulator(st, abuse.RegulatorOptions{Now: clock.Now, Secret: []byte("hardening secret 0123456789")})
 	caps := handlers.UnitCaptchas(st)
 	d, logs := handlers.UnitDeps(t, withClock(clock), handlers.WithRules(t, policy.Rules{Domain: srv.Domain, MinPassword: 10,
 		Reserved: []string{srv.AdminJID.Localpart(), "press"}}))
-	d.Signup, d.Captchas, d.XMPPTimeout = admin, caps, 10*time.Second
+	d.Signup, d.Captchas, d.XMPPTimeout = signup.NewAdmin(session, nil), caps, 10*time.Second
 	d.Limiter = newLimiter(t, st, abuse.LimiterOptions{Budgets: budgets(func(*abuse.Budgets) {}), Log: d.Log})
 	d.Accounts = handlers.ManagerAccounts(account.New(account.Config{XMPP: cfg, Admin: session, Log: d.Log}))
 	d.Regulator, d.MinResponse = reg, minResponse
 	d.Migrator = &migrate.Service{Resolver: migrate.Resolver{Own: cfg}, MaxImportBytes: 1 << 20, Log: d.Log}
 	d.ImportMaxBytes = 1 << 20
-	return &hardEnv{env: &env{srv: serveDeps(t, d), st: st, caps: caps, logs: logs}, srv: srv, admin: admin, reg: reg, clock: clock, ctx: ctx}
+	return &hardEnv{env: &env{srv: serveDeps(t, d), st: st, caps: caps, logs: logs}, srv: srv, reg: reg, clock: clock, ctx: ctx}
 }
 
 func (e *hardEnv) create(t *testing.T, local string) {
 	t.Helper()
-	if err := e.admin.Create(e.ctx, local, hardPW); err != nil {
+	if err := e.srv.CreateUser(e.ctx, local, hardPW); err != nil {
 		t.Fatalf("create %s: %v", local, err)
 	}
 }

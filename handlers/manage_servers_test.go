@@ -26,28 +26,14 @@ import (
 // by the (fake) clock, the password change and the deletion really happen.
 // Nothing waits on the wall clock: the sleeper only advances the fake clock.
 func TestManageAgainstServers(t *testing.T) {
-	for _, srv := range []struct {
-		name  string
-		start func(testing.TB, testenv.Options) *testenv.Server
-	}{
-		{"prosody", testenv.StartProsody},
-		{"ejabberd", testenv.StartEjabberd},
-	} {
-		t.Run(srv.name, func(t *testing.T) {
-			t.Parallel()
-			s := srv.start(t, testenv.Options{Mode: testenv.ModeAdmin, PasswordStrength: 32})
-			manageSuite(t, s)
-		})
-	}
+	testenv.EachServer(t, testenv.Options{Mode: testenv.ModeAdmin, PasswordStrength: 32}, manageSuite)
 }
 
 func manageSuite(t *testing.T, srv *testenv.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cfg := srv.XMPP()
-	session := xmpp.NewAdmin(cfg, srv.AdminJID, srv.AdminPassword, nil)
-	t.Cleanup(func() { session.Close() })
-	admin := signup.NewAdmin(session, nil)
+	session := srv.Admin()
 
 	st := newMem(t, 10_000)
 	clock := testenv.NewFakeClock(time.Now())
@@ -55,7 +41,7 @@ func manageSuite(t *testing.T, srv *testenv.Server) {
 	d, logs := handlers.UnitDeps(t, withClock(clock), handlers.WithRules(t, policy.Rules{Domain: srv.Domain, MinPassword: 10}))
 	d.Log = handlers.TextLog(logs, slog.LevelInfo)
 	mgr := account.New(account.Config{XMPP: cfg, Admin: session, EndSessions: true, Log: d.Log})
-	d.Signup, d.Captchas, d.XMPPTimeout = admin, handlers.UnitCaptchas(st), 10*time.Second
+	d.Signup, d.Captchas, d.XMPPTimeout = signup.NewAdmin(session, nil), handlers.UnitCaptchas(st), 10*time.Second
 	d.Accounts, d.Regulator, d.MinResponse = handlers.ManagerAccounts(mgr), reg, minResponse
 	e := &env{srv: serveDeps(t, d), st: st, logs: logs}
 
@@ -65,7 +51,7 @@ func manageSuite(t *testing.T, srv *testenv.Server) {
 		t.Helper()
 		n++
 		u := fmt.Sprintf("web%d", n)
-		if err := admin.Create(ctx, u, pw1); err != nil {
+		if err := srv.CreateUser(ctx, u, pw1); err != nil {
 			t.Fatalf("create %s: %v", u, err)
 		}
 		return u
@@ -184,7 +170,7 @@ func manageSuite(t *testing.T, srv *testenv.Server) {
 		if err := login(u, pw1); !errors.Is(err, xmpp.Auth) {
 			t.Errorf("login after deletion: %v", err)
 		}
-		if err := admin.Create(ctx, u, pw2); err != nil {
+		if err := srv.CreateUser(ctx, u, pw2); err != nil {
 			t.Errorf("name not free again: %v", err)
 		}
 	})

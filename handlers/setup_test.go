@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"net"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -61,11 +60,5 @@ func serveDeps(t testing.TB, d handlers.Deps) *httptest.Server {
 // path up to a login is real, the login fails as unreachable.
 func deadServer(t testing.TB) xmpp.Config {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
-	return xmpp.Config{Domain: "example.test", Addr: dead, Timeout: 2 * time.Second}
+	return xmpp.Config{Domain: "example.test", Addr: testenv.ClosedAddr(t), Timeout: 2 * time.Second}
 }

@@ -12,6 +12,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/xmpp-portal/portal/internal/testenv"
 	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
@@ -82,12 +83,7 @@ func TestReportWriteAndLog(t *testing.T) {
 
 // TestRunUnreachable: nothing listens on the port; the store is down too.
 func TestRunUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testenv.ClosedAddr(t)
 	r := Run(context.Background(), Config{
 		XMPP: xmpp.Config{Domain: "localhost", Addr: addr}, Mode: "admin",
 		AdminJID: jid.MustParse("portal@localhost"), AdminPassword: "x",

@@ -6,9 +6,7 @@ import (
 	"crypto/x509"
 	"strings"
 	"testing"
-	"time"
 
-	"mellium.im/xmpp/form"
 	"mellium.im/xmpp/jid"
 
 	"github.com/xmpp-portal/portal/internal/testenv"
@@ -25,35 +23,6 @@ func statuses(r Report) map[string]Status {
 		m[x.Check] = x.Status
 	}
 	return m
-}
-
-// addUser creates a plain account with the admin's add-user command.
-func addUser(t *testing.T, s *testenv.Server, local, password string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang limit
-	defer cancel()
-	sess, err := xmpp.Login(ctx, s.XMPP(), s.AdminJID.Localpart(), s.AdminPassword, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	user := jid.MustParse(local + "@" + s.Domain)
-	_, err = sess.Command(ctx, jid.MustParse(s.Domain), NodeAddUser, func(d *form.Data) error {
-		var err error
-		d.ForFields(func(f form.FieldData) {
-			switch {
-			case err != nil:
-			case f.Var == "accountjid":
-				_, err = d.Set(f.Var, user)
-			case f.Var == "password" || f.Var == "password-verify":
-				_, err = d.Set(f.Var, password)
-			}
-		})
-		return err
-	})
-	if err != nil {
-		t.Fatalf("add-user %s: %v", local, err)
-	}
 }
 
 // serverCase is one real server configuration with the outcomes expected
@@ -134,7 +103,9 @@ func TestRunAgainstRealServers(t *testing.T) {
 			})
 
 			t.Run("admin account without rights", func(t *testing.T) {
-				addUser(t, srv, "notadmin", "plain user password 1")
+				if err := srv.CreateUser(ctx, "notadmin", "plain user password 1"); err != nil {
+					t.Fatal(err)
+				}
 				cfg := adminConfig(srv)
 				cfg.AdminJID, cfg.AdminPassword = jid.MustParse("notadmin@"+srv.Domain), "plain user password 1"
 				r := Run(ctx, cfg)

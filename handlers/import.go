@@ -192,6 +192,9 @@ func (h *Handler) importSubmit(c echo.Context) error {
 	})
 	if err != nil {
 		g.release()
+		if upload.slow && !errors.Is(err, errTooSlow) {
+			err = errors.Join(errTooSlow, err)
+		}
 		return h.importFileError(c, page, lang, err)
 	}
 
@@ -305,6 +308,10 @@ type rateReader struct {
 	start time.Time
 	n     int64
 	min   int64
+	// slow is set once the upload fell below the rate: the XML reader may
+	// report the text it had buffered before the error, so the refusal is
+	// told by this, not by the error it returns.
+	slow bool
 }
 
 func (u *rateReader) Read(p []byte) (int, error) {
@@ -314,6 +321,7 @@ func (u *rateReader) Read(p []byte) (int, error) {
 	n, err := u.r.Read(p)
 	u.n += int64(n)
 	if el := u.now().Sub(u.start); el > importRateGrace && float64(u.n) < float64(u.min)*el.Seconds() {
+		u.slow = true
 		return n, errTooSlow
 	}
 	return n, err

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,59 +14,23 @@ import (
 	"time"
 
 	"github.com/xmpp-portal/portal/internal/app"
-	"github.com/xmpp-portal/portal/internal/config"
+	"github.com/xmpp-portal/portal/internal/app/apptest"
 	"github.com/xmpp-portal/portal/internal/testenv"
 	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
-// startPortal runs the real portal (app.New, real listener) against srv and
-// returns it with its base URL and its log.
+// startPortal runs the real portal (apptest.Start: app.New, real listener)
+// against srv, logging at debug, and returns it with its base URL and its
+// log.
 func startPortal(t *testing.T, srv *testenv.Server, extra map[string]string) (*app.App, string, *testenv.LockedBuffer) {
 	t.Helper()
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, srv.CAPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{
-		"PORTAL_XMPP_DOMAIN":         srv.Domain,
-		"PORTAL_XMPP_ADDR":           srv.Addr,
-		"PORTAL_XMPP_MODE":           srv.Mode,
-		"PORTAL_XMPP_CA_FILE":        ca,
-		"PORTAL_XMPP_ADMIN_JID":      srv.AdminJID.String(),
-		"PORTAL_XMPP_ADMIN_PASSWORD": srv.AdminPassword,
-		"PORTAL_LOG_LEVEL":           "debug",
-		"PORTAL_SITE_STORAGE_NOTE":   "Messages are kept for one week.",
-	}
-	for k, v := range extra {
-		env[k] = v
-	}
-	cfg, _, err := config.Load(nil, func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
+	env := apptest.ServerEnv(t, srv, map[string]string{
+		"PORTAL_LOG_LEVEL":         "debug",
+		"PORTAL_SITE_STORAGE_NOTE": "Messages are kept for one week.",
+	}, extra)
 	logs := &testenv.LockedBuffer{}
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.MultiWriter(logs), &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if err != nil {
-		t.Fatalf("app.New: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(2 * time.Minute): // a hang limit
-			t.Error("portal did not shut down")
-		}
-		a.Close()
-	})
-	<-a.Ready
-	return a, "http://" + ln.Addr().String(), logs
+	p := apptest.Start(t, env, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	return p.App, p.URL, logs
 }
 
 // TestBrowserSignup: a person in headless Chromium with JavaScript disabled

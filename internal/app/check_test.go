@@ -4,39 +4,33 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/xmpp-portal/portal/internal/app"
-	"github.com/xmpp-portal/portal/internal/config"
+	"github.com/xmpp-portal/portal/internal/app/apptest"
 	"github.com/xmpp-portal/portal/internal/preflight"
 	"github.com/xmpp-portal/portal/internal/testenv"
 )
 
-// portalEnv is the environment of a portal in admin mode pointed at srv.
+// portalEnv is the environment of a portal in admin mode pointed at srv,
+// its admin password read from a file.
 func portalEnv(t *testing.T, srv *testenv.Server) map[string]string {
 	t.Helper()
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, srv.CAPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	pw := filepath.Join(t.TempDir(), "admin_password")
 	// A trailing newline, as "echo pw > file" leaves it, must not matter.
 	if err := os.WriteFile(pw, []byte(srv.AdminPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return map[string]string{
-		"PORTAL_XMPP_DOMAIN":              srv.Domain,
-		"PORTAL_XMPP_ADDR":                srv.Addr,
+	env := apptest.ServerEnv(t, srv, map[string]string{
 		"PORTAL_XMPP_MODE":                "admin",
-		"PORTAL_XMPP_CA_FILE":             ca,
-		"PORTAL_XMPP_ADMIN_JID":           srv.AdminJID.String(),
 		"PORTAL_XMPP_ADMIN_PASSWORD_FILE": pw,
 		"PORTAL_XMPP_TIMEOUT":             "5s",
-	}
+	})
+	delete(env, "PORTAL_XMPP_ADMIN_PASSWORD")
+	return env
 }
 
 func runMain(env map[string]string, args ...string) (int, string, string) {
@@ -52,12 +46,7 @@ func TestCheckCommand(t *testing.T) {
 	open := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeIBR})
 	ej := testenv.StartEjabberd(t, testenv.Options{Mode: testenv.ModeAdmin})
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadAddr := ln.Addr().String()
-	ln.Close()
+	deadAddr := testenv.ClosedAddr(t)
 
 	tests := []struct {
 		name   string
@@ -111,13 +100,8 @@ func TestCheckCommand(t *testing.T) {
 // an open public registration in admin mode is logged as a warning.
 func TestStartupChecksLogOpenRegistration(t *testing.T) {
 	srv := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeIBR})
-	env := portalEnv(t, srv)
-	cfg, _, err := config.Load(nil, func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs bytes.Buffer
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	a, err := app.New(apptest.Config(t, portalEnv(t, srv)), slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,25 +4,20 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/xmpp-portal/portal/internal/config"
 	"github.com/xmpp-portal/portal/internal/preflight"
+	"github.com/xmpp-portal/portal/internal/testenv"
 )
 
 // TestStartupChecksWaitForTheServer: while the XMPP server cannot be
 // reached, the startup checks wait and retry on the given schedule, then log
 // the last report once; a cancelled context ends the waiting.
 func TestStartupChecksWaitForTheServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := testenv.ClosedAddr(t)
 	env := map[string]string{
 		"PORTAL_XMPP_DOMAIN": "d.example", "PORTAL_XMPP_ADDR": dead,
 		"PORTAL_XMPP_ADMIN_JID": "portal@d.example", "PORTAL_XMPP_ADMIN_PASSWORD": "top-secret-pw",

@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,7 +17,6 @@ import (
 	"github.com/xmpp-portal/portal/internal/xmltree"
 	"github.com/xmpp-portal/portal/internal/xmpp"
 	"github.com/xmpp-portal/portal/internal/xmpp/migrate"
-	"github.com/xmpp-portal/portal/internal/xmpp/signup"
 )
 
 // TestBrowserExportImport: in headless Chromium with JavaScript disabled, a
@@ -31,11 +29,8 @@ func TestBrowserExportImport(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const pw = "violet harbour engine 42"
-	session := xmpp.NewAdmin(srv.XMPP(), srv.AdminJID, srv.AdminPassword, slog.New(slog.DiscardHandler))
-	defer session.Close()
-	admin := signup.NewAdmin(session, nil)
 	for _, u := range []string{"mover", "newhome"} {
-		if err := admin.Create(ctx, u, pw); err != nil {
+		if err := srv.CreateUser(ctx, u, pw); err != nil {
 			t.Fatal(err)
 		}
 	}

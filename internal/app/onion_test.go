@@ -7,7 +7,7 @@ import (
 	"html"
 	"io"
 	"log/slog"
-	"net"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/xmpp-portal/portal/internal/app"
-	"github.com/xmpp-portal/portal/internal/config"
+	"github.com/xmpp-portal/portal/internal/app/apptest"
 	"github.com/xmpp-portal/portal/internal/onion"
 	"github.com/xmpp-portal/portal/internal/testenv"
 )
@@ -29,7 +29,7 @@ type onionPortal struct {
 	stop func() // shuts the portal down and waits (also done at cleanup)
 }
 
-// startOnionPortal runs the real portal (app.New, Serve) with env on top of
+// startOnionPortal runs the real portal (apptest.Start) with env on top of
 // a configuration that needs no XMPP server for page views.
 func startOnionPortal(t *testing.T, env map[string]string) *onionPortal {
 	t.Helper()
@@ -39,51 +39,17 @@ func startOnionPortal(t *testing.T, env map[string]string) *onionPortal {
 		"PORTAL_XMPP_MODE":   "ibr",
 		"PORTAL_LOG_LEVEL":   "debug",
 	}
-	for k, v := range env {
-		all[k] = v
-	}
-	cfg, _, err := config.Load(nil, func(k string) string { return all[k] })
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
+	maps.Copy(all, env)
 	logs := &testenv.LockedBuffer{}
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if err != nil {
-		t.Fatalf("app.New: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln) }()
-	stopped := false
-	p := &onionPortal{a: a, base: "http://" + ln.Addr().String(), logs: logs}
-	p.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(onionHangLimit):
-			t.Errorf("portal did not shut down within %v", onionHangLimit)
-		}
-		a.Close()
-	}
+	// Registered before the portal's own cleanup, so it runs after the
+	// shutdown: the log shown is the whole of it.
 	t.Cleanup(func() {
-		p.stop()
 		if t.Failed() {
 			t.Logf("portal log:\n%s", logs.String())
 		}
 	})
-	<-a.Ready
-	return p
+	p := apptest.Start(t, all, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	return &onionPortal{a: p.App, base: p.URL, logs: logs, stop: p.Stop}
 }
 
 type page struct {
@@ -306,14 +272,8 @@ func TestOnionKeyChecks(t *testing.T) {
 	newApp := func(env map[string]string) error {
 		all := map[string]string{"PORTAL_XMPP_DOMAIN": "localhost", "PORTAL_XMPP_MODE": "ibr",
 			"PORTAL_ONION_ENABLED": "true", "PORTAL_ONION_STATE_DIR": state}
-		for k, v := range env {
-			all[k] = v
-		}
-		cfg, _, err := config.Load(nil, func(k string) string { return all[k] })
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := app.New(cfg, slog.New(slog.DiscardHandler))
+		maps.Copy(all, env)
+		a, err := app.New(apptest.Config(t, all), slog.New(slog.DiscardHandler))
 		if err == nil {
 			a.Close()
 		}

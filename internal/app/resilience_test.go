@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,8 +19,8 @@ import (
 	"time"
 
 	"github.com/xmpp-portal/portal/internal/app"
+	"github.com/xmpp-portal/portal/internal/app/apptest"
 	"github.com/xmpp-portal/portal/internal/bench"
-	"github.com/xmpp-portal/portal/internal/config"
 	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/testenv"
 	"github.com/xmpp-portal/portal/internal/xmpp"
@@ -88,51 +87,9 @@ func (l *lineLog) check(t *testing.T) {
 // would otherwise grow the test's memory with log lines).
 func startResilientPortal(t *testing.T, srv *testenv.Server, extra map[string]string) (*app.App, string, *lineLog) {
 	t.Helper()
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, srv.CAPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{
-		"PORTAL_XMPP_DOMAIN":         srv.Domain,
-		"PORTAL_XMPP_ADDR":           srv.Addr,
-		"PORTAL_XMPP_MODE":           srv.Mode,
-		"PORTAL_XMPP_CA_FILE":        ca,
-		"PORTAL_XMPP_ADMIN_JID":      srv.AdminJID.String(),
-		"PORTAL_XMPP_ADMIN_PASSWORD": srv.AdminPassword,
-	}
-	for k, v := range resGenerous {
-		env[k] = v
-	}
-	for k, v := range extra {
-		env[k] = v
-	}
-	cfg, _, err := config.Load(nil, func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
 	logs := &lineLog{}
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	if err != nil {
-		t.Fatalf("app.New: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(resHangLimit):
-			t.Errorf("portal did not shut down within %v", resHangLimit)
-		}
-		a.Close()
-	})
-	<-a.Ready
-	return a, "http://" + ln.Addr().String(), logs
+	p := apptest.Start(t, apptest.ServerEnv(t, srv, resGenerous, extra), slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	return p.App, p.URL, logs
 }
 
 func resilienceSeconds() time.Duration {

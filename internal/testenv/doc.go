@@ -10,6 +10,8 @@
 // servers a test plays itself, such as package xmpptest's; CaptchaAnswer,
 // the answer of a captcha read from the store a test owns). Its non-test
 // files are test helpers by design: production code never imports it.
+// Helpers that need the portal itself (app.New and its configuration) are
+// in internal/app/apptest: testenv stays below the packages it tests.
 //
 // go test -short runs no server: every helper that needs one (the Start*
 // functions, TorBinary, AttachTor, ServerBinary) skips the test first with

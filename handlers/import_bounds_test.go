@@ -210,20 +210,22 @@ func TestImportChecksBeforeTheFile(t *testing.T) {
 // seconds, by the fake clock) is cut after the grace period, far before its
 // end.
 func TestImportSlowUploadIsCut(t *testing.T) {
-	// The crawl is either whitespace or text inside an element: the XML
-	// reader hands on the text it buffered before the read failed, and the
-	// refusal must still say that the upload was too slow, not that the
-	// file is broken.
+	// The crawl is whitespace, text in an element, or text where the
+	// document should start: the XML reader hands on the text it buffered
+	// before the read failed (at the top, where text is an error of its
+	// own), and the refusal must still say that the upload was too slow,
+	// not that the file is broken.
 	note := `<server-data xmlns="urn:xmpp:pie:0"><host jid="example.test"><user name="newhome"><vCard xmlns="vcard-temp"><NOTE>`
 	for name, file := range map[string][]byte{
 		"whitespace":      bytes.Repeat([]byte(" "), 100_000),
 		"text in an item": append([]byte(note), bytes.Repeat([]byte("a"), 100_000)...),
+		"text at the top": bytes.Repeat([]byte("a"), 100_000),
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := newImportBoundsEnv(t, 2)
 			ct, body, at := importBodyWith(t, importFields, file)
 			slowFrom := int64(at)
-			if name != "whitespace" {
+			if name == "text in an item" {
 				slowFrom += int64(len(note))
 			}
 			fr := &fileReads{r: bytes.NewReader(body), fileAt: int64(at), slowFrom: slowFrom, perByte: 2 * time.Second, clock: e.clock}

@@ -11,20 +11,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/xmpp-portal/portal/internal/testenv"
 )
-
-// countingBody counts what a handler reads of a request body.
-type countingBody struct {
-	r    io.Reader
-	read int64
-}
-
-func (c *countingBody) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.read += int64(n)
-	return n, err
-}
-func (c *countingBody) Close() error { return nil }
 
 // bigMultipart is a multipart/form-data body of about size bytes: a lang
 // field (which the language lookup of an error page would want) and a file.
@@ -68,9 +57,9 @@ func TestRefusedBodiesAreNotRead(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ct, body := bigMultipart(t, size)
-			cb := &countingBody{r: bytes.NewReader(body)}
+			cb := &testenv.CountingReader{R: bytes.NewReader(body)}
 			req := httptest.NewRequest(c.method, c.path, nil)
-			req.Body = cb
+			req.Body = io.NopCloser(cb)
 			req.ContentLength = int64(len(body))
 			if !c.declared {
 				req.ContentLength = -1
@@ -85,8 +74,8 @@ func TestRefusedBodiesAreNotRead(t *testing.T) {
 				t.Fatalf("status %d, want one of %v\n%s", rec.Code, c.status, rec.Body.String())
 			}
 			// A chunked body over the limit is read up to the limit, no more.
-			if max := int64(16 << 10); cb.read > max {
-				t.Errorf("read %d bytes of a refused %d-byte body (at most %d)", cb.read, len(body), max)
+			if max := int64(16 << 10); cb.N > max {
+				t.Errorf("read %d bytes of a refused %d-byte body (at most %d)", cb.N, len(body), max)
 			}
 			if !strings.Contains(rec.Body.String(), "<h1") {
 				t.Errorf("no error page:\n%s", rec.Body.String())

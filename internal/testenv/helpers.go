@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"io"
 	"sync"
 	"time"
 )
@@ -28,6 +29,20 @@ func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// CountingReader counts the bytes read through it from R (how much of a
+// body a handler or a parser took). N is read once the reading is over.
+type CountingReader struct {
+	R io.Reader
+	N int64
+}
+
+// Read reads from R and adds what it got to N.
+func (c *CountingReader) Read(p []byte) (int, error) {
+	n, err := c.R.Read(p)
+	c.N += int64(n)
+	return n, err
 }
 
 // FakeClock is a clock that only the test moves: Now stays where it is

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -45,5 +46,16 @@ func TestFakeClock(t *testing.T) {
 	zero.Advance(time.Hour)
 	if zero.Now() != (time.Time{}).Add(time.Hour) {
 		t.Errorf("zero clock: %v", zero.Now())
+	}
+}
+
+func TestCountingReader(t *testing.T) {
+	c := &CountingReader{R: strings.NewReader("0123456789")}
+	buf := make([]byte, 4)
+	if n, _ := c.Read(buf); n != 4 || c.N != 4 {
+		t.Fatalf("read %d, counted %d", n, c.N)
+	}
+	if _, err := io.Copy(io.Discard, c); err != nil || c.N != 10 {
+		t.Errorf("counted %d after the rest (%v), want 10", c.N, err)
 	}
 }

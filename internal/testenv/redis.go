@@ -304,21 +304,34 @@ func (r *Redis) clusterReady() error {
 // redisCommand sends one inline command over a fresh connection and returns
 // the first reply line without its CRLF.
 func redisCommand(addr, cmd string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
-		return "", err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return strings.TrimRight(line, "\r\n"), err
+	return redisExchange(addr, cmd, func(br *bufio.Reader) (string, error) {
+		line, err := br.ReadString('\n')
+		return strings.TrimRight(line, "\r\n"), err
+	})
 }
 
 // redisCommandAll is redisCommand for a bulk-string reply, returning its body.
 func redisCommandAll(addr, cmd string) (string, error) {
+	return redisExchange(addr, cmd, func(br *bufio.Reader) (string, error) {
+		head, err := br.ReadString('\n')
+		if err != nil {
+			return "", err
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(head, "$")))
+		if err != nil || n < 0 {
+			return "", errors.New("unexpected reply " + strconv.Quote(head))
+		}
+		body := make([]byte, n+2)
+		if _, err := io.ReadFull(br, body); err != nil {
+			return "", err
+		}
+		return string(body[:n]), nil
+	})
+}
+
+// redisExchange sends cmd inline over a fresh connection (a second for the
+// whole exchange) and reads the reply with read.
+func redisExchange(addr, cmd string, read func(*bufio.Reader) (string, error)) (string, error) {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return "", err
@@ -328,20 +341,7 @@ func redisCommandAll(addr, cmd string) (string, error) {
 	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
 		return "", err
 	}
-	br := bufio.NewReader(c)
-	head, err := br.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(head, "$")))
-	if err != nil || n < 0 {
-		return "", errors.New("unexpected reply " + strconv.Quote(head))
-	}
-	body := make([]byte, n+2)
-	if _, err := io.ReadFull(br, body); err != nil {
-		return "", err
-	}
-	return string(body[:n]), nil
+	return read(bufio.NewReader(c))
 }
 
 func redisLogTail(path string) string {

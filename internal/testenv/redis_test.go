@@ -12,22 +12,6 @@ import (
 	"time"
 )
 
-// redisCmd sends one inline command and returns the first reply line.
-func redisCmd(t *testing.T, addr, cmd string) (string, error) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
-		return "", err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return strings.TrimSpace(line), err
-}
-
 func processAlive(pid int) bool {
 	if pid <= 0 {
 		return false
@@ -41,7 +25,7 @@ func TestStartRedis(t *testing.T) {
 	if !strings.HasPrefix(r.URL(), "redis://127.0.0.1:") || !strings.HasSuffix(r.URL(), "/0") {
 		t.Errorf("URL() = %q", r.URL())
 	}
-	if got, err := redisCmd(t, r.Addr(), "PING"); err != nil || got != "+PONG" {
+	if got, err := redisCommand(r.Addr(), "PING"); err != nil || got != "+PONG" {
 		t.Fatalf("PING = %q, %v", got, err)
 	}
 	for _, c := range []struct{ param, want string }{
@@ -50,7 +34,7 @@ func TestStartRedis(t *testing.T) {
 		{"bind", "127.0.0.1"},
 		{"protected-mode", "yes"},
 	} {
-		got, err := redisConfigGet(t, r.Addr(), c.param)
+		got, err := redisConfigGet(r.Addr(), c.param)
 		if err != nil || got != c.want {
 			t.Errorf("CONFIG GET %s = %q, %v; want %q", c.param, got, err, c.want)
 		}
@@ -61,33 +45,24 @@ func TestStartRedis(t *testing.T) {
 }
 
 // redisConfigGet reads a CONFIG GET reply: *2 $n name $n value.
-func redisConfigGet(t *testing.T, addr, param string) (string, error) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Write([]byte("CONFIG GET " + param + "\r\n")); err != nil {
-		return "", err
-	}
-	br := bufio.NewReader(c)
-	var lines []string
-	for range 5 {
-		l, err := br.ReadString('\n')
-		if err != nil {
-			return "", err
+func redisConfigGet(addr, param string) (string, error) {
+	return redisExchange(addr, "CONFIG GET "+param, func(br *bufio.Reader) (string, error) {
+		var lines []string
+		for range 5 {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return "", err
+			}
+			lines = append(lines, strings.TrimRight(l, "\r\n"))
 		}
-		lines = append(lines, strings.TrimRight(l, "\r\n"))
-	}
-	return lines[4], nil
+		return lines[4], nil
+	})
 }
 
 func TestStartRedisKillRestart(t *testing.T) {
 	r := StartRedis(t)
 	port, pid := r.Port(), r.PID()
-	if got, err := redisCmd(t, r.Addr(), "SET k v"); err != nil || got != "+OK" {
+	if got, err := redisCommand(r.Addr(), "SET k v"); err != nil || got != "+OK" {
 		t.Fatalf("SET = %q, %v", got, err)
 	}
 
@@ -98,7 +73,7 @@ func TestStartRedisKillRestart(t *testing.T) {
 	if r.PID() != 0 {
 		t.Errorf("PID() after Kill = %d, want 0", r.PID())
 	}
-	if _, err := redisCmd(t, r.Addr(), "PING"); err == nil {
+	if _, err := redisCommand(r.Addr(), "PING"); err == nil {
 		t.Fatal("PING answered after Kill")
 	}
 	r.Kill() // twice is fine
@@ -110,7 +85,7 @@ func TestStartRedisKillRestart(t *testing.T) {
 	if r.PID() == pid || r.PID() == 0 {
 		t.Fatalf("PID after Restart = %d (old %d)", r.PID(), pid)
 	}
-	if got, err := redisCmd(t, r.Addr(), "GET k"); err != nil || got != "$-1" {
+	if got, err := redisCommand(r.Addr(), "GET k"); err != nil || got != "$-1" {
 		t.Fatalf("GET after Restart = %q, %v; want nil (no persistence)", got, err)
 	}
 	// Restart while running replaces the process.
@@ -119,7 +94,7 @@ func TestStartRedisKillRestart(t *testing.T) {
 	if processAlive(pid2) {
 		t.Fatalf("old pid %d alive after Restart", pid2)
 	}
-	if got, err := redisCmd(t, r.Addr(), "PING"); err != nil || got != "+PONG" {
+	if got, err := redisCommand(r.Addr(), "PING"); err != nil || got != "+PONG" {
 		t.Fatalf("PING after second Restart = %q, %v", got, err)
 	}
 }
@@ -137,7 +112,7 @@ func TestStartRedisCleanupStopsServer(t *testing.T) {
 	if processAlive(pid) {
 		t.Fatalf("redis-server pid %d still alive after the test's cleanup", pid)
 	}
-	if _, err := redisCmd(t, addr, "PING"); err == nil {
+	if _, err := redisCommand(addr, "PING"); err == nil {
 		t.Fatal("server still answering after cleanup")
 	}
 }

@@ -52,14 +52,7 @@ func TestTemplatePattern(t *testing.T) {
 // It fails if the harness ever starts a server from a file outside deploy/
 // or edits a shipped file beyond its placeholders.
 func TestServersRunTheShippedConfigs(t *testing.T) {
-	root, err := RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	deploy, err := filepath.EvalSymlinks(filepath.Join(root, "deploy"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, deploy := repoDeploy(t)
 	inDeploy := func(t *testing.T, p string) {
 		t.Helper()
 		rel, err := filepath.Rel(deploy, p)

@@ -9,15 +9,23 @@ import (
 	"testing"
 )
 
-func TestServerConfigsComeFromDeploy(t *testing.T) {
+// repoDeploy returns the repository root and its deploy directory with
+// symbolic links resolved, as DeployFile resolves the files in it.
+func repoDeploy(t *testing.T) (root, deploy string) {
+	t.Helper()
 	root, err := RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	deploy, err := filepath.EvalSymlinks(filepath.Join(root, "deploy"))
+	deploy, err = filepath.EvalSymlinks(filepath.Join(root, "deploy"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return root, deploy
+}
+
+func TestServerConfigsComeFromDeploy(t *testing.T) {
+	root, deploy := repoDeploy(t)
 	for _, f := range [][]string{
 		{"prosody", "prosody.cfg.lua"},
 		{"ejabberd", "ejabberd.yml"},

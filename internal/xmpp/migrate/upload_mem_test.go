@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/xmpp-portal/portal/internal/testenv"
 )
 
 // repeatReader yields head, then item n times, then tail, without holding
@@ -137,18 +139,6 @@ func TestUploadMemoryIsBounded(t *testing.T) {
 	}
 }
 
-// countReader counts the bytes the parser took.
-type countReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 func uploadChild(shape string) {
 	i, _ := strconv.Atoi(shape)
 	h := hostileUploads[i]
@@ -156,7 +146,7 @@ func uploadChild(shape string) {
 	if n == 0 {
 		n = (uploadBytes - len(h.head) - len(h.tail)) / len(h.item)
 	}
-	cr := &countReader{r: newRepeat(h.head, h.item, n, h.tail)}
+	cr := &testenv.CountingReader{R: newRepeat(h.head, h.item, n, h.tail)}
 	s := &Service{MaxImportBytes: uploadBytes + 1<<20}
 	_, err := s.ReadUpload(bufio.NewReaderSize(cr, 32<<10), func(name string) bool { return name == "u" })
 	result := "ok"
@@ -167,7 +157,7 @@ func uploadChild(shape string) {
 	case err != nil:
 		result = "refused: " + err.Error()
 	}
-	fmt.Printf("upload: hwm_kb=%d read=%d result=%s\n", peakKB(), cr.n, result)
+	fmt.Printf("upload: hwm_kb=%d read=%d result=%s\n", peakKB(), cr.N, result)
 }
 
 // peakKB reads this process's peak resident set size from /proc.

@@ -181,18 +181,7 @@ func TestOnionSignupBudget(t *testing.T) {
 func TestCaptchaBudget(t *testing.T) {
 	e := newLimitedEnv(t, budgets(func(b *abuse.Budgets) { b.CaptchasPerMinute = 2 }), 0)
 	id, _ := e.newCaptcha(t)
-	get := func(path, ip string) (*http.Response, string) {
-		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
-		req.Header.Set("X-Forwarded-For", ip)
-		resp, err := noRedirect.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var b bytes.Buffer
-		b.ReadFrom(resp.Body)
-		return resp, b.String()
-	}
+	get := func(path, ip string) (*http.Response, string) { return getFrom(t, e.srv, path, ip) }
 	for _, p := range []string{"/captcha/" + id + ".png", "/captcha/" + id + ".wav"} {
 		if r, _ := get(p, "198.51.100.1"); r.StatusCode != 200 {
 			t.Fatalf("%s: %d", p, r.StatusCode)

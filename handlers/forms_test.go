@@ -3,6 +3,7 @@ package handlers
 import (
 	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,6 +52,12 @@ func form(kv ...string) url.Values {
 	return v
 }
 
+// variant returns a builder of forms: base's fields with those of kv set
+// over them (a table's valid form and its variations).
+func variant(base ...string) func(kv ...string) url.Values {
+	return func(kv ...string) url.Values { return form(append(slices.Clone(base), kv...)...) }
+}
+
 const (
 	formPW  = "correct horse battery"
 	formPW2 = "another horse battery"
@@ -58,13 +65,7 @@ const (
 
 func TestRegisterForm(t *testing.T) {
 	p := formPolicy(t)
-	ok := func(kv ...string) url.Values {
-		v := form("username", "alice", "password", formPW, "password2", formPW, "captcha_id", "id1", "captcha", "123456")
-		for i := 0; i+1 < len(kv); i += 2 {
-			v.Set(kv[i], kv[i+1])
-		}
-		return v
-	}
+	ok := variant("username", "alice", "password", formPW, "password2", formPW, "captcha_id", "id1", "captcha", "123456")
 	tests := []struct {
 		name  string
 		form  url.Values
@@ -111,13 +112,7 @@ func TestRegisterFormParse(t *testing.T) {
 
 func TestPasswordForm(t *testing.T) {
 	p := formPolicy(t)
-	ok := func(kv ...string) url.Values {
-		v := form("address", "bob", "current", "old Secret phrase 1", "password", formPW, "password2", formPW)
-		for i := 0; i+1 < len(kv); i += 2 {
-			v.Set(kv[i], kv[i+1])
-		}
-		return v
-	}
+	ok := variant("address", "bob", "current", "old Secret phrase 1", "password", formPW, "password2", formPW)
 	tests := []struct {
 		name    string
 		form    url.Values
@@ -157,13 +152,7 @@ func bare(a policy.Address) string {
 
 func TestDeleteForm(t *testing.T) {
 	p := formPolicy(t)
-	ok := func(kv ...string) url.Values {
-		v := form("address", "bob", "password", "old Secret phrase 1", "confirm", "bob", "understand", "yes")
-		for i := 0; i+1 < len(kv); i += 2 {
-			v.Set(kv[i], kv[i+1])
-		}
-		return v
-	}
+	ok := variant("address", "bob", "password", "old Secret phrase 1", "confirm", "bob", "understand", "yes")
 	tests := []struct {
 		name string
 		form url.Values

@@ -70,23 +70,18 @@ func (h *Handler) deleteSubmit(c echo.Context) error {
 	}
 	local := f.Account.Local
 
-	sess, err := guardLogin(g, f.Account, f.Password, unavailableKey(flowDelete), func(ctx context.Context) (Account, error) {
-		return h.d.Accounts.Login(ctx, local, f.Password)
+	actErr, err := h.withAccount(g, f.Account, f.Password, func(ctx context.Context, acc Account) error {
+		return acc.Delete(ctx)
 	})
+	if errors.Is(err, errBadCredentials) {
+		page.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
+		return h.showDeleteForm(c, badCredentialsStatus, page)
+	}
 	if err != nil {
-		if errors.Is(err, errBadCredentials) {
-			page.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
-			return h.showDeleteForm(c, badCredentialsStatus, page)
-		}
 		return err
 	}
-	defer sess.Close()
-	g.pad()
-
-	ctx, cancel := context.WithTimeout(r.Context(), 3*h.d.XMPPTimeout)
-	defer cancel()
-	if err := sess.Delete(ctx); err != nil {
-		e := h.xmppError(flowDelete, err)
+	if actErr != nil {
+		e := h.xmppError(flowDelete, actErr)
 		if e.Status == badCredentialsStatus {
 			page.Error = e.Message(h.d.I18n, lang)
 			return h.showDeleteForm(c, e.Status, page)

@@ -162,6 +162,25 @@ func guardLogin[T any](g *guard, a policy.Address, password string, unavailable 
 	}
 }
 
+// withAccount is the account flows' part of the rule: the guarded login as
+// a (the flow's one login, regulated and padded), then act on that session
+// with a bounded context. err is the guard's answer (errBadCredentials for
+// any refused check, a page error when the server or store cannot be
+// asked); actErr is act's own error, for the flow's message table.
+func (h *Handler) withAccount(g *guard, a policy.Address, password string, act func(ctx context.Context, acc Account) error) (actErr, err error) {
+	acc, err := guardLogin(g, a, password, unavailableKey(g.flow), func(ctx context.Context) (Account, error) {
+		return h.d.Accounts.Login(ctx, a.Local, password)
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer acc.Close()
+	g.pad()
+	ctx, cancel := context.WithTimeout(g.c.Request().Context(), 3*h.d.XMPPTimeout)
+	defer cancel()
+	return act(ctx, acc), nil
+}
+
 func (h *Handler) now() time.Time {
 	if h.d.Now != nil {
 		return h.d.Now()

@@ -68,25 +68,20 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 	}
 	local := f.Account.Local
 
-	sess, err := guardLogin(g, f.Account, f.Current, unavailableKey(flowPassword), func(ctx context.Context) (Account, error) {
-		return h.d.Accounts.Login(ctx, local, f.Current)
+	actErr, err := h.withAccount(g, f.Account, f.Current, func(ctx context.Context, acc Account) error {
+		return acc.ChangePassword(ctx, f.Password)
 	})
+	if errors.Is(err, errBadCredentials) {
+		page.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
+		return h.showPasswordForm(c, badCredentialsStatus, page)
+	}
 	if err != nil {
-		if errors.Is(err, errBadCredentials) {
-			page.Error = h.d.I18n.T(lang, i18n.K("manage.err.credentials"))
-			return h.showPasswordForm(c, badCredentialsStatus, page)
-		}
 		return err
 	}
-	defer sess.Close()
-	g.pad()
-
-	ctx, cancel := context.WithTimeout(r.Context(), 3*h.d.XMPPTimeout)
-	defer cancel()
-	if err := sess.ChangePassword(ctx, f.Password); err != nil {
-		e := h.xmppError(flowPassword, err)
+	if actErr != nil {
+		e := h.xmppError(flowPassword, actErr)
 		switch {
-		case xmpp.KindOf(err) == xmpp.PasswordPolicy:
+		case xmpp.KindOf(actErr) == xmpp.PasswordPolicy:
 			page.NewError = e.Message(h.d.I18n, lang)
 			return h.showPasswordForm(c, e.Status, page)
 		case e.Status == badCredentialsStatus:

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -40,6 +41,18 @@ type ProsodyWeb struct {
 // modules_enabled; Prosody reads the table after the whole file ran.
 const registerWebLine = "\n-- Appended by the portal's benchmark: Prosody's own web registration page as a baseline.\ntable.insert(enabled, \"register_web\")\n"
 
+// RegisterWebTail returns the Lua to append to the shipped configuration
+// cfg so that Prosody also loads register_web (Prosody's own web
+// registration page, served on its HTTP port at /register_web), or an
+// error if the file no longer builds its module list the way the line
+// relies on.
+func RegisterWebTail(cfg []byte) (string, error) {
+	if !bytes.Contains(cfg, []byte("local enabled = {")) || !bytes.Contains(cfg, []byte("modules_enabled = enabled")) {
+		return "", errors.New("the configuration no longer builds modules_enabled from a local table \"enabled\": update bench.registerWebLine")
+	}
+	return registerWebLine, nil
+}
+
 // StartProsodyWeb starts Prosody from deployCfg (the shipped
 // prosody.cfg.lua) plus register_web in dir (created; removed by Stop), on
 // free loopback ports, as the prosody user when running as root.
@@ -48,8 +61,9 @@ func StartProsodyWeb(deployCfg, dir, domain string) (*ProsodyWeb, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !strings.Contains(string(src), "local enabled = {") || !strings.Contains(string(src), "modules_enabled = enabled") {
-		return nil, fmt.Errorf("%s no longer builds modules_enabled from a local table \"enabled\": update bench.registerWebLine", deployCfg)
+	tail, err := RegisterWebTail(src)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", deployCfg, err)
 	}
 	bin, err := exec.LookPath("prosody")
 	if err != nil {
@@ -65,7 +79,7 @@ func StartProsodyWeb(deployCfg, dir, domain string) (*ProsodyWeb, error) {
 	if err != nil {
 		return nil, err
 	}
-	files := map[string][]byte{"prosody.cfg.lua": append(src, registerWebLine...), "cert.pem": cert, "key.pem": key}
+	files := map[string][]byte{"prosody.cfg.lua": append(src, tail...), "cert.pem": cert, "key.pem": key}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o640); err != nil {
 			return nil, err

@@ -17,7 +17,9 @@ type Report struct {
 	Settings  string        // durations and connection counts used
 
 	Signup       []SignupRow
-	SignupRounds int // rounds of raw, portal, portal, raw per sign-up cell
+	SignupRounds int          // rounds of raw, portal, portal, raw per sign-up cell
+	WebForm      []WebFormRow // sign-ups against Prosody's own web form
+	WebFormNote  string       // how the comparison was set up (server, rounds)
 	Pages        []PageRow
 	Footprint    Footprint
 	Load         *LoadRun
@@ -36,6 +38,31 @@ type SignupRow struct {
 	RawOp     string // what the baseline did
 	Anomalies string // failures seen, if any
 }
+
+// WebFormRow compares sign-ups through the portal (admin mode, its real
+// HTTP flow) with sign-ups through Prosody's own web form
+// (mod_register_web) on the same Prosody at one concurrency; raw add-user
+// from Go on the same server is measured alongside, as the server's
+// ceiling for anything that creates accounts with the admin command.
+type WebFormRow struct {
+	Clients int
+	Portal  Throughput
+	Form    Throughput
+	Raw     Throughput
+	// Prosody's CPU time (user+system) per account created, on each side.
+	ServerCPUPortal, ServerCPUForm, ServerCPURaw time.Duration
+	// The benchmark process's CPU per account: the in-process portal plus
+	// the load generator on the portal side, the load generator alone on
+	// the form side.
+	GoCPUPortal, GoCPUForm time.Duration
+	Anomalies              string
+}
+
+// Ratio returns portal/form.
+func (r WebFormRow) Ratio() float64 { return ratio(r.Portal.Rate, r.Form.Rate) }
+
+// WebFormGoal is the target of the portal against Prosody's own form.
+const WebFormGoal = 1.0
 
 // Throughput is a rate with its latencies.
 type Throughput struct {
@@ -192,7 +219,11 @@ func (r *Report) Markdown(extra string) string {
 
 	w("\n## 1. Sign-up throughput\n\n")
 	w("Accounts per second created through the portal's real HTTP flow (GET /register for a fresh form, the captcha answer read from the store the benchmark owns, POST /register, success page) against the same operation done raw from Go with the portal's own XMPP code on the same Prosody: XEP-0133 add-user over one persistent admin session (`signup.Admin`) in admin mode, XEP-0077 in-band registration on a fresh STARTTLS stream per account (`signup.IBR`) in ibr mode. Closed loop: each client starts its next sign-up when the previous one returned. Each cell is the mean of %d runs of each side, in %d rounds of raw, portal, portal, raw (interference from other work on the machine is spread over both sides). Goal: ≥ 0.95× raw.\n\n", 2*max(r.SignupRounds, 1), max(r.SignupRounds, 1))
-	w("| mode | clients | raw accounts/s | portal accounts/s | ratio | raw p50 / p99 | portal p50 / p99 (GET+POST) |\n|---|---|---|---|---|---|---|\n")
+	if len(r.Signup) == 0 {
+		w("Not measured in this run.\n")
+	} else {
+		w("| mode | clients | raw accounts/s | portal accounts/s | ratio | raw p50 / p99 | portal p50 / p99 (GET+POST) |\n|---|---|---|---|---|---|---|\n")
+	}
 	for _, s := range r.Signup {
 		w("| %s | %d | %.1f | %.1f | **%.3f×** | %s / %s | %s / %s |\n", s.Mode, s.Clients, s.Raw.Rate, s.Portal.Rate, s.Ratio(),
 			ms(s.Raw.P50), ms(s.Raw.P99), ms(s.Portal.P50), ms(s.Portal.P99))
@@ -200,6 +231,22 @@ func (r *Report) Markdown(extra string) string {
 	for _, s := range r.Signup {
 		if s.Anomalies != "" {
 			w("\n* %s, %d clients: %s", s.Mode, s.Clients, s.Anomalies)
+		}
+	}
+
+	if len(r.WebForm) > 0 {
+		w("\n\n### Against Prosody's own web form\n\n")
+		w("%s Goal: ≥ %.1f× Prosody's form.\n\n", r.WebFormNote, WebFormGoal)
+		w("| clients | portal accounts/s | Prosody form accounts/s | ratio | raw add-user accounts/s | portal p50 / p99 | form p50 / p99 | Prosody CPU per account: portal / form / raw | benchmark process CPU per account: portal side / form side |\n|---|---|---|---|---|---|---|---|---|\n")
+		for _, f := range r.WebForm {
+			w("| %d | %.1f | %.1f | **%.3f×** | %.1f | %s / %s | %s / %s | %s / %s / %s | %s / %s |\n", f.Clients, f.Portal.Rate, f.Form.Rate, f.Ratio(), f.Raw.Rate,
+				ms(f.Portal.P50), ms(f.Portal.P99), ms(f.Form.P50), ms(f.Form.P99),
+				us(f.ServerCPUPortal), us(f.ServerCPUForm), us(f.ServerCPURaw), us(f.GoCPUPortal), us(f.GoCPUForm))
+		}
+		for _, f := range r.WebForm {
+			if f.Anomalies != "" {
+				w("\n* %d clients: %s", f.Clients, f.Anomalies)
+			}
 		}
 	}
 

@@ -206,7 +206,7 @@ func TestBenchmarks(t *testing.T) {
 	admin := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeAdmin, LogLevel: "warn"})
 	ibr := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeIBR, LogLevel: "warn"})
 
-	// PORTAL_BENCH_ONLY=signup,pages,export,load runs some sections (for work on
+	// PORTAL_BENCH_ONLY=signup,webform,pages,export,load runs some sections (for work on
 	// one of them); the report is then partial.
 	only := os.Getenv("PORTAL_BENCH_ONLY")
 	run := func(section string) bool { return only == "" || strings.Contains(only, section) }
@@ -214,6 +214,10 @@ func TestBenchmarks(t *testing.T) {
 		t.Logf("sign-up throughput (load average %s)", bench.LoadAverage())
 		rep.SignupRounds = s.signupRounds
 		rep.Signup = signupBench(t, s, work, map[string]*testenv.Server{"admin": admin, "ibr": ibr})
+	}
+	if run("webform") {
+		t.Logf("sign-ups against Prosody's own web form (load average %s)", bench.LoadAverage())
+		rep.WebForm, rep.WebFormNote = webFormBench(t, s, work)
 	}
 	if run("pages") {
 		t.Logf("page throughput and footprint (load average %s)", bench.LoadAverage())
@@ -255,6 +259,14 @@ func goals(r *bench.Report) []bench.Goal {
 		}
 		g = append(g, bench.Goal{Name: fmt.Sprintf("sign-up throughput, %s mode, %d client%s", s.Mode, s.Clients, plural),
 			Figure: ratioText(s.Ratio(), 0.95) + " raw", Target: "≥ 0.95× raw", Met: s.Ratio() >= 0.95})
+	}
+	for _, f := range r.WebForm {
+		plural := "s"
+		if f.Clients == 1 {
+			plural = ""
+		}
+		g = append(g, bench.Goal{Name: fmt.Sprintf("sign-up throughput against Prosody's own form, %d client%s", f.Clients, plural),
+			Figure: ratioText(f.Ratio(), bench.WebFormGoal) + " Prosody", Target: fmt.Sprintf("≥ %.1f× Prosody", bench.WebFormGoal), Met: f.Ratio() >= bench.WebFormGoal})
 	}
 	for _, p := range r.Pages {
 		if p.Target > 0 {

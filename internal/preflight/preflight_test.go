@@ -108,22 +108,8 @@ func TestRunUnreachable(t *testing.T) {
 
 // TestRunTalksToAStranger: the port answers, but not with XMPP.
 func TestRunTalksToAStranger(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for i := 0; i < 4; i++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			fmt.Fprint(c, "HTTP/1.1 400 Bad Request\r\n\r\n")
-			c.Close()
-		}
-	}()
-	r := Run(context.Background(), Config{XMPP: xmpp.Config{Domain: "localhost", Addr: ln.Addr().String()}, Mode: "ibr"})
+	addr := testenv.TCPServer(t, func(c net.Conn) { fmt.Fprint(c, "HTTP/1.1 400 Bad Request\r\n\r\n") })
+	r := Run(context.Background(), Config{XMPP: xmpp.Config{Domain: "localhost", Addr: addr}, Mode: "ibr"})
 	c, _ := r.Find(CheckConnect)
 	if c.Status != Fail {
 		t.Fatalf("connect: %+v", c)

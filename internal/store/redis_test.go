@@ -236,21 +236,8 @@ func TestRedisStoreUnavailable(t *testing.T) {
 // The canary of TestRedisStoreUnavailable: a server that accepts and never
 // answers costs the client its read timeout, and timedOut sees it.
 func TestRedisStoreTimeoutIsSeen(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // held open, unanswered, until the listener closes
-		}
-	}()
-	s := openRedis(t, "redis://"+l.Addr().String()+"/0", uniquePrefix(t))
+	silent := testenv.TCPServer(t, nil) // connections held open, unanswered
+	s := openRedis(t, "redis://"+silent+"/0", uniquePrefix(t))
 	if _, err := s.Get(context.Background(), "k"); !errors.Is(err, store.ErrUnavailable) || !timedOut(err) {
 		t.Fatalf("Get from a silent server = %v, want ErrUnavailable from a timeout", err)
 	}

@@ -4,7 +4,9 @@
 // tests would otherwise each declare (EachServer, a suite run in a parallel
 // subtest per real XMPP server; Server.CreateUser, an account made with
 // XEP-0133 add-user on the admin session the Server keeps, Server.Admin;
-// ClosedAddr, a loopback address nothing listens on; LockedBuffer, a log
+// ClosedAddr, a loopback address nothing listens on; TCPServer, a
+// loopback server the test plays (a black hole without a serve
+// function); CountingReader, what was read of a body; LockedBuffer, a log
 // several goroutines write to; FakeClock, a clock only the test moves, with
 // a Sleep that advances it; TLSCertificate, certificates of the run's CA for
 // servers a test plays itself, such as package xmpptest's; CaptchaAnswer,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"testing"
 
 	"mellium.im/xmpp/form"
@@ -112,4 +113,58 @@ func ClosedAddr(t testing.TB) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// TCPServer is a server a test plays on a loopback port: it returns the
+// address, and runs serve on each connection it accepts, in a goroutine of
+// its own, closing the connection when serve returns. A nil serve is a black
+// hole: every connection is held open, unanswered. When the test ends the
+// listener and every connection still open are closed.
+func TCPServer(t testing.TB, serve func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	open := map[net.Conn]bool{}
+	done := false
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		done = true
+		for c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			if done {
+				mu.Unlock()
+				c.Close()
+				return
+			}
+			open[c] = true
+			mu.Unlock()
+			if serve == nil {
+				continue
+			}
+			go func() {
+				defer func() {
+					mu.Lock()
+					delete(open, c)
+					mu.Unlock()
+					c.Close()
+				}()
+				serve(c)
+			}()
+		}
+	}()
+	return l.Addr().String()
 }

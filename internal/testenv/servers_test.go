@@ -3,7 +3,9 @@ package testenv
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -84,5 +86,39 @@ func TestClosedAddr(t *testing.T) {
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("dial %s: %v, want connection refused", addr, err)
+	}
+}
+
+func TestTCPServer(t *testing.T) {
+	addr := TCPServer(t, func(c net.Conn) { c.Write([]byte("hello")) })
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Minute)) // a hang limit
+	if b, err := io.ReadAll(c); err != nil || string(b) != "hello" {
+		t.Errorf("read %q, %v; want hello, then the connection closed", b, err)
+	}
+
+	// A black hole holds the connection, unanswered, until its test ends.
+	var held net.Conn
+	t.Run("black hole", func(t *testing.T) {
+		held, err = net.Dial("tcp", TCPServer(t, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = held.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if n, err := held.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("read %d bytes, %v; want nothing until the deadline", n, err)
+		}
+	})
+	if held == nil {
+		return
+	}
+	defer held.Close()
+	_ = held.SetReadDeadline(time.Now().Add(time.Minute)) // a hang limit
+	if _, err := held.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("read after the test ended: %v, want EOF", err)
 	}
 }

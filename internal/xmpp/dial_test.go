@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmpp-portal/portal/internal/testenv"
 	"github.com/xmpp-portal/portal/internal/xmpp"
 )
 
@@ -47,19 +48,14 @@ func TestConfigDialIsUsed(t *testing.T) {
 // Without Config.Dial the configured address is dialed as is: the portal's
 // own server, usually on loopback.
 func TestConfigWithoutDialDialsAddr(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan struct{})
-	go func() {
-		if c, err := ln.Accept(); err == nil {
-			_ = c.Close()
-			close(accepted)
+	accepted := make(chan struct{}, 1)
+	addr := testenv.TCPServer(t, func(net.Conn) {
+		select {
+		case accepted <- struct{}{}:
+		default:
 		}
-	}()
-	c, err := xmpp.Dial(context.Background(), xmpp.Config{Domain: "localhost", Addr: ln.Addr().String(), Timeout: 5 * time.Second})
+	})
+	c, err := xmpp.Dial(context.Background(), xmpp.Config{Domain: "localhost", Addr: addr, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

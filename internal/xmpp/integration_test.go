@@ -190,29 +190,6 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
-// fakeServer accepts connections and runs serve on each.
-func fakeServer(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				serve(c)
-			}()
-		}
-	}()
-	return l.Addr().String()
-}
-
 // A server that accepts and never says anything: Unauth ends by its own
 // Timeout. The server holds every connection open until the test ends, so
 // nothing but a timeout can end the call, and no fixed bound on elapsed time
@@ -226,7 +203,7 @@ func TestSilentServerTimesOut(t *testing.T) {
 	testOver := make(chan struct{})
 	accepted := make(chan struct{}, 2)
 	t.Cleanup(func() { close(testOver) }) // releases the held connections
-	addr := fakeServer(t, func(c net.Conn) {
+	addr := testenv.TCPServer(t, func(c net.Conn) {
 		accepted <- struct{}{}
 		<-testOver
 	})
@@ -269,7 +246,7 @@ func TestSilentServerTimesOut(t *testing.T) {
 
 func TestHugeTokenIsRefused(t *testing.T) {
 	t.Parallel()
-	addr := fakeServer(t, func(c net.Conn) {
+	addr := testenv.TCPServer(t, func(c net.Conn) {
 		buf := make([]byte, 4096)
 		_, _ = c.Read(buf)
 		_, _ = c.Write([]byte(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='localhost' id='1' version='1.0'><stream:features><x a='`))
@@ -300,7 +277,7 @@ func TestGarbageServer(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			addr := fakeServer(t, func(c net.Conn) {
+			addr := testenv.TCPServer(t, func(c net.Conn) {
 				buf := make([]byte, 4096)
 				_, _ = c.Read(buf)
 				_, _ = c.Write([]byte(reply))

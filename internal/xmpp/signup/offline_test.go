@@ -23,37 +23,6 @@ func newLogger(level slog.Level) (*slog.Logger, *testenv.LockedBuffer) {
 	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: level})), buf
 }
 
-// blackHole accepts connections and never answers.
-func blackHole(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	return l.Addr().String()
-}
-
 // mode is one way of creating accounts, with what its test needs.
 type mode struct {
 	Creator
@@ -109,7 +78,7 @@ func TestUnreachableServer(t *testing.T) {
 		timeout time.Duration
 	}{
 		{"closed port", testenv.ClosedAddr(t), hangLimit},
-		{"black hole", blackHole(t), 400 * time.Millisecond},
+		{"black hole", testenv.TCPServer(t, nil), 400 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

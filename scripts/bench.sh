@@ -8,8 +8,10 @@
 # wrk, the HTTP load tool; sqlite3 and lua-dbi-sqlite3 for the export
 # benchmark's SQL message archive), builds the portal binary and runs
 # TestBenchmarks in internal/bench (real Prosody in admin and ibr mode, a
-# Prosody with mod_register_web as the page baseline, a Prosody with its
-# message archive in SQLite for the export, Redis for the mixed load).
+# Prosody with mod_register_web as the page baseline, an admin-mode Prosody
+# with mod_register_web on which the portal's sign-ups and Prosody's own
+# form's are compared, a Prosody with its message archive in SQLite for the
+# export, Redis for the mixed load).
 # About 13 minutes with the defaults; tune with
 #   PORTAL_BENCH_SIGNUP_SECONDS (5)  PORTAL_BENCH_SIGNUP_ROUNDS (2)
 #   PORTAL_BENCH_PAGE_SECONDS (10)

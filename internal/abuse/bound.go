@@ -41,13 +41,18 @@ type KeyBound struct {
 	Captchas   int // captchas: one per new sign-up form
 	Regulation int // failed password checks and locks (Regulator)
 	Counters   int // budget counters and their release counters (":r")
+	Circuits   int // the onion listener's per-circuit counters and their release counters
 }
 
 // Total is the number of keys of the bound.
-func (k KeyBound) Total() int { return k.Captchas + k.Regulation + k.Counters }
+func (k KeyBound) Total() int { return k.Captchas + k.Regulation + k.Counters + k.Circuits }
 
 func (k KeyBound) String() string {
-	return fmt.Sprintf("%d keys (%d captchas, %d password-check counters, %d rate counters)", k.Total(), k.Captchas, k.Regulation, k.Counters)
+	s := fmt.Sprintf("%d keys (%d captchas, %d password-check counters, %d rate counters", k.Total(), k.Captchas, k.Regulation, k.Counters)
+	if k.Circuits > 0 {
+		s += fmt.Sprintf(", %d Tor circuit counters", k.Circuits)
+	}
+	return s + ")"
 }
 
 // units is the most units a budget of limit per period can grant and keep in
@@ -67,7 +72,8 @@ func (lt Lifetimes) regulationLife() time.Duration {
 }
 
 // OnionKeyBound is the most keys the onion listener, all onion clients
-// together, can hold in the store at one time.
+// together, can hold in the store at one time; circuits says whether the
+// onion listener knows each request's Tor circuit (LimiterOptions.Circuit).
 //
 //   - Captchas: every captcha a request over the onion listener can put in
 //     the store (a new form, a new picture, a sign-up form shown again) is
@@ -76,13 +82,27 @@ func (lt Lifetimes) regulationLife() time.Duration {
 //   - Regulation: every password check that reaches the Regulator holds a
 //     unit of the onion credential budget that is not given back:
 //     units(OnionCredentialChecksPerMinute, 1 min, regulation lifetime).
-//   - Counters: the three onion counters and their release counters, 6.
-func OnionKeyBound(b Budgets, lt Lifetimes) KeyBound {
-	return KeyBound{
+//   - Counters: the three onion counters and their release counters, 6,
+//     and with circuits the onion circuit counter (never released), 7.
+//   - Circuits: Tor circuits are unbounded in number, and each request of a
+//     new circuit could create counters of its own. Every per-circuit
+//     counter is paid, when it is created, by a unit of the onion circuit
+//     budget that is never given back (Allow); a counter lives at most the
+//     longest period of the per-client budgets (one hour), and each may
+//     have a release counter: 2 × units(OnionCircuitsPerMinute, 1 min,
+//     1 h). The per-client budgets themselves do not enter the bound: what
+//     each circuit does is paid for by the shared onion budgets above.
+func OnionKeyBound(b Budgets, lt Lifetimes, circuits bool) KeyBound {
+	k := KeyBound{
 		Captchas:   units(b.OnionCaptchasPerMinute, time.Minute, lt.Captcha),
 		Regulation: units(b.OnionCredentialChecksPerMinute, time.Minute, lt.regulationLife()),
 		Counters:   2 * 3,
 	}
+	if circuits {
+		k.Counters++
+		k.Circuits = 2 * units(b.OnionCircuitsPerMinute, time.Minute, time.Hour)
+	}
+	return k
 }
 
 // NetworkKeyBound is the most keys one IPv6 /48 network, all its /56s and

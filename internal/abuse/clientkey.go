@@ -126,11 +126,15 @@ func (l *Limiter) clientAddr(r *http.Request) (netip.Addr, error) {
 // whose first byte is 0x38 against a /56). The client tags (4, 6) are those of
 // the first release, so client keys did not change with the network budgets.
 const (
-	tagIPv4    = 4  // IPv4 address, 4 bytes (/32)
-	tagIPv6p64 = 6  // IPv6 /64 network, 8 bytes
-	tagIPv6p56 = 56 // IPv6 /56 network, 7 bytes
-	tagIPv6p48 = 48 // IPv6 /48 network, 6 bytes
+	tagIPv4    = 4   // IPv4 address, 4 bytes (/32)
+	tagIPv6p64 = 6   // IPv6 /64 network, 8 bytes
+	tagIPv6p56 = 56  // IPv6 /56 network, 7 bytes
+	tagIPv6p48 = 48  // IPv6 /48 network, 6 bytes
+	tagCircuit = 128 // a Tor circuit of the onion listener, 1 to maxCircuitID bytes
 )
+
+// maxCircuitID bounds what LimiterOptions.Circuit may return.
+const maxCircuitID = 64
 
 // maskedBytes is the part of a that identifies it at prefix length bits,
 // after its tag: the whole IPv4 address (bits 32), or the /64, /56 or /48
@@ -156,6 +160,34 @@ func keyFor(epoch []byte, a netip.Addr, bits int) string {
 	m := hmac.New(sha256.New, epoch)
 	m.Write(maskedBytes(a, bits))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// circuitKeyFor is the key of a Tor circuit: HMAC-SHA256(epoch, tagCircuit +
+// id), truncated and encoded like a client key.
+func circuitKeyFor(epoch, id []byte) string {
+	m := hmac.New(sha256.New, epoch)
+	m.Write([]byte{tagCircuit})
+	m.Write(id)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// circuitKey returns the key of the Tor circuit an onion request came over,
+// with ok false when the circuit is not known (no LimiterOptions.Circuit, or
+// it has no id for r, or an id out of bounds): the request is then counted on
+// the shared onion budgets only.
+func (l *Limiter) circuitKey(ctx context.Context, r *http.Request) (key string, ok bool, err error) {
+	if l.circuit == nil {
+		return "", false, nil
+	}
+	id, ok := l.circuit(r)
+	if !ok || len(id) == 0 || len(id) > maxCircuitID {
+		return "", false, nil
+	}
+	epoch, err := l.epochKey(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	return circuitKeyFor(epoch, id), true, nil
 }
 
 // clientKeyFor is the client's own key: IPv4 /32 or IPv6 /64.
@@ -190,12 +222,14 @@ func (l *Limiter) clientKeys(ctx context.Context, r *http.Request) (clientKeys, 
 }
 
 // ClientKey returns the opaque key r is counted under in this epoch, derived
-// from the epoch key and the client's masked address; it is neither reversible
-// nor linkable across epochs. Requests over the onion listener have no client
-// key: ok is false. Store errors are returned as they are (fail closed).
+// from the epoch key and the client's masked address, or, over the onion
+// listener, the Tor circuit's id; it is neither reversible nor linkable
+// across epochs. Requests over the onion listener whose circuit is not known
+// have no client key: ok is false. Store errors are returned as they are
+// (fail closed).
 func (l *Limiter) ClientKey(ctx context.Context, r *http.Request) (key string, ok bool, err error) {
 	if l.isOnion(r) {
-		return "", false, nil
+		return l.circuitKey(ctx, r)
 	}
 	k, err := l.clientKeys(ctx, r)
 	if err != nil {

@@ -53,3 +53,23 @@ func TestNetworkKeysAreTagged(t *testing.T) {
 		t.Error("the client key is not the /64 key")
 	}
 }
+
+// TestCircuitKeysAreTagged: a Tor circuit's key is keyed with its own tag,
+// so an id whose bytes are an IPv4 address (or an IPv6 network) never shares
+// a key with that address.
+func TestCircuitKeysAreTagged(t *testing.T) {
+	epoch := bytes.Repeat([]byte{7}, epochKeyLen)
+	a := netip.MustParseAddr("192.0.2.1")
+	if circuitKeyFor(epoch, a.AsSlice()) == keyFor(epoch, a, 64) {
+		t.Error("circuit id with an IPv4 address's bytes has the address's key")
+	}
+	v6 := netip.MustParseAddr("2001:db8:1:2::1")
+	for _, bits := range []int{48, 56, 64} {
+		if circuitKeyFor(epoch, maskedBytes(v6, bits)[1:]) == keyFor(epoch, v6, bits) {
+			t.Errorf("circuit id with the bytes of a /%d has its key", bits)
+		}
+	}
+	if circuitKeyFor(epoch, []byte{1, 2}) == circuitKeyFor(epoch, []byte{1, 3}) {
+		t.Error("two circuits share a key")
+	}
+}

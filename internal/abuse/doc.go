@@ -8,8 +8,26 @@
 // captchas (new sign-up forms, pictures, sounds) per client per minute,
 // credential checks per client per minute, and global sign-ups per hour.
 // Onion: the onion listener's own budgets for sign-ups, captchas and
-// credential checks, shared by all onion clients, which are never counted
-// one by one (every onion client is 127.0.0.1).
+// credential checks, shared by all onion clients (every onion client is
+// 127.0.0.1).
+//
+// # Tor circuits
+//
+// When the onion listener reads tor's circuit ids (HiddenServiceExportCircuitID
+// haproxy, LimiterOptions.Circuit), an onion request is also counted on the
+// per-client budgets under its Tor circuit, keyed like an address:
+// HMAC-SHA256(epoch key, tag + id), the tag (128) its own, the id tor's
+// circuit number with a random id of the tor process it came from (circuit
+// numbers start again when tor does). Tor Browser uses one circuit per site
+// for ten minutes and more, so a visitor's wrong captchas cost that visitor
+// (its sign-up budget), and the shared onion sign-up budget counts created
+// accounts only. Circuits cost nothing to open, so they cannot bound the
+// onion class by themselves: the shared onion budgets are counted first and
+// still bound everything onion traffic can do, and every new per-circuit
+// counter is paid by a unit of the shared onion circuit budget
+// (Budgets.OnionCircuitsPerMinute), never given back. When it has no room a
+// new circuit's request is counted on the shared budgets only, as without
+// circuit ids, and leaves no counter (see Allow and OnionKeyBound).
 //
 // A client is the key HMAC-SHA256(epoch key, tag + address masked to /32 for
 // IPv4 and /64 for IPv6), truncated to 128 bits. The tag byte names the
@@ -39,8 +57,9 @@
 // network budgets and the onion captcha budget are never given back by
 // Release, so everything a class of traffic can put in the store (captchas,
 // counters, the Regulator's keys) is bounded by its budgets: OnionKeyBound
-// for the onion listener, NetworkKeyBound for one /48 (one IPv4 address holds
-// fewer). The configuration refuses budgets whose bound is larger than
+// for the onion listener (its Tor circuits' counters included),
+// NetworkKeyBound for one /48 (one IPv4 address holds fewer). The
+// configuration refuses budgets whose bound is larger than
 // store.max_keys/OnionShareDivisor (onion) or store.max_keys/
 // NetworkShareDivisor (one network), so neither a flood over Tor nor one
 // network can fill the memory store for the others. On Redis, which has no

@@ -25,16 +25,20 @@ const (
 	// Signup is one submitted sign-up form. Clearnet: the global budget,
 	// the client's network budgets (IPv6 /48 and /56) and the client's own
 	// hourly budget. Onion: the onion sign-up budget and one unit of the
-	// onion captcha budget (the form may be shown again with a new captcha).
+	// onion captcha budget (the form may be shown again with a new captcha),
+	// and, when the request's Tor circuit is known, the circuit's own hourly
+	// budget (the per-client one).
 	Signup Action = iota + 1
 	// Captcha is one new sign-up form (it puts a captcha in the store), one
 	// captcha picture or one sound. Clearnet: the client's network budgets
 	// (IPv6 /48 and /56) and its own per-minute budget. Onion: the onion
-	// captcha budget, all onion clients together.
+	// captcha budget, all onion clients together, and the circuit's own
+	// per-minute budget when the circuit is known.
 	Captcha
 	// Credential is one password check (password change, export, delete,
 	// import). Clearnet: the client's network budgets (IPv6 /48 and /56) and
-	// its own per-minute budget. Onion: the onion budget.
+	// its own per-minute budget. Onion: the onion budget, and the circuit's
+	// own per-minute budget when the circuit is known.
 	Credential
 )
 
@@ -60,6 +64,12 @@ type Budgets struct {
 	OnionSignupsPerHour            int // onion listener, all clients together
 	OnionCaptchasPerMinute         int // onion listener, all clients together
 	OnionCredentialChecksPerMinute int // onion listener, all clients together
+	// OnionCircuitsPerMinute pays for the counters of Tor circuits (see
+	// LimiterOptions.Circuit): each new per-circuit counter takes one unit,
+	// never given back; over it, a circuit without a counter is counted on
+	// the shared onion budgets only. Zero in LimiterOptions.Budgets:
+	// DefaultOnionCircuitsPerMinute.
+	OnionCircuitsPerMinute int
 
 	// IPv6Factor56 and IPv6Factor48 multiply the per-client budgets
 	// (sign-ups, captchas, credential checks) into the budgets of the
@@ -110,6 +120,16 @@ const (
 // (that cannot be told apart) but never for clearnet visitors.
 const DefaultOnionCaptchasPerMinute = 120
 
+// DefaultOnionCircuitsPerMinute is the default of
+// Budgets.OnionCircuitsPerMinute: new per-circuit counters a minute, all Tor
+// circuits together. A visitor who signs up makes two or three (a captcha
+// counter with the first form, a sign-up counter with the first attempt, a
+// new captcha counter when a minute passes between forms), so 30 a minute
+// is ten or more new visitors a minute, far above the onion sign-up budget
+// (20 an hour). What circuits can leave in the store is then at most
+// 2 × 30 × 61 = 3,660 counters (OnionKeyBound), whatever their number.
+const DefaultOnionCircuitsPerMinute = 30
+
 // DefaultBudgets are the budgets of the configuration's defaults.
 func DefaultBudgets() Budgets {
 	return Budgets{
@@ -120,6 +140,7 @@ func DefaultBudgets() Budgets {
 		OnionSignupsPerHour:            20,
 		OnionCaptchasPerMinute:         DefaultOnionCaptchasPerMinute,
 		OnionCredentialChecksPerMinute: 30,
+		OnionCircuitsPerMinute:         DefaultOnionCircuitsPerMinute,
 		IPv6Factor56:                   DefaultIPv6Factor56,
 		IPv6Factor48:                   DefaultIPv6Factor48,
 	}
@@ -135,6 +156,7 @@ func (b Budgets) validate() error {
 		{"CaptchasPerMinute", b.CaptchasPerMinute}, {"CredentialChecksPerMinute", b.CredentialChecksPerMinute},
 		{"OnionSignupsPerHour", b.OnionSignupsPerHour}, {"OnionCaptchasPerMinute", b.OnionCaptchasPerMinute},
 		{"OnionCredentialChecksPerMinute", b.OnionCredentialChecksPerMinute},
+		{"OnionCircuitsPerMinute", b.OnionCircuitsPerMinute},
 		{"IPv6Factor56", b.IPv6Factor56}, {"IPv6Factor48", b.IPv6Factor48},
 	} {
 		if f.n < 1 {
@@ -164,6 +186,14 @@ type LimiterOptions struct {
 	// IsOnion reports whether a request came over the onion listener
 	// (handlers.IsOnion). Nil: no request is.
 	IsOnion func(*http.Request) bool
+	// Circuit returns, for a request over the onion listener, what
+	// identifies the Tor circuit it came over (tor's circuit id with the tor
+	// session it belongs to, 1 to 64 bytes), when the onion listener reads
+	// circuit ids (tor's HiddenServiceExportCircuitID). The circuit is then
+	// counted like a clearnet client, under HMAC(epoch key, tag + id), on
+	// the per-client budgets, besides the shared onion budgets. Nil, or ok
+	// false: onion requests are counted on the shared onion budgets only.
+	Circuit func(*http.Request) (id []byte, ok bool)
 	// Now is the clock for the epoch key cache (nil: time.Now). Counter
 	// windows follow the store's clock (TTLs).
 	Now func() time.Time
@@ -180,6 +210,7 @@ type Limiter struct {
 	epochRecheck   time.Duration
 	trustedProxies []netip.Prefix
 	isOnion        func(*http.Request) bool
+	circuit        func(*http.Request) ([]byte, bool)
 	now            func() time.Time
 	log            *slog.Logger
 
@@ -196,6 +227,9 @@ func NewLimiter(st store.Store, o LimiterOptions) (*Limiter, error) {
 	}
 	if o.Budgets == (Budgets{}) {
 		o.Budgets = DefaultBudgets()
+	}
+	if o.Budgets.OnionCircuitsPerMinute == 0 {
+		o.Budgets.OnionCircuitsPerMinute = DefaultOnionCircuitsPerMinute
 	}
 	if err := o.Budgets.validate(); err != nil {
 		return nil, err
@@ -215,7 +249,7 @@ func NewLimiter(st store.Store, o LimiterOptions) (*Limiter, error) {
 	}
 	l := &Limiter{
 		st: st, b: o.Budgets, epochTTL: o.Epoch, epochRecheck: o.EpochRecheck,
-		trustedProxies: tp, isOnion: o.IsOnion, now: o.Now, log: o.Log,
+		trustedProxies: tp, isOnion: o.IsOnion, circuit: o.Circuit, now: o.Now, log: o.Log,
 	}
 	if l.isOnion == nil {
 		l.isOnion = func(*http.Request) bool { return false }
@@ -238,19 +272,21 @@ const (
 	BudgetOnionCaptcha    = "onion_captcha"
 	BudgetCredential      = "credential"
 	BudgetOnionCredential = "onion_credential"
+	BudgetOnionCircuit    = "onion_circuit"
 )
 
 // level is what a budget counts: everyone of a class, the client's IPv6 /48
-// or /56 network, or the client itself. Allow counts the levels in this
-// order, widest first, so that a request refused at one level has created no
-// key at a narrower one (see Allow).
+// or /56 network, the client itself, or the Tor circuit of an onion request.
+// Allow counts the levels in this order, widest first, so that a request
+// refused at one level has created no key at a narrower one (see Allow).
 type level int
 
 const (
-	levelShared level = iota // all clients of a class together (global, onion)
-	level48                  // the client's IPv6 /48
-	level56                  // the client's IPv6 /56
-	levelClient              // the client: IPv4 /32 or IPv6 /64
+	levelShared  level = iota // all clients of a class together (global, onion)
+	level48                   // the client's IPv6 /48
+	level56                   // the client's IPv6 /56
+	levelClient               // the client: IPv4 /32 or IPv6 /64
+	levelCircuit              // an onion request's Tor circuit (after the shared onion budgets)
 )
 
 // prefix is the network prefix length a level counts at (0: shared or client).
@@ -293,8 +329,18 @@ type budget struct {
 }
 
 // steps returns the budgets of action a, in the order Allow counts them.
-func (l *Limiter) steps(a Action, onion, ipv6 bool) ([]budget, error) {
+// circuit is true for an onion request whose Tor circuit is known: it is
+// counted on the per-client budgets too, after the shared onion ones.
+func (l *Limiter) steps(a Action, onion, circuit, ipv6 bool) ([]budget, error) {
 	b := l.b
+	// perCircuit is the circuit's own budget for a per-client limit (none
+	// when the circuit is not known).
+	perCircuit := func(name string, perClient int, period time.Duration) []budget {
+		if !circuit {
+			return nil
+		}
+		return []budget{{name, perClient, period, levelCircuit, byRelease}}
+	}
 	// network returns the /48 and /56 budgets for a per-client limit
 	// (IPv6 clients only) followed by the client's own.
 	network := func(name string, perClient int, period time.Duration) []budget {
@@ -311,21 +357,23 @@ func (l *Limiter) steps(a Action, onion, ipv6 bool) ([]budget, error) {
 	switch a {
 	case Signup:
 		if onion {
-			return []budget{
+			return append([]budget{
 				{BudgetOnionSignup, b.OnionSignupsPerHour, time.Hour, levelShared, byBoth},
 				{BudgetOnionCaptcha, b.OnionCaptchasPerMinute, time.Minute, levelShared, never},
-			}, nil
+			}, perCircuit(BudgetSignup, b.SignupsPerHour, time.Hour)...), nil
 		}
 		return append([]budget{{BudgetGlobalSignup, b.GlobalSignupsPerHour, time.Hour, levelShared, byBoth}},
 			network(BudgetSignup, b.SignupsPerHour, time.Hour)...), nil
 	case Captcha:
 		if onion {
-			return []budget{{BudgetOnionCaptcha, b.OnionCaptchasPerMinute, time.Minute, levelShared, never}}, nil
+			return append([]budget{{BudgetOnionCaptcha, b.OnionCaptchasPerMinute, time.Minute, levelShared, never}},
+				perCircuit(BudgetCaptcha, b.CaptchasPerMinute, time.Minute)...), nil
 		}
 		return network(BudgetCaptcha, b.CaptchasPerMinute, time.Minute), nil
 	case Credential:
 		if onion {
-			return []budget{{BudgetOnionCredential, b.OnionCredentialChecksPerMinute, time.Minute, levelShared, byBoth}}, nil
+			return append([]budget{{BudgetOnionCredential, b.OnionCredentialChecksPerMinute, time.Minute, levelShared, byBoth}},
+				perCircuit(BudgetCredential, b.CredentialChecksPerMinute, time.Minute)...), nil
 		}
 		return network(BudgetCredential, b.CredentialChecksPerMinute, time.Minute), nil
 	}
@@ -352,6 +400,10 @@ type Decision struct {
 	// (a global or onion budget), false when it is the client's own or its
 	// network's.
 	Shared bool
+	// Circuit is true when the refusing budget is the one of the Tor
+	// circuit an onion request came over (Budget names the per-client
+	// budget: BudgetSignup, BudgetCaptcha, BudgetCredential).
+	Circuit bool
 
 	l    *Limiter
 	held []*heldUnit
@@ -369,27 +421,43 @@ type heldUnit struct {
 // closed and create nothing.
 //
 // The budgets are counted widest first: the shared budget of the class
-// (global or onion), then the client's /48 and /56 (IPv6), then the client.
-// A refused request gives back the units it took; since the refusing counter
-// existed already (it was full), a refused request never creates a key below
-// the level that refused it, and every new client or /56 counter belongs to
-// a request that holds a unit of its /48 budget. So the keys one network can
-// create are bounded by its /48 budgets, whatever the number of its /64s or
-// of its refused requests (NetworkKeyBound).
+// (global or onion), then the client's /48 and /56 (IPv6), then the client,
+// or, over the onion listener, the request's Tor circuit. A refused request
+// gives back the units it took; since the refusing counter existed already
+// (it was full), a refused request never creates a key below the level that
+// refused it, and every new client or /56 counter belongs to a request that
+// holds a unit of its /48 budget. So the keys one network can create are
+// bounded by its /48 budgets, whatever the number of its /64s or of its
+// refused requests (NetworkKeyBound).
+//
+// Tor circuits are unbounded in number and cost nothing to open, so a new
+// circuit counter is paid by a unit of the shared onion circuit budget
+// (Budgets.OnionCircuitsPerMinute), never given back. When that budget has
+// no room, the counter just created is deleted again and the request is
+// counted on the shared onion budgets only, as it would be without circuit
+// ids: circuits can put at most that budget's counters in the store
+// (OnionKeyBound), and a flood of new circuits never locks out visitors
+// whose circuits have counters already.
 func (l *Limiter) Allow(ctx context.Context, r *http.Request, a Action) (Decision, error) {
 	onion := l.isOnion(r)
 	var (
-		ck  clientKeys
-		err error
+		ck      clientKeys
+		circuit bool
+		err     error
 	)
-	if !onion {
+	switch {
+	case !onion:
 		// Keyed before counting: every budget but the shared ones needs the
 		// client's keys, which cost only the epoch key (cached).
 		if ck, err = l.clientKeys(ctx, r); err != nil {
 			return Decision{}, err
 		}
+	default:
+		if ck.client, circuit, err = l.circuitKey(ctx, r); err != nil {
+			return Decision{}, err
+		}
 	}
-	steps, err := l.steps(a, onion, ck.ipv6())
+	steps, err := l.steps(a, onion, circuit, ck.ipv6())
 	if err != nil {
 		return Decision{}, err
 	}
@@ -402,48 +470,79 @@ func (l *Limiter) Allow(ctx context.Context, r *http.Request, a Action) (Decisio
 			key += "/48:" + ck.net48
 		case level56:
 			key += "/56:" + ck.net56
-		case levelClient:
+		case levelClient, levelCircuit:
 			key += ":" + ck.client
 		}
-		ok, retry, err := l.take(ctx, key, b)
+		n, ok, retry, err := l.take(ctx, key, b)
 		if err != nil {
 			d.release(ctx, all)
 			return Decision{}, fmt.Errorf("abuse: %s budget: %w", b.name, err)
 		}
 		if !ok {
 			d.release(ctx, all)
-			l.log.Info("abuse.limited", "action", a.String(), "budget", b.name, "prefix", b.level.prefix(), "onion", onion, "retry_after_s", int(retry/time.Second))
-			return Decision{Budget: b.name, Prefix: b.level.prefix(), Shared: b.level == levelShared, RetryAfter: retry}, nil
+			l.log.Info("abuse.limited", "action", a.String(), "budget", b.name, "prefix", b.level.prefix(), "onion", onion,
+				"circuit", b.level == levelCircuit, "retry_after_s", int(retry/time.Second))
+			return Decision{Budget: b.name, Prefix: b.level.prefix(), Shared: b.level == levelShared,
+				Circuit: b.level == levelCircuit, RetryAfter: retry}, nil
+		}
+		if b.level == levelCircuit && n == 1 {
+			paid, err := l.payCircuitCounter(ctx, key)
+			if err != nil {
+				d.release(ctx, all)
+				return Decision{}, fmt.Errorf("abuse: %s budget: %w", BudgetOnionCircuit, err)
+			}
+			if !paid {
+				l.log.Info("abuse.circuit_unkeyed", "action", a.String(), "budget", BudgetOnionCircuit,
+					"effect", "counted on the shared onion budgets only")
+				continue
+			}
 		}
 		d.held = append(d.held, &heldUnit{key: key, back: b.back})
 	}
 	return d, nil
 }
 
-// take reserves one unit of budget b under key. Counters are windows that
-// start with their first unit (Incr's TTL). Released units are counted under
-// key+":r" in the same window, so the units in use are used - released.
-func (l *Limiter) take(ctx context.Context, key string, b budget) (bool, time.Duration, error) {
+// payCircuitCounter takes one unit of the shared onion circuit budget for the
+// circuit counter key that the caller has just created. The unit is never
+// given back: it pays for the key. Without room, the key is deleted again
+// (paid is false): a concurrent request of the same circuit that counted on
+// it in between loses its unit, which only lets that circuit through once
+// more.
+func (l *Limiter) payCircuitCounter(ctx context.Context, key string) (paid bool, err error) {
+	_, ok, _, err := l.take(ctx, "rl:"+BudgetOnionCircuit,
+		budget{BudgetOnionCircuit, l.b.OnionCircuitsPerMinute, time.Minute, levelShared, never})
+	if err != nil || ok {
+		return ok, err
+	}
+	return false, l.st.Del(ctx, key)
+}
+
+// take reserves one unit of budget b under key and returns the counter's
+// value after it (1: the counter was created by this call). Counters are
+// windows that start with their first unit (Incr's TTL). Released units are
+// counted under key+":r" in the same window, so the units in use are used -
+// released.
+func (l *Limiter) take(ctx context.Context, key string, b budget) (int64, bool, time.Duration, error) {
 	n, err := l.st.Incr(ctx, key, b.period)
 	if err != nil {
-		return false, 0, err
+		return 0, false, 0, err
 	}
 	if n <= int64(b.limit) {
-		return true, 0, nil
+		return n, true, 0, nil
 	}
 	released := int64(0)
 	v, err := l.st.Get(ctx, key+":r")
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
-		return false, 0, err
+		return n, false, 0, err
 	default:
 		if released, err = strconv.ParseInt(string(v), 10, 64); err != nil {
-			return false, 0, errors.New("abuse: released counter is not a number")
+			return n, false, 0, errors.New("abuse: released counter is not a number")
 		}
 	}
 	if n-released <= int64(b.limit) {
-		return true, 0, nil
+		return n, true, 0, nil
 	}
 	// Refused. The unit just taken is not given back: units of refused
 	// requests stay counted until the window ends, so that "allowed" can be
@@ -453,11 +552,11 @@ func (l *Limiter) take(ctx context.Context, key string, b budget) (bool, time.Du
 	ttl, err := l.st.TTL(ctx, key)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return false, time.Second, nil // the window just ended
+		return n, false, time.Second, nil // the window just ended
 	case err != nil:
-		return false, 0, err
+		return n, false, 0, err
 	}
-	return false, ceilSecond(ttl), nil
+	return n, false, ceilSecond(ttl), nil
 }
 
 // ceilSecond rounds d up to whole seconds, at least one.

@@ -85,6 +85,7 @@ type Config struct {
 		OnionSignupsPerHour            int           // sign-ups per hour over the onion listener, all together
 		OnionCaptchasPerMinute         int           // captchas (forms, pictures, sounds) per minute over the onion listener, all together
 		OnionCredentialChecksPerMinute int           // password checks per minute over the onion listener, all together
+		OnionCircuitsPerMinute         int           // new per-circuit counters per minute, all Tor circuits together
 		IPv6Factor56                   int           // an IPv6 /56's budgets, in per-client budgets
 		IPv6Factor48                   int           // an IPv6 /48's budgets, in per-client budgets
 		Epoch                          time.Duration // lifetime of the key that makes client keys
@@ -132,6 +133,15 @@ type Config struct {
 		ControlAddr     string // control: host:port or unix:/path
 		ControlPassword string // control: password for HashedControlPassword
 		CookieFile      string // control: cookie file instead of the one tor names
+
+		// Tor's own defences (internal/onion.Defenses).
+		PoW             bool // proof of work for clients when the service is under load
+		PoWQueueRate    int  // rendezvous requests dispatched per second from the PoW queue
+		PoWQueueBurst   int  // most rendezvous requests dispatched at once
+		IntroDoS        bool // launch: rate limit introductions at the introduction points
+		IntroDoSRate    int  // launch: introductions per second per introduction point
+		IntroDoSBurst   int  // launch: introduction burst per introduction point
+		ExportCircuitID bool // launch: tor sends each connection's circuit id; a budget per circuit
 	}
 
 	Log struct {
@@ -348,7 +358,7 @@ var options = []option{
 	opt("abuse.credential_checks_per_minute", "10", "password checks (password change, export, delete) per client per minute", false, func() (func(*Config) string, func(*Config, string) error) {
 		return integer(func(c *Config) *int { return &c.Abuse.CredentialChecksPerMinute })
 	}),
-	opt("abuse.onion_signups_per_hour", "20", "sign-ups per hour over the onion listener, all onion clients together (onion clients are never counted one by one)", false, func() (func(*Config) string, func(*Config, string) error) {
+	opt("abuse.onion_signups_per_hour", "20", "sign-ups per hour over the onion listener, all onion clients together (with onion.export_circuit_id each Tor circuit is also counted like a clearnet client, and wrong captchas cost the circuit, not this budget)", false, func() (func(*Config) string, func(*Config, string) error) {
 		return integer(func(c *Config) *int { return &c.Abuse.OnionSignupsPerHour })
 	}),
 	opt("abuse.onion_captchas_per_minute", "120", "captchas per minute over the onion listener, all onion clients together: new sign-up forms, sign-up forms shown again, pictures and sounds (each form holds a new captcha in the store)", false, func() (func(*Config) string, func(*Config, string) error) {
@@ -356,6 +366,9 @@ var options = []option{
 	}),
 	opt("abuse.onion_credential_checks_per_minute", "30", "password checks per minute over the onion listener, all onion clients together", false, func() (func(*Config) string, func(*Config, string) error) {
 		return integer(func(c *Config) *int { return &c.Abuse.OnionCredentialChecksPerMinute })
+	}),
+	opt("abuse.onion_circuits_per_minute", "30", "with onion.export_circuit_id: Tor circuits get budgets of their own (the per-client ones); each new per-circuit counter takes one unit of this shared budget, never given back, so circuits cannot fill the store; over it, a new circuit is counted on the shared onion budgets only", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Abuse.OnionCircuitsPerMinute })
 	}),
 	opt("abuse.ipv6_56_factor", "2", "an IPv6 client is counted under its /64 and also under its /56 network, whose sign-up, captcha and password-check budgets are this many times the per-client ones", false, func() (func(*Config) string, func(*Config, string) error) {
 		return integer(func(c *Config) *int { return &c.Abuse.IPv6Factor56 })
@@ -440,6 +453,27 @@ var options = []option{
 	}),
 	opt("onion.cookie_file", "", "control mode: tor's control cookie file, when not the one tor reports (e.g. another mount path)", false, func() (func(*Config) string, func(*Config, string) error) {
 		return str(func(c *Config) *string { return &c.Onion.CookieFile })
+	}),
+	opt("onion.pow", "true", "proof of work at the front door: tor asks clients to solve a puzzle when the service is under load (HiddenServicePoWDefensesEnabled; Tor Browser solves it by itself; needs tor 0.4.8 with the pow module, and in control mode tor 0.4.9 for ADD_ONION)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return boolean(func(c *Config) *bool { return &c.Onion.PoW })
+	}),
+	opt("onion.pow_queue_rate", "25", "rendezvous requests per second tor takes from the proof-of-work queue (HiddenServicePoWQueueRate; 0: no limit); above it, waiting clients are asked for more work", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Onion.PoWQueueRate })
+	}),
+	opt("onion.pow_queue_burst", "250", "most rendezvous requests tor takes from the proof-of-work queue at once (HiddenServicePoWQueueBurst; at least onion.pow_queue_rate)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Onion.PoWQueueBurst })
+	}),
+	opt("onion.intro_dos", "true", "launch mode: the introduction points rate-limit introductions to the service (HiddenServiceEnableIntroDoSDefense); not available over ADD_ONION (control mode)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return boolean(func(c *Config) *bool { return &c.Onion.IntroDoS })
+	}),
+	opt("onion.intro_dos_rate", "25", "launch mode: introductions per second each introduction point lets through (HiddenServiceEnableIntroDoSRatePerSec)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Onion.IntroDoSRate })
+	}),
+	opt("onion.intro_dos_burst", "200", "launch mode: introductions each introduction point lets through at once (HiddenServiceEnableIntroDoSBurstPerSec; at least onion.intro_dos_rate)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return integer(func(c *Config) *int { return &c.Onion.IntroDoSBurst })
+	}),
+	opt("onion.export_circuit_id", "true", "launch mode: tor opens every connection with a PROXY protocol header naming its Tor circuit (HiddenServiceExportCircuitID haproxy), read on the onion listener only, and each circuit gets the per-client budgets (abuse.signups_per_hour, ...) besides the shared onion ones; not available over ADD_ONION (control mode: onion visitors share the onion budgets)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return boolean(func(c *Config) *bool { return &c.Onion.ExportCircuitID })
 	}),
 	opt("log.level", "info", "debug, info, warn or error (usernames appear only at debug)", false, func() (func(*Config) string, func(*Config, string) error) {
 		return str(func(c *Config) *string { return &c.Log.Level })
@@ -713,6 +747,7 @@ func (c *Config) Validate() error {
 		"abuse.captchas_per_minute": c.Abuse.CaptchasPerMinute, "abuse.credential_checks_per_minute": c.Abuse.CredentialChecksPerMinute,
 		"abuse.onion_signups_per_hour": c.Abuse.OnionSignupsPerHour, "abuse.onion_captchas_per_minute": c.Abuse.OnionCaptchasPerMinute,
 		"abuse.onion_credential_checks_per_minute": c.Abuse.OnionCredentialChecksPerMinute,
+		"abuse.onion_circuits_per_minute":          c.Abuse.OnionCircuitsPerMinute,
 	} {
 		if n < 1 || n > 1_000_000 {
 			bad(key, "must be between 1 and 1000000, got %d", n)
@@ -796,6 +831,22 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if c.Onion.PoW {
+		if c.Onion.PoWQueueRate < 0 || c.Onion.PoWQueueRate > 1_000_000 {
+			bad("onion.pow_queue_rate", "must be between 0 and 1000000, got %d", c.Onion.PoWQueueRate)
+		}
+		if c.Onion.PoWQueueBurst < max(c.Onion.PoWQueueRate, 1) || c.Onion.PoWQueueBurst > 1_000_000 {
+			bad("onion.pow_queue_burst", "must be between onion.pow_queue_rate (%d) and 1000000, got %d", c.Onion.PoWQueueRate, c.Onion.PoWQueueBurst)
+		}
+	}
+	if c.Onion.IntroDoS {
+		if c.Onion.IntroDoSRate < 1 || c.Onion.IntroDoSRate > 1_000_000 {
+			bad("onion.intro_dos_rate", "must be between 1 and 1000000, got %d", c.Onion.IntroDoSRate)
+		}
+		if c.Onion.IntroDoSBurst < c.Onion.IntroDoSRate || c.Onion.IntroDoSBurst > 1_000_000 {
+			bad("onion.intro_dos_burst", "must be between onion.intro_dos_rate (%d) and 1000000, got %d", c.Onion.IntroDoSRate, c.Onion.IntroDoSBurst)
+		}
+	}
 	if c.Regulation.MaxFailures < 1 || c.Regulation.MaxFailures > 1000 {
 		bad("regulation.max_failures", "must be between 1 and 1000, got %d", c.Regulation.MaxFailures)
 	}
@@ -868,11 +919,15 @@ func (c *Config) Validate() error {
 func (c *Config) validateStoreShares(bad func(key, format string, a ...any)) {
 	b := c.AbuseBudgets()
 	lt := abuse.Lifetimes{Captcha: c.Captcha.TTL, RegulationWindow: c.Regulation.Window, RegulationBan: c.Regulation.Ban}
-	if k := abuse.OnionKeyBound(b, lt); k.Total() > c.Store.MaxKeys/abuse.OnionShareDivisor {
+	if k := abuse.OnionKeyBound(b, lt, c.OnionCircuits()); k.Total() > c.Store.MaxKeys/abuse.OnionShareDivisor {
+		circuits := ""
+		if c.OnionCircuits() {
+			circuits = ", abuse.onion_circuits_per_minute"
+		}
 		bad("abuse.onion_captchas_per_minute", "the onion listener, all onion clients together, could hold %s in the memory store, "+
-			"more than 1/%d of store.max_keys (%d); lower abuse.onion_captchas_per_minute or abuse.onion_credential_checks_per_minute, "+
+			"more than 1/%d of store.max_keys (%d); lower abuse.onion_captchas_per_minute%s or abuse.onion_credential_checks_per_minute, "+
 			"shorten captcha.ttl or regulation.ban, or raise store.max_keys to at least %d",
-			k, abuse.OnionShareDivisor, c.Store.MaxKeys, k.Total()*abuse.OnionShareDivisor)
+			k, abuse.OnionShareDivisor, c.Store.MaxKeys, circuits, k.Total()*abuse.OnionShareDivisor)
 	}
 	if k := abuse.NetworkKeyBound(b, lt); k.Total() > c.Store.MaxKeys/abuse.NetworkShareDivisor {
 		bad("abuse.ipv6_48_factor", "one IPv6 /48 network could hold %s in the memory store, more than 1/%d of store.max_keys (%d); "+
@@ -880,6 +935,15 @@ func (c *Config) validateStoreShares(bad func(key, format string, a ...any)) {
 			"shorten captcha.ttl or regulation.ban, or raise store.max_keys to at least %d",
 			k, abuse.NetworkShareDivisor, c.Store.MaxKeys, k.Total()*abuse.NetworkShareDivisor)
 	}
+}
+
+// OnionCircuits reports whether the onion listener reads tor's circuit ids
+// and counts every Tor circuit on the per-client budgets: the portal
+// publishes the service itself, in launch mode, with onion.export_circuit_id.
+// In control mode the service is added with ADD_ONION, which cannot export
+// circuit ids: onion visitors then share the onion budgets.
+func (c *Config) OnionCircuits() bool {
+	return c.Onion.Enabled && c.Onion.Mode == "launch" && c.Onion.ExportCircuitID
 }
 
 // AbuseBudgets are the abuse.* budgets as the Limiter takes them.
@@ -892,6 +956,7 @@ func (c *Config) AbuseBudgets() abuse.Budgets {
 		OnionSignupsPerHour:            c.Abuse.OnionSignupsPerHour,
 		OnionCaptchasPerMinute:         c.Abuse.OnionCaptchasPerMinute,
 		OnionCredentialChecksPerMinute: c.Abuse.OnionCredentialChecksPerMinute,
+		OnionCircuitsPerMinute:         c.Abuse.OnionCircuitsPerMinute,
 		IPv6Factor56:                   c.Abuse.IPv6Factor56,
 		IPv6Factor48:                   c.Abuse.IPv6Factor48,
 	}

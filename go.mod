@@ -9,6 +9,7 @@ require (
 	github.com/dchest/captcha v1.1.0
 	github.com/labstack/echo/v4 v4.16.6
 	github.com/mtibben/confusables v0.0.0-20210201002637-9d1b0723b659
+	github.com/pires/go-proxyproto v0.16.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/xdg-go/stringprep v1.0.4

@@ -2,6 +2,8 @@ package onion
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,6 +56,10 @@ type Config struct {
 	ControlPassword string // for HashedControlPassword; empty for cookie authentication
 	CookieFile      string // cookie file to use instead of the one tor names
 
+	// Defenses are tor's own defences of the service (proof of work, the
+	// introduction rate limit, circuit ids); the zero value has none.
+	Defenses Defenses
+
 	Log *slog.Logger
 
 	// RetryMin and RetryMax bound the backoff between attempts
@@ -65,6 +71,34 @@ type Config struct {
 	// OnState, when set, is called on every state change, in order, from
 	// the goroutine that runs Run. It must not block.
 	OnState func(state string, err error)
+}
+
+// Defenses are tor's own defences of an onion service.
+//
+// In launch mode the service is configured in the torrc the portal writes
+// (HiddenServiceDir, the key directory; HiddenServicePort), so that every
+// option below applies. In control mode it is added with ADD_ONION, which
+// takes only the proof-of-work keywords (tor 0.4.9 and newer): the
+// introduction rate limit and circuit ids are not available there.
+type Defenses struct {
+	// PoW makes clients solve a puzzle when the service is under load
+	// (HiddenServicePoWDefensesEnabled; control mode: ADD_ONION's
+	// PoWDefensesEnabled, left out with a warning when tor does not know
+	// it). PoWQueueRate and PoWQueueBurst are HiddenServicePoWQueueRate and
+	// HiddenServicePoWQueueBurst: rendezvous requests taken from the queue
+	// per second (0: no limit) and at once.
+	PoW                         bool
+	PoWQueueRate, PoWQueueBurst int
+	// IntroDoS makes the introduction points rate-limit introductions
+	// (HiddenServiceEnableIntroDoSDefense, with IntroDoSRate and
+	// IntroDoSBurst per second); launch mode only.
+	IntroDoS                    bool
+	IntroDoSRate, IntroDoSBurst int
+	// ExportCircuitID makes tor start every connection to the local
+	// listener with a PROXY protocol header naming its circuit
+	// (HiddenServiceExportCircuitID haproxy); launch mode only. See
+	// Service.CircuitIDs.
+	ExportCircuitID bool
 }
 
 // KeyDir is where the key is kept, in tor's HiddenServiceDir format.
@@ -96,6 +130,9 @@ type Service struct {
 
 	ctlMu sync.Mutex // held while cur is used or cleared
 	cur   *tor.Tor
+
+	sessMu sync.Mutex
+	torID  []byte // random id of the tor in use (launch mode), new with every start
 
 	torLog *logWriter // a launched tor's output, for every tor this service starts
 }
@@ -145,6 +182,25 @@ func New(cfg Config) (*Service, error) {
 		s.log.Info("onion.key_created", "address", key.Address(), "dir", cfg.KeyDir())
 	}
 	return s, nil
+}
+
+// CircuitIDs reports whether tor starts every connection to the local
+// listener with a PROXY protocol header naming its circuit (launch mode with
+// Defenses.ExportCircuitID): read it there (internal/proxyhdr.Circuits). In
+// control mode, or without the option, no header comes, and one that comes
+// is a visitor's and must be refused.
+func (s *Service) CircuitIDs() bool {
+	return s.cfg.Mode == ModeLaunch && s.cfg.Defenses.ExportCircuitID
+}
+
+// Session returns a random id of the tor process the service runs on (16
+// bytes, new with every start of tor in launch mode), so that the circuit ids
+// of one tor are not taken for those of the next: tor numbers its circuits
+// from 1 again when it starts.
+func (s *Service) Session() []byte {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	return s.torID
 }
 
 // Address returns the service's address, "<56 characters>.onion".
@@ -218,6 +274,26 @@ func (s *Service) GetInfo(key string) (string, error) {
 		if kv.Key == key {
 			vals = append(vals, kv.Val)
 		}
+	}
+	return strings.Join(vals, "\n"), nil
+}
+
+// GetConf sends GETCONF key on the service's control connection (for
+// diagnostics and tests; in launch mode "HiddenServiceDir" names the key
+// directory); several values are joined with newlines.
+func (s *Service) GetConf(key string) (string, error) {
+	s.ctlMu.Lock()
+	defer s.ctlMu.Unlock()
+	if s.cur == nil {
+		return "", errors.New("onion: no tor connection")
+	}
+	kvs, err := s.cur.Control.GetConf(key)
+	if err != nil {
+		return "", err
+	}
+	var vals []string
+	for _, kv := range kvs {
+		vals = append(vals, kv.Val)
 	}
 	return strings.Join(vals, "\n"), nil
 }
@@ -352,7 +428,7 @@ func (s *Service) session(ctx context.Context) (published bool, err error) {
 		}
 	}()
 
-	var svc *tor.OnionService
+	var added string // the service id ADD_ONION answered (control mode), for DEL_ONION
 	watchCtx, watchCancel := context.WithCancel(ctx)
 	defer watchCancel()
 	teardown := func() {
@@ -364,8 +440,8 @@ func (s *Service) session(ctx context.Context) (published bool, err error) {
 		closed := make(chan struct{})
 		go func() {
 			defer close(closed)
-			if svc != nil {
-				if err := svc.Close(); err != nil {
+			if added != "" {
+				if _, err := t.Control.SendRequest("DEL_ONION %s", added); err != nil {
 					s.log.Debug("onion.remove_failed", "err", err)
 				}
 			}
@@ -400,18 +476,27 @@ func (s *Service) session(ctx context.Context) (published bool, err error) {
 		teardown()
 		return false, fmt.Errorf("tor SETEVENTS: %w", err)
 	}
-	svc, err = t.Listen(ctx, &tor.ListenConf{
-		Key: s.key.KeyPair(), LocalListener: s.ln, RemotePorts: []int{VirtualPort},
-		NoWait: true, Version3: true,
-	})
-	if err != nil {
-		svc = nil
-		teardown()
-		return false, fmt.Errorf("tor ADD_ONION: %w", err)
-	}
-	if svc.ID != id {
-		teardown()
-		return false, fmt.Errorf("tor published %s, the key says %s", svc.ID, id)
+	pow := false
+	switch s.cfg.Mode {
+	case ModeLaunch:
+		// The service is in the torrc: check that tor took it.
+		if err := s.checkTorrcService(t.Control); err != nil {
+			teardown()
+			return false, err
+		}
+		pow = s.cfg.Defenses.PoW
+	default:
+		var got string
+		got, pow, err = s.addOnion(t.Control)
+		if err != nil {
+			teardown()
+			return false, fmt.Errorf("tor ADD_ONION: %w", err)
+		}
+		added = got
+		if got != id {
+			teardown()
+			return false, fmt.Errorf("tor published %s, the key says %s", got, id)
+		}
 	}
 	watchdog.Stop()
 	if nc != nil {
@@ -420,7 +505,8 @@ func (s *Service) session(ctx context.Context) (published bool, err error) {
 	s.ctlMu.Lock()
 	s.cur = t
 	s.ctlMu.Unlock()
-	s.log.Info("onion.added", "mode", s.cfg.Mode, "address", s.key.Address())
+	s.log.Info("onion.added", "mode", s.cfg.Mode, "address", s.key.Address(), "pow", pow,
+		"intro_dos", s.cfg.Mode == ModeLaunch && s.cfg.Defenses.IntroDoS, "circuit_ids", s.CircuitIDs())
 	pubMu.Lock()
 	if !published {
 		s.setState(StateAnnouncing, nil)
@@ -463,6 +549,13 @@ func (s *Service) launch(procCtx context.Context) (*tor.Tor, *torProcess, error)
 			_ = os.Remove(f)
 		}
 	}
+	sess := make([]byte, 16)
+	if _, err := rand.Read(sess); err != nil {
+		return nil, nil, err
+	}
+	s.sessMu.Lock()
+	s.torID = sess
+	s.sessMu.Unlock()
 	torrc := s.cfg.TorrcPath()
 	if err := writeAtomic(filepath.Dir(torrc), filepath.Base(torrc), []byte(s.torrc()), false); err != nil {
 		return nil, nil, fmt.Errorf("writing torrc: %w", err)
@@ -521,31 +614,127 @@ func (s *Service) torrc() string {
 		}
 		fmt.Fprintf(&b, "%%include %s\n", p)
 	}
+	// The service, after the included file: HiddenService* lines belong to
+	// the HiddenServiceDir above them, so none of the operator's can attach
+	// to it by accident.
+	b.WriteString("# The portal's onion service (the key directory is tor's HiddenServiceDir).\n")
+	fmt.Fprintf(&b, "HiddenServiceDir %s\n", s.keyDirAbs())
+	fmt.Fprintf(&b, "HiddenServicePort %d %s\n", VirtualPort, s.ln.Addr().String())
+	d := s.cfg.Defenses
+	if d.ExportCircuitID {
+		b.WriteString("HiddenServiceExportCircuitID haproxy\n")
+	}
+	if d.PoW {
+		fmt.Fprintf(&b, "HiddenServicePoWDefensesEnabled 1\nHiddenServicePoWQueueRate %d\nHiddenServicePoWQueueBurst %d\n", d.PoWQueueRate, d.PoWQueueBurst)
+	}
+	if d.IntroDoS {
+		fmt.Fprintf(&b, "HiddenServiceEnableIntroDoSDefense 1\nHiddenServiceEnableIntroDoSRatePerSec %d\nHiddenServiceEnableIntroDoSBurstPerSec %d\n", d.IntroDoSRate, d.IntroDoSBurst)
+	}
 	return b.String()
+}
+
+// keyDirAbs is the key directory as an absolute path (tor wants one).
+func (s *Service) keyDirAbs() string {
+	if p, err := filepath.Abs(s.cfg.KeyDir()); err == nil {
+		return p
+	}
+	return s.cfg.KeyDir()
+}
+
+// checkTorrcService checks that a launched tor runs the service of the
+// torrc: its HiddenServiceDir is the key directory.
+func (s *Service) checkTorrcService(c *control.Conn) error {
+	kvs, err := c.GetConf("HiddenServiceDir")
+	if err != nil {
+		return fmt.Errorf("tor GETCONF HiddenServiceDir: %w", err)
+	}
+	for _, kv := range kvs {
+		if filepath.Clean(kv.Val) == s.keyDirAbs() {
+			return nil
+		}
+	}
+	return fmt.Errorf("tor does not run the service of %s (HiddenServiceDir of its torrc)", s.keyDirAbs())
+}
+
+// addOnion adds the service over the control connection (control mode),
+// with ADD_ONION's proof-of-work keywords when Defenses.PoW. A tor that does
+// not know them (older than 0.4.9) refuses the command as a whole: then the
+// service is added without, and a warning says so. It returns the service id
+// tor answered and whether proof of work was asked for.
+func (s *Service) addOnion(c *control.Conn) (id string, pow bool, err error) {
+	cmd := fmt.Sprintf("ADD_ONION ED25519-V3:%s Port=%d,%s", base64.StdEncoding.EncodeToString(s.key.KeyPair().PrivateKey()),
+		VirtualPort, s.ln.Addr().String())
+	d := s.cfg.Defenses
+	resp, err := c.SendRequest("%s", cmd+powKeywords(d))
+	pow = d.PoW
+	if err != nil && d.PoW && UnknownKeyword(err) {
+		s.log.Warn("onion.pow_unsupported", "effect", "service added without proof of work",
+			"hint", "tor 0.4.9 or newer takes ADD_ONION's PoWDefensesEnabled; or configure the service in tor's torrc")
+		resp, err = c.SendRequest("%s", cmd)
+		pow = false
+	}
+	if err != nil {
+		return "", false, err
+	}
+	for _, l := range resp.Data {
+		if k, v, ok := strings.Cut(l, "="); ok && k == "ServiceID" {
+			return v, pow, nil
+		}
+	}
+	return "", false, errors.New("no ServiceID in tor's answer")
+}
+
+// powKeywords are ADD_ONION's proof-of-work keywords for d ("" without).
+func powKeywords(d Defenses) string {
+	if !d.PoW {
+		return ""
+	}
+	return fmt.Sprintf(" PoWDefensesEnabled=1 PoWQueueRate=%d PoWQueueBurst=%d", d.PoWQueueRate, d.PoWQueueBurst)
+}
+
+// UnknownKeyword reports whether err is tor's refusal of a command for a
+// keyword it does not know (512 "Unrecognized keyword argument").
+func UnknownKeyword(err error) bool {
+	var te *textproto.Error
+	return errors.As(err, &te) && te.Code == 512 && strings.Contains(te.Msg, "Unrecognized keyword")
 }
 
 // attach connects and authenticates to a running tor.
 func (s *Service) attach(ctx context.Context) (*tor.Tor, net.Conn, error) {
-	network, addr := ControlNetwork(s.cfg.ControlAddr)
-	d := net.Dialer{Timeout: s.cfg.StartTimeout}
-	nc, err := d.DialContext(ctx, network, addr)
+	c, nc, err := dialControl(ctx, s.cfg, s.cfg.StartTimeout)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connecting to tor's control %s: %w", s.cfg.ControlAddr, err)
+		return nil, nil, err
 	}
-	_ = nc.SetDeadline(time.Now().Add(s.cfg.StartTimeout))
-	c := control.NewConn(textproto.NewConn(nc))
-	if err := authenticate(c, s.cfg.ControlPassword, s.cfg.CookieFile); err != nil {
-		nc.Close()
-		return nil, nil, fmt.Errorf("tor control authentication: %w", err)
-	}
-	version := ""
-	if kv, err := c.GetInfo("version"); err == nil && len(kv) > 0 {
-		version = kv[0].Val
-	}
-	s.log.Info("onion.tor_attached", "control", s.cfg.ControlAddr, "version", version)
+	s.log.Info("onion.tor_attached", "control", s.cfg.ControlAddr, "version", torVersion(c))
 	// No Detach and no HALT: the service goes when this connection closes,
 	// and the shared tor keeps running.
 	return &tor.Tor{Control: c, StopProcessOnClose: false}, nc, nil
+}
+
+// dialControl connects and authenticates to the control port or socket of
+// cfg; the connection's deadline is timeout from now.
+func dialControl(ctx context.Context, cfg Config, timeout time.Duration) (*control.Conn, net.Conn, error) {
+	network, addr := ControlNetwork(cfg.ControlAddr)
+	d := net.Dialer{Timeout: timeout}
+	nc, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connecting to tor's control %s: %w", cfg.ControlAddr, err)
+	}
+	_ = nc.SetDeadline(time.Now().Add(timeout))
+	c := control.NewConn(textproto.NewConn(nc))
+	if err := authenticate(c, cfg.ControlPassword, cfg.CookieFile); err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("tor control authentication: %w", err)
+	}
+	return c, nc, nil
+}
+
+// torVersion is tor's GETINFO version ("" when it does not answer).
+func torVersion(c *control.Conn) string {
+	if kv, err := c.GetInfo("version"); err == nil && len(kv) > 0 {
+		return kv[0].Val
+	}
+	return ""
 }
 
 // ControlNetwork splits a control address into a network and an address for

@@ -141,8 +141,18 @@ func (r *running) get(t *testing.T) string {
 	return string(b)
 }
 
-func assertListed(t *testing.T, svc *onion.Service) {
+// assertListed checks that the service's tor runs the service: in launch
+// mode from its torrc (HiddenServiceDir is the key directory), in control
+// mode as added over the connection (onions/current).
+func assertListed(t *testing.T, svc *onion.Service, cfg onion.Config) {
 	t.Helper()
+	if cfg.Mode == onion.ModeLaunch {
+		dirs, err := svc.GetConf("HiddenServiceDir")
+		if err != nil || !strings.Contains(dirs, cfg.KeyDir()) {
+			t.Fatalf("GETCONF HiddenServiceDir = %q, %v; want %s", dirs, err, cfg.KeyDir())
+		}
+		return
+	}
 	cur, err := svc.GetInfo("onions/current")
 	if err != nil {
 		t.Fatalf("GETINFO onions/current: %v", err)
@@ -181,7 +191,8 @@ func TestLaunchOffline(t *testing.T) {
 	torPath := testenv.TorBinary(t)
 	state := t.TempDir()
 	cfg := onion.Config{Mode: onion.ModeLaunch, StateDir: state, TorPath: torPath, TorrcExtra: offlineTorrc(t),
-		RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}
+		RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
+		Defenses: onion.Defenses{PoW: true, PoWQueueRate: 25, PoWQueueBurst: 250, IntroDoS: true, IntroDoSRate: 25, IntroDoSBurst: 200, ExportCircuitID: true}}
 
 	begin := time.Now()
 	r := start(t, cfg)
@@ -197,7 +208,24 @@ func TestLaunchOffline(t *testing.T) {
 	if addr != key.Address() {
 		t.Fatalf("service address %s, key says %s", addr, key.Address())
 	}
-	assertListed(t, r.svc)
+	assertListed(t, r.svc, cfg)
+	// tor took the defences of the torrc.
+	for key, want := range map[string]string{
+		"HiddenServicePoWDefensesEnabled": "1", "HiddenServicePoWQueueRate": "25", "HiddenServicePoWQueueBurst": "250",
+		"HiddenServiceEnableIntroDoSDefense": "1", "HiddenServiceEnableIntroDoSRatePerSec": "25",
+		"HiddenServiceEnableIntroDoSBurstPerSec": "200", "HiddenServiceExportCircuitID": "haproxy",
+	} {
+		if got, err := r.svc.GetConf(key); err != nil || got != want {
+			t.Errorf("GETCONF %s = %q, %v; want %q", key, got, err, want)
+		}
+	}
+	if !r.svc.CircuitIDs() {
+		t.Error("CircuitIDs false in launch mode with ExportCircuitID")
+	}
+	session := r.svc.Session()
+	if len(session) != 16 {
+		t.Errorf("tor session id %x", session)
+	}
 	if net, err := r.svc.GetInfo("network-liveness"); err != nil || net != "down" {
 		t.Errorf("network-liveness = %q, %v (DisableNetwork from the extra torrc not applied?)", net, err)
 	}
@@ -226,7 +254,10 @@ func TestLaunchOffline(t *testing.T) {
 	if p2 := r.svc.TorPID(); p2 == 0 || p2 == pid {
 		t.Errorf("tor pid after restart %d (before %d)", p2, pid)
 	}
-	assertListed(t, r.svc)
+	assertListed(t, r.svc, cfg)
+	if s2 := r.svc.Session(); len(s2) != 16 || string(s2) == string(session) {
+		t.Errorf("tor session id after the restart %x, before %x: circuit ids of two tors would mix", s2, session)
+	}
 	if got := r.get(t); got != "hello through "+addr {
 		t.Fatalf("after the tor restart: %q", got)
 	}
@@ -252,8 +283,15 @@ func TestLaunchOffline(t *testing.T) {
 		}
 	}
 	torrc, _ := os.ReadFile(cfg.TorrcPath())
-	if !strings.Contains(string(torrc), "%include "+cfg.TorrcExtra) || !strings.Contains(string(torrc), "SocksPort 0") {
-		t.Errorf("generated torrc:\n%s", torrc)
+	ln, _ := r.svc.Listen()
+	for _, want := range []string{"%include " + cfg.TorrcExtra + "\n", "SocksPort 0\n", "HiddenServiceDir " + cfg.KeyDir() + "\n",
+		"HiddenServicePort 80 " + ln.Addr().String() + "\n", "HiddenServiceExportCircuitID haproxy\n", "HiddenServicePoWDefensesEnabled 1\n"} {
+		if !strings.Contains(string(torrc), want) {
+			t.Errorf("generated torrc lacks %q:\n%s", want, torrc)
+		}
+	}
+	if strings.Index(string(torrc), "%include") > strings.Index(string(torrc), "HiddenServiceDir") {
+		t.Errorf("the included torrc comes after the service: its HiddenService lines would attach to it\n%s", torrc)
 	}
 
 	// A restart publishes the same address.
@@ -264,7 +302,7 @@ func TestLaunchOffline(t *testing.T) {
 	if r2.svc.Address() != addr {
 		t.Fatalf("address after restart %s, before %s", r2.svc.Address(), addr)
 	}
-	assertListed(t, r2.svc)
+	assertListed(t, r2.svc, cfg)
 	t.Logf("whole test %v", time.Since(begin).Round(time.Millisecond))
 }
 
@@ -308,6 +346,7 @@ func TestControlMode(t *testing.T) {
 			}
 			cfg := tc.cfg
 			cfg.Mode, cfg.StateDir = onion.ModeControl, t.TempDir()
+			cfg.Defenses = onion.Defenses{PoW: true, PoWQueueRate: 5, PoWQueueBurst: 50, IntroDoS: true, IntroDoSRate: 1, IntroDoSBurst: 1, ExportCircuitID: true}
 			cfg.RetryMin, cfg.RetryMax = 10*time.Millisecond, 20*time.Millisecond
 			r := start(t, cfg)
 			if tc.wantErr != "" {
@@ -319,7 +358,16 @@ func TestControlMode(t *testing.T) {
 			if err := r.states.waitFor(t, onion.StateAnnouncing, 1); err != nil {
 				t.Fatal(err)
 			}
-			assertListed(t, r.svc)
+			assertListed(t, r.svc, cfg)
+			// ADD_ONION takes proof of work; intro rate limits and
+			// circuit ids are launch mode's.
+			if l := r.logs.String(); !strings.Contains(l, "onion.added") || !strings.Contains(l, "pow=true") ||
+				!strings.Contains(l, "intro_dos=false") || !strings.Contains(l, "circuit_ids=false") {
+				t.Errorf("log of the added service:\n%s", l)
+			}
+			if r.svc.CircuitIDs() {
+				t.Error("CircuitIDs in control mode")
+			}
 			if got := r.get(t); got != "hello through "+r.svc.Address() {
 				t.Fatalf("through the local listener: %q", got)
 			}

@@ -28,6 +28,7 @@ import (
 	"github.com/xmpp-portal/portal/internal/metrics"
 	"github.com/xmpp-portal/portal/internal/onion"
 	"github.com/xmpp-portal/portal/internal/policy"
+	"github.com/xmpp-portal/portal/internal/proxyhdr"
 	"github.com/xmpp-portal/portal/internal/store"
 	"github.com/xmpp-portal/portal/internal/xmpp"
 	"github.com/xmpp-portal/portal/internal/xmpp/account"
@@ -317,8 +318,11 @@ func (a *App) ListenAndServe(ctx context.Context) error {
 	return a.Serve(ctx, ln)
 }
 
-// Serve serves on ln until ctx is done.
+// Serve serves on ln until ctx is done. A connection that starts with a
+// PROXY protocol header is refused there (only the onion listener reads
+// tor's).
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	ln = proxyhdr.Refuse(ln, "clearnet", "the clearnet listener takes no PROXY header (only the onion listener reads tor's)", a.Log)
 	srv := a.Server()
 	stopMetrics, err := a.serveMetrics(ctx)
 	if err != nil {

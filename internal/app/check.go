@@ -77,8 +77,10 @@ func (a *App) startupChecks(ctx context.Context, waits []time.Duration, sleep fu
 	return r
 }
 
-// check is "portal -check": it runs the startup checks once, prints them for
-// the operator and returns 1 if one failed (warnings alone return 0).
+// check is "portal -check": it runs the startup checks once (with
+// onion.enabled also the onion service's defences, onionDefensesCheck),
+// prints them for the operator and returns 1 if one failed (warnings alone
+// return 0).
 func check(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Writer) int {
 	fmt.Fprintf(out, "portal %s -check: %s mode, domain %s, server %s, store %s\n",
 		Version, cfg.XMPP.Mode, cfg.XMPP.Domain, cfg.XMPP.Addr, cfg.Store.Driver)
@@ -89,6 +91,9 @@ func check(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Wri
 	}
 	defer a.Close()
 	r := a.Preflight(ctx)
+	if cfg.Onion.Enabled {
+		r = append(r, onionDefensesCheck(ctx, cfg))
+	}
 	_ = r.Write(out)
 	if r.Failed() {
 		return 1

@@ -12,6 +12,7 @@ import (
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/config"
 	"github.com/xmpp-portal/portal/internal/onion"
+	"github.com/xmpp-portal/portal/internal/proxyhdr"
 )
 
 // setupOnion loads (or creates) the onion key when onion.enabled and sets
@@ -25,7 +26,8 @@ func (a *App) setupOnion() (string, error) {
 	svc, err := onion.New(onion.Config{
 		Mode: c.Mode, StateDir: c.StateDir, TorPath: c.TorPath, TorrcExtra: c.TorrcExtra,
 		ControlAddr: c.ControlAddr, ControlPassword: c.ControlPassword, CookieFile: c.CookieFile,
-		Log: a.Log,
+		Defenses: OnionDefenses(a.Config),
+		Log:      a.Log,
 	})
 	if err != nil {
 		return "", err
@@ -36,6 +38,16 @@ func (a *App) setupOnion() (string, error) {
 	}
 	a.Onion = svc
 	return svc.Address(), nil
+}
+
+// OnionDefenses are the onion.* settings of tor's own defences.
+func OnionDefenses(cfg *config.Config) onion.Defenses {
+	c := cfg.Onion
+	return onion.Defenses{
+		PoW: c.PoW, PoWQueueRate: c.PoWQueueRate, PoWQueueBurst: c.PoWQueueBurst,
+		IntroDoS: c.IntroDoS, IntroDoSRate: c.IntroDoSRate, IntroDoSBurst: c.IntroDoSBurst,
+		ExportCircuitID: c.ExportCircuitID,
+	}
 }
 
 // OnionHandler is what the onion listener serves: the same handler as the
@@ -60,6 +72,15 @@ func (a *App) serveOnion(ctx context.Context) (stop func()) {
 	}
 	srv := a.Server()
 	srv.Handler = a.OnionHandler()
+	// tor's circuit ids are read here and only here (the limiter counts
+	// each circuit, internal/abuse); without them a PROXY header can only
+	// be a visitor's, and is refused.
+	if a.Onion.CircuitIDs() {
+		ln = proxyhdr.Circuits(ln, a.Onion.Session, a.Log)
+		srv.ConnContext = proxyhdr.ConnContext
+	} else {
+		ln = proxyhdr.Refuse(ln, "onion", "tor sends no circuit ids here (control mode, or onion.export_circuit_id off)", a.Log)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {

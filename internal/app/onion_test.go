@@ -105,9 +105,9 @@ const onOnionText = "You are here through this server's onion service."
 const onionHangLimit = 3 * time.Minute
 
 // TestOnionOffline runs the portal with the onion service in launch mode and
-// tor's network disabled (needs only the tor binary): the service is added
-// with the persisted key, the portal answers through the onion's local
-// listener as an onion page, clearnet pages carry no Onion-Location while
+// tor's network disabled (needs only the tor binary): the service is in the
+// torrc with the persisted key, the portal answers through the onion's local
+// listener as an onion page (each connection with tor's circuit header), clearnet pages carry no Onion-Location while
 // tor has not published the service (an offline tor never does), /healthz
 // reports the onion state, and a restart keeps the address.
 func TestOnionOffline(t *testing.T) {
@@ -142,16 +142,16 @@ func TestOnionOffline(t *testing.T) {
 	if p.a.Onion.Address() != addr {
 		t.Fatalf("service address %s, key %s", p.a.Onion.Address(), addr)
 	}
-	cur, err := p.a.Onion.GetInfo("onions/current")
-	if err != nil || !strings.Contains(cur, key.ServiceID()) {
-		t.Fatalf("GETINFO onions/current = %q, %v", cur, err)
+	keyDir := onion.Config{StateDir: state}.KeyDir()
+	if dirs, err := p.a.Onion.GetConf("HiddenServiceDir"); err != nil || !strings.Contains(dirs, keyDir) {
+		t.Fatalf("GETCONF HiddenServiceDir = %q, %v", dirs, err)
 	}
 
 	ln, _ := p.a.Onion.Listen()
-	onionBase := "http://" + ln.Addr().String()
 	t.Run("onion side", func(t *testing.T) {
-		for _, path := range []string{"/", "/register"} {
-			got := fetch(t, onionBase+path, addr)
+		for i, path := range []string{"/", "/register"} {
+			// As tor sends it: a circuit header first (onion.export_circuit_id).
+			got := fetchOverCircuit(t, ln.Addr().String(), uint32(i+1), path, addr)
 			if got.status != 200 || !strings.Contains(got.body, onOnionText) {
 				t.Errorf("%s over the onion listener: %d, footer missing\n%s", path, got.status, got.body)
 			}
@@ -194,11 +194,11 @@ func TestOnionOffline(t *testing.T) {
 	if st, err := p2.a.Onion.WaitState(ctx, onion.StateAnnouncing, onion.StatePublished); err != nil {
 		t.Fatalf("after restart: state %s: %v (%v)", st, err, p2.a.Onion.Err())
 	}
-	if cur, err := p2.a.Onion.GetInfo("onions/current"); err != nil || !strings.Contains(cur, key.ServiceID()) {
-		t.Fatalf("after restart: onions/current = %q, %v", cur, err)
+	if dirs, err := p2.a.Onion.GetConf("HiddenServiceDir"); err != nil || !strings.Contains(dirs, keyDir) {
+		t.Fatalf("after restart: GETCONF HiddenServiceDir = %q, %v", dirs, err)
 	}
 	ln2, _ := p2.a.Onion.Listen()
-	if got := fetch(t, "http://"+ln2.Addr().String()+"/", addr); !strings.Contains(got.body, onOnionText) {
+	if got := fetchOverCircuit(t, ln2.Addr().String(), 1, "/", addr); !strings.Contains(got.body, onOnionText) {
 		t.Error("after restart: onion page not marked")
 	}
 

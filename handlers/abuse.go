@@ -46,7 +46,27 @@ func (h *Handler) checkBudget(c echo.Context, action abuse.Action) (abuse.Decisi
 	c.Response().Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 	wait := h.waitText(h.lang(c), d.RetryAfter)
 	var key i18n.Key
-	switch d.Budget {
+	switch {
+	case d.Circuit: // the budget of the visitor's Tor circuit, not "your network"
+		switch d.Budget {
+		case abuse.BudgetSignup:
+			key = i18n.K("abuse.limited.circuit_signup")
+		case abuse.BudgetCaptcha:
+			key = i18n.K("abuse.limited.circuit_captcha")
+		default:
+			key = i18n.K("abuse.limited.circuit_credential")
+		}
+	default:
+		key = budgetMessage(d.Budget)
+	}
+	return d, newPageError(http.StatusTooManyRequests, key, wait)
+}
+
+// budgetMessage is the page of a refusal by a clearnet client's, network's
+// or shared budget.
+func budgetMessage(budget string) i18n.Key {
+	var key i18n.Key
+	switch budget {
 	case abuse.BudgetSignup:
 		key = i18n.K("abuse.limited.signup")
 	case abuse.BudgetGlobalSignup:
@@ -62,7 +82,7 @@ func (h *Handler) checkBudget(c echo.Context, action abuse.Action) (abuse.Decisi
 	default:
 		key = i18n.K("abuse.limited.credential")
 	}
-	return d, newPageError(http.StatusTooManyRequests, key, wait)
+	return key
 }
 
 // waitText says how long to wait, in lang, rounded up to whole minutes.

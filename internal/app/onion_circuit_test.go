@@ -9,11 +9,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/xmpp-portal/portal/internal/onion"
+	"github.com/xmpp-portal/portal/internal/store"
 	"github.com/xmpp-portal/portal/internal/testenv"
 )
 
@@ -28,7 +30,7 @@ func torCircuitHeader(gid uint32) string {
 func circuitClient(lnAddr string, gid uint32) *http.Client {
 	return &http.Client{
 		Timeout: onionHangLimit,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		Transport: &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", lnAddr)
 			if err != nil {
 				return nil, err
@@ -201,5 +203,93 @@ func TestOnionCircuitBudgetsOffline(t *testing.T) {
 	}
 	if c := fetch(t, p.base+"/register", ""); c.status != 200 {
 		t.Errorf("clearnet during the flood: %d", c.status)
+	}
+}
+
+// TestOnionCircuitFloodLeavesClearnet: Tor circuits cost nothing, so a
+// flood can bring a new circuit with every request. Here 3,000 requests,
+// each over a new circuit (forms, wrong captchas, and password forms that
+// are refused before a password is tried, whose shared units are given
+// back), against a memory store of 5,000 keys, about the smallest the
+// configuration allows with these budgets: the onion class stays within
+// its quarter of the store (the shared onion budgets, and the onion
+// circuit budget that pays for every circuit's counters), and clearnet
+// visitors still get the form and sign up. Without the circuit budget the
+// password forms alone would leave two counters per circuit, 2,000 keys.
+func TestOnionCircuitFloodLeavesClearnet(t *testing.T) {
+	srv := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeAdmin, LogLevel: "warn"})
+	const maxKeys = 5000
+	a, clearnet, logs := startPortal(t, srv, map[string]string{
+		"PORTAL_ONION_ENABLED": "true", "PORTAL_ONION_STATE_DIR": t.TempDir(), "PORTAL_ONION_TOR_PATH": testenv.TorBinary(t),
+		"PORTAL_ONION_TORRC_EXTRA": offlineTorrc(t), "PORTAL_STORE_MAX_KEYS": strconv.Itoa(maxKeys),
+		"PORTAL_ABUSE_CAPTCHAS_PER_MINUTE": "5", "PORTAL_ABUSE_SIGNUPS_PER_HOUR": "3", "PORTAL_ABUSE_CREDENTIAL_CHECKS_PER_MINUTE": "2",
+		"PORTAL_ABUSE_IPV6_56_FACTOR": "1", "PORTAL_ABUSE_IPV6_48_FACTOR": "1",
+		"PORTAL_ABUSE_ONION_CAPTCHAS_PER_MINUTE": "10", "PORTAL_ABUSE_ONION_CIRCUITS_PER_MINUTE": "5",
+		"PORTAL_REGULATION_MIN_RESPONSE": "0s",
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), onionHangLimit)
+	defer cancel()
+	if _, err := a.Onion.WaitState(ctx, onion.StateAnnouncing); err != nil {
+		t.Fatal(err)
+	}
+	mem, ok := a.Store.(*store.Memory)
+	if !ok {
+		t.Fatalf("store %T", a.Store)
+	}
+	ln, _ := a.Onion.Listen()
+	base := "http://" + a.Onion.Address()
+	status := map[string]map[int]int{}
+	peak := 0
+	for i := range 3000 {
+		hc := circuitClient(ln.Addr().String(), uint32(1000+i)) // a new circuit every time
+		var kind string
+		var got page
+		switch i % 3 {
+		case 0:
+			kind, got = "form", doOverCircuit(t, hc, base, "GET", "/register", nil)
+		case 1:
+			kind, got = "wrong captcha", doOverCircuit(t, hc, base, "POST", "/register", url.Values{"captcha_id": {"x"}, "captcha": {"1"}, "username": {"flood"}, "password": {"p"}, "password2": {"p"}})
+		default:
+			kind, got = "password form refused", doOverCircuit(t, hc, base, "POST", "/password", url.Values{})
+		}
+		if status[kind] == nil {
+			status[kind] = map[int]int{}
+		}
+		status[kind][got.status]++
+		if got.status == http.StatusServiceUnavailable {
+			t.Fatalf("request %d (%s): 503, the store is full\n%.400s", i, kind, got.body)
+		}
+		peak = max(peak, mem.Len())
+	}
+	t.Logf("flood over 3,000 new circuits: %v; the store held at most %d keys (a quarter of %d is %d)", status, peak, maxKeys, maxKeys/4)
+	if peak > maxKeys/4 {
+		t.Errorf("the onion flood held %d keys, more than its quarter of %d", peak, maxKeys)
+	}
+	if status["password form refused"][http.StatusUnprocessableEntity] == 0 || status["form"][http.StatusTooManyRequests] == 0 {
+		t.Errorf("the flood did not reach the forms or was not refused: %v", status)
+	}
+	if !strings.Contains(logs.String(), "abuse.circuit_unkeyed") {
+		t.Error("no circuit went without a counter of its own: the circuit budget never ran out")
+	}
+
+	// Clearnet: the form, and a whole sign-up.
+	got := fetch(t, clearnet+"/register", "")
+	m := onionCaptchaRe.FindStringSubmatch(got.body)
+	if got.status != 200 || m == nil {
+		t.Fatalf("clearnet GET /register after the flood: %d", got.status)
+	}
+	answer, err := testenv.CaptchaAnswer(a.Store)(ctx, m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	const user, pw = "after.circuit.flood", "tunnel lantern orchard 78"
+	resp, err := http.PostForm(clearnet+"/register", url.Values{"captcha_id": {m[1]}, "captcha": {answer}, "username": {user}, "password": {pw}, "password2": {pw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), user+"@"+srv.Domain) {
+		t.Fatalf("clearnet sign-up after the flood: %d\n%.400s", resp.StatusCode, body)
 	}
 }

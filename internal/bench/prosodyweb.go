@@ -41,6 +41,15 @@ type ProsodyWeb struct {
 // modules_enabled; Prosody reads the table after the whole file ran.
 const registerWebLine = "\n-- Appended by the portal's benchmark: Prosody's own web registration page as a baseline.\ntable.insert(enabled, \"register_web\")\n"
 
+// RegisterWebInstalled reports whether prosody-modules' mod_register_web is
+// where Prosody (Debian's package) loads modules from.
+func RegisterWebInstalled() error {
+	if _, err := os.Stat("/usr/lib/prosody/modules/mod_register_web/mod_register_web.lua"); err != nil {
+		return fmt.Errorf("mod_register_web missing (apt-get install prosody-modules): %w", err)
+	}
+	return nil
+}
+
 // RegisterWebTail returns the Lua to append to the shipped configuration
 // cfg so that Prosody also loads register_web (Prosody's own web
 // registration page, served on its HTTP port at /register_web), or an
@@ -69,8 +78,8 @@ func StartProsodyWeb(deployCfg, dir, domain string) (*ProsodyWeb, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prosody is not installed (apt-get install prosody prosody-modules): %w", err)
 	}
-	if _, err := os.Stat("/usr/lib/prosody/modules/mod_register_web/mod_register_web.lua"); err != nil {
-		return nil, fmt.Errorf("mod_register_web missing (apt-get install prosody-modules): %w", err)
+	if err := RegisterWebInstalled(); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o750); err != nil {
 		return nil, err

@@ -6,7 +6,9 @@ set -euo pipefail
 # deployment files in deploy/ (no Docker engine is needed).
 # sqlite3 and lua-dbi-sqlite3: the export benchmark's SQL archive (its
 # machinery is tested in CI).
-pkgs=(prosody prosody-modules lua-unbound ejabberd redis-server tor chromium chromium-driver libxml2-utils openssl ca-certificates iproute2 util-linux
+# firefox-esr: every page in Tor Browser's "Safest" level (TestSafestEveryPage,
+# driven over Firefox's own WebDriver BiDi; Debian packages no geckodriver).
+pkgs=(prosody prosody-modules lua-unbound ejabberd redis-server tor chromium chromium-driver firefox-esr libxml2-utils openssl ca-certificates iproute2 util-linux
       docker-compose nginx-light systemd sqlite3 lua-dbi-sqlite3)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -314,16 +314,27 @@ func (f *Firefox) onEvent(method string, params json.RawMessage) {
 	f.changed = make(chan struct{})
 }
 
+// pageTimeout bounds the wait for a page to load (a navigation, a form
+// sent): the server's answer is part of it, and a whole import or a sign-up
+// on a machine under load takes longer than a browser action. Only a hang
+// reaches it.
+const pageTimeout = 2 * time.Minute
+
 // call sends one command and decodes its result into out (nil: ignored);
 // an error reply or no reply within actionTimeout fails the test.
 func (f *Firefox) call(method string, params any, out any) {
 	f.t.Helper()
-	if err := f.try(method, params, out); err != nil {
+	f.callWithin(actionTimeout, method, params, out)
+}
+
+func (f *Firefox) callWithin(limit time.Duration, method string, params any, out any) {
+	f.t.Helper()
+	if err := f.try(limit, method, params, out); err != nil {
 		f.t.Fatalf("firefox: %s: %v\n%s", method, err, f.output.tail())
 	}
 }
 
-func (f *Firefox) try(method string, params any, out any) error {
+func (f *Firefox) try(limit time.Duration, method string, params any, out any) error {
 	f.mu.Lock()
 	f.nextID++
 	id := f.nextID
@@ -346,8 +357,8 @@ func (f *Firefox) try(method string, params any, out any) error {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		return fmt.Errorf("connection lost: %v", f.readErr)
-	case <-time.After(actionTimeout):
-		return fmt.Errorf("no answer within %s", actionTimeout)
+	case <-time.After(limit):
+		return fmt.Errorf("no answer within %s", limit)
 	}
 }
 
@@ -360,7 +371,7 @@ func (f *Firefox) close() {
 		}
 	}
 	if f.ws != nil {
-		_ = f.try("browser.close", map[string]any{}, nil)
+		_ = f.try(actionTimeout, "browser.close", map[string]any{}, nil)
 		f.ws.Close()
 	}
 	select {
@@ -444,7 +455,7 @@ func (f *Firefox) Open(rawURL string) {
 	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
 		f.t.Fatalf("firefox: open %q: only loopback addresses", rawURL)
 	}
-	f.call("browsingContext.navigate", map[string]any{"context": f.ctxID, "url": rawURL, "wait": "complete"}, nil)
+	f.callWithin(pageTimeout, "browsingContext.navigate", map[string]any{"context": f.ctxID, "url": rawURL, "wait": "complete"}, nil)
 }
 
 // element returns the shared reference of the first element matching the
@@ -497,7 +508,7 @@ func (f *Firefox) Click(selector string) {
 	before := f.loads
 	f.mu.Unlock()
 	f.click(selector)
-	deadline := time.After(actionTimeout)
+	deadline := time.After(pageTimeout)
 	for {
 		f.mu.Lock()
 		loaded, ch := f.loads > before, f.changed
@@ -510,9 +521,16 @@ func (f *Firefox) Click(selector string) {
 		case <-f.dead:
 			f.t.Fatalf("firefox: connection lost after clicking %s", selector)
 		case <-deadline:
-			f.t.Fatalf("firefox: clicking %s loaded no page within %s", selector, actionTimeout)
+			f.t.Fatalf("firefox: clicking %s loaded no page within %s; the last requests: %v", selector, pageTimeout, f.lastRequests(5))
 		}
 	}
+}
+
+// lastRequests are the URLs of the last n requests, for a failure message.
+func (f *Firefox) lastRequests(n int) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.requests[max(0, len(f.requests)-n):]...)
 }
 
 // ClickStay clicks the element matching selector (a checkbox, say).
@@ -610,12 +628,24 @@ func (f *Firefox) Title() string {
 	return f.eval("document.title")
 }
 
-// ImageSize returns the size a picture matching selector was decoded to
-// (naturalWidth × naturalHeight), 0×0 when it did not load or could not be
-// shown (an SVG picture with svg.disabled, for one).
+// ImageSize returns the size the first picture matching selector, in the
+// page or in a frame of the page from the same site, was decoded to
+// (naturalWidth × naturalHeight): 0×0 when there is none, or it did not
+// load or could not be shown (an SVG picture with svg.disabled, for one).
 func (f *Firefox) ImageSize(selector string) (w, h int) {
 	f.t.Helper()
-	s := f.eval("(() => { const i = document.querySelector(" + quoteJS(selector) + "); return i && i.complete ? i.naturalWidth + 'x' + i.naturalHeight : '0x0'; })()")
+	s := f.eval(`(() => {
+		const find = d => {
+			const i = d.querySelector(` + quoteJS(selector) + `);
+			if (i) return i;
+			for (const fr of d.querySelectorAll('iframe')) {
+				try { const r = fr.contentDocument && find(fr.contentDocument); if (r) return r; } catch (e) {}
+			}
+			return null;
+		};
+		const i = find(document);
+		return i && i.complete ? i.naturalWidth + 'x' + i.naturalHeight : '0x0';
+	})()`)
 	fmt.Sscanf(s, "%dx%d", &w, &h)
 	return w, h
 }

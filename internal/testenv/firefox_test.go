@@ -36,9 +36,13 @@ func safestSite(t *testing.T) (*httptest.Server, func() []string) {
 <script>document.title = "script ran"</script></head><body>
 <h1>Safest page</h1><noscript><p>No script here.</p></noscript>
 <img id="png" src="/p.png" alt="png"><img id="svg" src="/p.svg" alt="svg">
+<iframe src="/frame" title="frame"></iframe>
 <audio id="audio" autoplay src="/a.wav"></audio>
 <form method="post" action="/sent"><input id="name" name="name" value="old"><button id="go">Send</button></form>
 </body></html>`)
+		case "/frame":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			io.WriteString(w, `<!doctype html><img id="framed" src="/p.png?framed" alt="framed">`)
 		case "/s.css":
 			w.Header().Set("Content-Type", "text/css")
 			io.WriteString(w, `@font-face { font-family: "Remote"; src: url(/font.woff2) format("woff2"); } body { font-family: "Remote", serif; }`)
@@ -83,6 +87,9 @@ func TestFirefoxSafest(t *testing.T) {
 		}
 		if w, h := f.ImageSize("#png"); w != 2 || h != 1 {
 			t.Errorf("PNG decoded to %dx%d, want 2x1", w, h)
+		}
+		if w, h := f.ImageSize("#framed"); w != 2 || h != 1 {
+			t.Errorf("PNG in a frame decoded to %dx%d, want 2x1", w, h)
 		}
 		if w, h := f.ImageSize("#svg"); w != 0 || h != 0 {
 			t.Errorf("SVG picture drawn (%dx%d) with svg.disabled", w, h)

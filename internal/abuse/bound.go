@@ -38,7 +38,7 @@ type Lifetimes struct {
 // memory store counts expired keys until its sweeper removes them (every
 // 30 s, and within about a second once the store is full).
 type KeyBound struct {
-	Captchas   int // captchas: one per new sign-up form
+	Captchas   int // captchas (one per new sign-up form or new picture) and the sign-up passes that replace solved ones
 	Regulation int // failed password checks and locks (Regulator)
 	Counters   int // budget counters and their release counters (":r")
 	Circuits   int // the onion listener's per-circuit counters and their release counters
@@ -78,7 +78,9 @@ func (lt Lifetimes) regulationLife() time.Duration {
 //   - Captchas: every captcha a request over the onion listener can put in
 //     the store (a new form, a new picture, a sign-up form shown again) is
 //     paid by a unit of the onion captcha budget, which is never given back:
-//     units(OnionCaptchasPerMinute, 1 min, captcha.ttl).
+//     units(OnionCaptchasPerMinute, 1 min, captcha.ttl). A sign-up pass
+//     takes the place of the solved captcha it is made from, for at most
+//     captcha.ttl, and counts as that captcha.
 //   - Regulation: every password check that reaches the Regulator holds a
 //     unit of the onion credential budget that is not given back:
 //     units(OnionCredentialChecksPerMinute, 1 min, regulation lifetime).
@@ -114,9 +116,13 @@ func OnionKeyBound(b Budgets, lt Lifetimes, circuits bool) KeyBound {
 // the /48 before the /56 and the client, so every new key a request of the
 // network creates is paid by a /48 unit (see Allow):
 //
-//   - Captchas: a new form or picture takes a /48 captcha unit; a sign-up
-//     form shown again after a wrong or missing captcha keeps its /48
-//     sign-up unit (after a right one, the captcha it used up was deleted):
+//   - Captchas: a new form or picture takes a /48 captcha unit (so does a
+//     new picture for a form's captcha, captchastore.Captchas.Renew, which
+//     puts at most one key in the store); a sign-up form shown again after
+//     a wrong or missing captcha keeps its /48 sign-up unit (after a right
+//     one, the captcha it used up was deleted, and the sign-up pass or the
+//     new captcha that takes its place lives no longer than captcha.ttl:
+//     captchastore.Passes, whose TTL is at most captcha.ttl):
 //     units(f48*captchas, 1 min, captcha.ttl) + units(f48*signups, 1 h,
 //     captcha.ttl).
 //   - Regulation: units(f48*credential checks, 1 min, regulation lifetime).

@@ -5,8 +5,10 @@ import (
 	"fmt"
 
 	"github.com/xmpp-portal/portal/internal/abuse"
+	"github.com/xmpp-portal/portal/internal/retire"
 	"github.com/xmpp-portal/portal/internal/xmpp"
 	"github.com/xmpp-portal/portal/internal/xmpp/account"
+	"github.com/xmpp-portal/portal/internal/xmpp/signup"
 )
 
 // setupAccounts wires account management (password change, deletion,
@@ -36,5 +38,13 @@ func (a *App) setupAccounts(xc xmpp.Config) error {
 	a.Regulator = abuse.NewRegulator(a.Store, abuse.RegulatorOptions{
 		MaxFailures: cfg.Regulation.MaxFailures, Window: cfg.Regulation.Window, Ban: cfg.Regulation.Ban, Secret: secret,
 	})
+
+	// Deleted names stay retired (delete.retire_names): keyed with the
+	// regulation's secret, retired before a deletion, refused at sign-up.
+	if names := retire.New(a.Store, secret, cfg.XMPP.Domain, cfg.Delete.RetireNames); names != nil {
+		ac.Retire = names.Retire
+		a.Accounts = account.New(ac)
+		a.Signup = signup.RefuseRetired(a.Signup, names.Retired)
+	}
 	return nil
 }

@@ -22,12 +22,18 @@ type Config struct {
 	Listen string // clearnet HTTP listen address
 
 	Site struct {
-		Name          string   // shown in titles
-		Contact       string   // operator contact address (xmpp: or mailto:)
-		StorageNote   string   // "what this server stores and for how long"
-		UploadExpiry  string   // e.g. "30 days"; shown on the delete page
-		DefaultLang   string   // fallback language
-		ReservedNames []string // extra reserved usernames
+		Name         string // shown in titles
+		Contact      string // operator contact address (xmpp: or mailto:)
+		StorageNote  string // "what this server stores and for how long"
+		UploadExpiry string // e.g. "30 days"; shown on the delete page
+		// The operator's texts per language (site.storage_note_de, …): a
+		// language without its own shows StorageNote and UploadExpiry,
+		// marked as written in TextsLang (default: DefaultLang).
+		StorageNotes   map[string]string
+		UploadExpiries map[string]string
+		TextsLang      string
+		DefaultLang    string   // fallback language
+		ReservedNames  []string // extra reserved usernames
 		// The operator's legal pages: a link (URL) or a page of the portal
 		// made from the operator's files (File, "{lang}" in the path
 		// replaced by each language).
@@ -107,6 +113,12 @@ type Config struct {
 		Cache time.Duration // how long /stats answers from its cache
 	}
 
+	Delete struct {
+		// RetireNames is how long the name of a deleted account stays
+		// retired (nobody else may register it); 0: not at all.
+		RetireNames time.Duration
+	}
+
 	Import struct {
 		MaxSize int64 // largest export file /import takes, in bytes
 		SRV     bool  // look up DNS SRV records of other servers' domains
@@ -174,6 +186,23 @@ func EnvName(key string) string {
 func str(p func(c *Config) *string) (func(*Config) string, func(*Config, string) error) {
 	return func(c *Config) string { return *p(c) },
 		func(c *Config, v string) error { *p(c) = v; return nil }
+}
+
+// perLang is a text of one language in a map of texts by language.
+func perLang(p func(c *Config) *map[string]string, lang string) (func(*Config) string, func(*Config, string) error) {
+	return func(c *Config) string { return (*p(c))[lang] },
+		func(c *Config, v string) error {
+			m := p(c)
+			if *m == nil {
+				*m = map[string]string{}
+			}
+			if v == "" {
+				delete(*m, lang)
+			} else {
+				(*m)[lang] = v
+			}
+			return nil
+		}
 }
 
 func dur(p func(c *Config) *time.Duration) (func(*Config) string, func(*Config, string) error) {
@@ -258,6 +287,21 @@ var options = []option{
 	}),
 	opt("site.upload_expiry", "30 days", "how long uploaded files are kept (shown on the delete page)", false, func() (func(*Config) string, func(*Config, string) error) {
 		return str(func(c *Config) *string { return &c.Site.UploadExpiry })
+	}),
+	opt("site.storage_note_en", "", "site.storage_note for English pages (when site.storage_note is written in another language)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return perLang(func(c *Config) *map[string]string { return &c.Site.StorageNotes }, "en")
+	}),
+	opt("site.storage_note_de", "", "site.storage_note for German pages (Deutsch); without it German pages show site.storage_note, marked as written in site.texts_lang", false, func() (func(*Config) string, func(*Config, string) error) {
+		return perLang(func(c *Config) *map[string]string { return &c.Site.StorageNotes }, "de")
+	}),
+	opt("site.upload_expiry_en", "", "site.upload_expiry for English pages", false, func() (func(*Config) string, func(*Config, string) error) {
+		return perLang(func(c *Config) *map[string]string { return &c.Site.UploadExpiries }, "en")
+	}),
+	opt("site.upload_expiry_de", "", "site.upload_expiry for German pages, e.g. 30 Tage", false, func() (func(*Config) string, func(*Config, string) error) {
+		return perLang(func(c *Config) *map[string]string { return &c.Site.UploadExpiries }, "de")
+	}),
+	opt("site.texts_lang", "", "the language site.storage_note and site.upload_expiry are written in (en or de; default: site.default_lang): a page in another language without its own text shows them marked with this language", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Site.TextsLang })
 	}),
 	opt("site.default_lang", "en", "language used when the browser asks for none we have (en, de)", false, func() (func(*Config) string, func(*Config, string) error) {
 		return str(func(c *Config) *string { return &c.Site.DefaultLang })
@@ -396,6 +440,9 @@ var options = []option{
 	}),
 	opt("account.end_sessions", "true", "after a password change or deletion, end every session of the account with end-user-session (needs xmpp.admin_jid; true or false)", false, func() (func(*Config) string, func(*Config, string) error) {
 		return boolean(func(c *Config) *bool { return &c.Account.EndSessions })
+	}),
+	opt("delete.retire_names", "8760h", "how long the address of a deleted account stays retired, so that nobody else can register it (a keyed hash of the name in the store, never the name; 0 turns it off); set regulation.secret so the hashes outlive a restart on Redis, and the same time in Prosody's PROSODY_RETIRE_NAMES", false, func() (func(*Config) string, func(*Config, string) error) {
+		return dur(func(c *Config) *time.Duration { return &c.Delete.RetireNames })
 	}),
 	opt("stats.cache", "5m", "how long /stats shows the same numbers before asking the XMPP server again", false, func() (func(*Config) string, func(*Config, string) error) {
 		return dur(func(c *Config) *time.Duration { return &c.Stats.Cache })
@@ -864,6 +911,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Stats.Cache < time.Second || c.Stats.Cache > 24*time.Hour {
 		bad("stats.cache", "must be between 1s and 24h, got %s", c.Stats.Cache)
+	}
+	if c.Delete.RetireNames < 0 || c.Delete.RetireNames > 10*8760*time.Hour {
+		bad("delete.retire_names", "must be between 0 (off) and 87600h (ten years), got %s", c.Delete.RetireNames)
+	}
+	switch c.Site.TextsLang {
+	case "", "en", "de":
+	default:
+		bad("site.texts_lang", "must be en or de, got %q", c.Site.TextsLang)
 	}
 	switch c.Site.DefaultLang {
 	case "en", "de":

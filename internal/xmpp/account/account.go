@@ -52,6 +52,11 @@ type Config struct {
 	Now func() time.Time
 	// Log receives events; usernames only at debug level. nil discards.
 	Log *slog.Logger
+	// Retire, when set, retires the name of an account about to be deleted
+	// (internal/retire, delete.retire_names), before anything is asked of
+	// the server; an error (the store cannot be written) stops the
+	// deletion and is returned as it is.
+	Retire func(ctx context.Context, local string) error
 }
 
 // Manager logs in to accounts, changes passwords, deletes accounts and reads
@@ -246,10 +251,20 @@ func (m *Manager) checkChanged(ctx context.Context, op, local, new string) *xmpp
 //
 // Errors (*xmpp.Error): NotAllowed or Unknown (the server refused and there
 // is no admin to fall back on), Unavailable, NotVerified (the account still
-// logs in afterwards).
+// logs in afterwards); Config.Retire's error as it is (nothing was asked of
+// the server).
 func (s *Session) Delete(ctx context.Context) error {
 	m := s.m
 	const op = "delete"
+	if m.cfg.Retire != nil {
+		// First, so that a name is never free between the deletion and its
+		// retirement; a name retired for an account that then fails to be
+		// deleted is taken anyway.
+		if err := m.cfg.Retire(ctx, s.local); err != nil {
+			m.log.WarnContext(ctx, "account.delete_refused", "reason", "retire_failed", "err", err)
+			return err
+		}
+	}
 	q := xmlstream.Wrap(
 		xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Local: "remove"}}),
 		xml.StartElement{Name: xml.Name{Space: NSRegister, Local: "query"}},

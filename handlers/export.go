@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"regexp"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/xmpp-portal/portal/internal/i18n"
+	"github.com/xmpp-portal/portal/internal/readable"
 	"github.com/xmpp-portal/portal/internal/xmpp/migrate"
 )
 
@@ -71,18 +73,31 @@ func (h *Handler) exportSubmit(c echo.Context) error {
 	defer ex.Close()
 	g.pad()
 
-	// From here on the answer is the file.
+	// From here on the answer is the file: the XEP-0227 file, named
+	// user@host.xml as Prosody's prosody-migrator reads it, or the
+	// readable copy, user@host.html.
 	w := c.Response()
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(h.now().Add(exportWriteTimeout))
 	hd := w.Header()
-	hd.Set("Content-Type", "application/xml; charset=utf-8")
-	hd.Set("Content-Disposition", `attachment; filename="`+exportFileName(ex.Address(), h.now())+`"`)
+	readableCopy := f.Format == exportReadable
+	if readableCopy {
+		hd.Set("Content-Type", "text/html; charset=utf-8")
+		hd.Set("Content-Disposition", attachment(ex.Address()+".html"))
+	} else {
+		hd.Set("Content-Type", "application/xml; charset=utf-8")
+		hd.Set("Content-Disposition", attachment(ex.Address()+".xml"))
+	}
 	hd.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	h.d.Log.Info("export.started")
+	h.d.Log.Info("export.started", "format", f.Format)
 	fw := &flushWriter{w: w, rc: rc}
-	st, err := ex.WriteTo(r.Context(), fw)
+	var st migrate.ExportStats
+	if readableCopy {
+		st, err = ex.WriteReadable(r.Context(), fw, h.readableOptions(lang))
+	} else {
+		st, err = ex.WriteTo(r.Context(), fw)
+	}
 	if err != nil {
 		// The document stays unclosed and the connection is cut, so the
 		// browser reports the download as failed: never a silently
@@ -100,10 +115,23 @@ func (h *Handler) exportSubmit(c echo.Context) error {
 
 var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9@._+-]`)
 
-// exportFileName is "xmpp-export-<address>-<YYYY-MM-DD>.xml", with every
+// attachment is the Content-Disposition of a download named name (an
+// address with its extension): the name itself as filename* (RFC 6266,
+// UTF-8, so a name with non-ASCII letters stays the address that
+// prosody-migrator expects), and as filename an ASCII form with every
 // character that could upset a file system or the header replaced.
-func exportFileName(address string, now time.Time) string {
-	return "xmpp-export-" + unsafeFileChars.ReplaceAllString(address, "_") + "-" + now.UTC().Format("2006-01-02") + ".xml"
+func attachment(name string) string {
+	return `attachment; filename="` + unsafeFileChars.ReplaceAllString(name, "_") + `"; filename*=UTF-8''` + url.PathEscape(name)
+}
+
+// readableOptions are the readable copy's language, texts and styles.
+func (h *Handler) readableOptions(lang string) readable.Options {
+	opt := readable.Options{Lang: lang, Now: h.now(),
+		T: func(k i18n.Key, args ...any) string { return h.d.I18n.T(lang, k, args...) }}
+	if h.d.Assets != nil {
+		opt.CSS = string(h.d.Assets.Body("portal.css"))
+	}
+	return opt
 }
 
 // flushWriter pushes every write to the client at once, so bytes reach the

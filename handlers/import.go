@@ -8,7 +8,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -52,24 +51,6 @@ type importPage struct {
 	Error        string
 	AddressError string
 	FileError    string
-}
-
-// importRow is one line of the summary page.
-type importRow struct {
-	Kind   string // translated
-	Item   string
-	OK     bool
-	Reason string
-}
-
-type importDone struct {
-	Address  string
-	OldJID   string
-	Restored int
-	Failed   int
-	Rows     []importRow
-	Problems []string
-	Archive  int // archived messages in the file (not imported)
 }
 
 func (h *Handler) importShow(c echo.Context) error {
@@ -339,6 +320,7 @@ func (h *Handler) uploadReader(c echo.Context, file io.Reader) *rateReader {
 func (h *Handler) importFileError(c echo.Context, f importPage, lang string, err error) error {
 	var le *migrate.LimitError
 	var ue *migrate.UsersError
+	var fe *migrate.FileError
 	status := http.StatusUnprocessableEntity
 	h.d.Metrics.Transfer("import", "refused", importRefusal(err), 0)
 	switch {
@@ -363,51 +345,14 @@ func (h *Handler) importFileError(c echo.Context, f importPage, lang string, err
 	case errors.As(err, &ue):
 		h.d.Log.Info("import.refused", "reason", "several_users", "users", ue.Count)
 		f.FileError = h.d.I18n.T(lang, i18n.K("migrate.err.several_users"), ue.Count, strings.Join(ue.Users, ", "))
+	case errors.As(err, &fe):
+		h.d.Log.Info("import.refused", "reason", "file", "found", fe.Kind)
+		f.FileError = h.fileRefusal(lang, fe)
 	default:
 		h.d.Log.Info("import.refused", "reason", "file", "err", err)
 		f.FileError = h.d.I18n.T(lang, i18n.K("migrate.err.file_invalid"))
 	}
 	return h.renderStatus(c, status, "import", f)
-}
-
-var kindKeys = map[string]i18n.Key{
-	migrate.KindContact:      i18n.K("migrate.kind.contact"),
-	migrate.KindSubscription: i18n.K("migrate.kind.subscription"),
-	migrate.KindVCard:        i18n.K("migrate.kind.vcard"),
-	migrate.KindLegacyBM:     i18n.K("migrate.kind.legacy_bookmarks"),
-	migrate.KindPrivate:      i18n.K("migrate.kind.private"),
-	migrate.KindPEP:          i18n.K("migrate.kind.pep"),
-	migrate.KindBookmark:     i18n.K("migrate.kind.bookmark"),
-	migrate.KindAvatar:       i18n.K("migrate.kind.avatar"),
-	migrate.KindNickname:     i18n.K("migrate.kind.nickname"),
-	migrate.KindBlocked:      i18n.K("migrate.kind.blocked"),
-	migrate.KindArchive:      i18n.K("migrate.kind.archive"),
-	migrate.KindMoved:        i18n.K("migrate.kind.moved"),
-}
-
-func (h *Handler) importSummary(lang, address string, old policy.Address, res *migrate.ImportResult, up *migrate.Upload) importDone {
-	d := importDone{Address: address, Archive: up.ArchiveCount()}
-	if !old.IsZero() {
-		d.OldJID = old.String()
-	}
-	d.Restored, d.Failed = res.Summary.Counts()
-	for _, o := range res.Summary.Items {
-		k, ok := kindKeys[o.Kind]
-		kind := o.Kind
-		if ok {
-			kind = h.d.I18n.T(lang, k)
-		}
-		d.Rows = append(d.Rows, importRow{Kind: kind, Item: o.Item, OK: o.OK, Reason: o.Reason})
-	}
-	for i, p := range res.Problems {
-		if i >= 100 {
-			d.Problems = append(d.Problems, "… "+strconv.Itoa(len(res.Problems)-i))
-			break
-		}
-		d.Problems = append(d.Problems, p.String())
-	}
-	h.d.Log.Info("import.done", "restored", d.Restored, "not_restored", d.Failed, "file_problems", len(res.Problems))
-	return d
 }
 
 // importRefusal is the metrics' reason of a file refused (importFileError).
@@ -425,4 +370,24 @@ func importRefusal(err error) string {
 		return "several_users"
 	}
 	return "file"
+}
+
+// fileRefusal says what an uploaded file holds instead of an export.
+func (h *Handler) fileRefusal(lang string, fe *migrate.FileError) string {
+	t := func(k i18n.Key, args ...any) string { return h.d.I18n.T(lang, k, args...) }
+	switch fe.Kind {
+	case migrate.FileEmpty:
+		return t(i18n.K("import.err.empty"))
+	case migrate.FileRoot:
+		return t(i18n.K("import.err.root"), fe.Found)
+	case migrate.FileTruncated:
+		return t(i18n.K("import.err.truncated"))
+	case migrate.FileSyntax:
+		return t(i18n.K("import.err.syntax"), fe.Line)
+	case migrate.FileIndex:
+		return t(i18n.K("import.err.index"), strings.Join(fe.Files, ", "))
+	case migrate.FileNoUser:
+		return t(i18n.K("import.err.no_user"))
+	}
+	return t(i18n.K("migrate.err.file_invalid"))
 }

@@ -440,9 +440,9 @@ func TestDeletePageIsHonest(t *testing.T) {
 		`href="/export?lang=en"`,
 		"the account itself", "contact list", "message archive", "profile (vCard) and your avatar",
 		"bookmarks", "waiting for you while you were offline", "PEP data",
-		"What stays", "copies held by your contacts", "group chats", "upload expiry: 30 days",
+		"What stays", "copies held by your contacts", "group chats", "until the server removes them after <span>30 days</span>",
 		"anyone may register the same address again",
-		`name="confirm"`, `name="understand"`, `<button type="submit">`,
+		`name="confirm"`, `name="understand"`, `<button type="submit" class="danger">`,
 	}
 	pos := 0
 	for _, s := range order {

@@ -56,10 +56,11 @@ func multipartBody(t *testing.T, fields map[string]string, file []byte) (string,
 func TestMigratePages(t *testing.T) {
 	srv, _ := newMigrateEnv(t, 1<<20)
 	for _, c := range []struct{ path, want string }{
-		{"/export?lang=en", "Download my data"},
-		{"/export?lang=de", "Meine Daten herunterladen"},
+		{"/export?lang=en", "Download the file for moving"},
+		{"/export?lang=de", "Datei für den Umzug herunterladen"},
+		{"/export?lang=en", "Download a readable copy"},
 		{"/import?lang=en", `enctype="multipart/form-data"`},
-		{"/import?lang=en", "Your message archive cannot be imported"},
+		{"/import?lang=en", "Your message archive stays in the file"},
 	} {
 		resp, err := http.Get(srv.URL + c.path)
 		if err != nil {
@@ -87,9 +88,9 @@ func TestImportRefusals(t *testing.T) {
 		want   string
 	}{
 		{"no file", good, nil, 422, "Please choose the export file"},
-		{"not xml", good, []byte("hello"), 422, "not a complete XEP-0227 export"},
-		{"unclosed export", good, truncated, 422, "not a complete XEP-0227 export"},
-		{"doctype", good, []byte(`<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><server-data xmlns="urn:xmpp:pie:0"/>`), 422, "not a complete XEP-0227 export"},
+		{"not xml", good, []byte("hello"), 422, "not a complete export"},
+		{"unclosed export", good, truncated, 422, "The file ends too early"},
+		{"doctype", good, []byte(`<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><server-data xmlns="urn:xmpp:pie:0"/>`), 422, "not a complete export"},
 		{"bad address", map[string]string{"address": "a@b@c", "password": "x", "lang": "en"}, smallExport(t, 0), 422, "not a valid chat address"},
 		{"too large", good, smallExport(t, 2*max), 413, "larger than"},
 		// Over the 8 KiB form limit but within import.max_size: the file is

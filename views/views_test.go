@@ -52,10 +52,7 @@ func TestFieldPartials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := struct {
-		Address, Error, AddressError, CurrentError, NewError string
-		MinPassword                                          int
-	}{Address: "bob", AddressError: "not here", NewError: "too short", MinPassword: 10}
+	data := passwordData{Address: "bob", AddressError: "not here", NewError: "too short", MinPassword: 10}
 	var buf bytes.Buffer
 	if err := r.Render(&buf, "password", Page{Lang: "en", Site: Site{Name: "X", Domain: "example.test"}, Data: data}); err != nil {
 		t.Fatal(err)
@@ -78,4 +75,15 @@ func TestFieldPartials(t *testing.T) {
 	if strings.Contains(body, `id="current-error"`) {
 		t.Error("an error paragraph for a field without a refusal")
 	}
+}
+
+// passwordData is the password page's data as the field test needs it
+// (handlers.passwordPage has the same fields and method).
+type passwordData struct {
+	Address, Error, AddressError, CurrentError, NewError string
+	MinPassword                                          int
+}
+
+func (p passwordData) Summary(heading string) Summary {
+	return NewSummary(heading, p.Error, "address", p.AddressError, "current", p.CurrentError, "password", p.NewError)
 }

@@ -42,10 +42,18 @@ type Document struct {
 	// maxUsersListed of them) and how many there were.
 	Users     []string
 	UserCount int
+	// Includes are the files the document's xi:include elements name
+	// (their base names, at most maxIncludesListed): a document holding
+	// nothing else is the index of a server's export, whose data is in
+	// those files.
+	Includes []string
 }
 
-// maxUsersListed bounds Document.Users.
-const maxUsersListed = 100
+// maxUsersListed bounds Document.Users; maxIncludesListed Document.Includes.
+const (
+	maxUsersListed    = 100
+	maxIncludesListed = 20
+)
 
 // Host is a <host/> element: one XMPP domain.
 type Host struct {

@@ -22,6 +22,49 @@ var (
 	ErrMalformed = errors.New("pie: not a valid XEP-0227 document")
 )
 
+// Kinds of FormatError: what was found instead of a usable export.
+const (
+	FormatEmpty     = "empty"     // nothing but whitespace
+	FormatRoot      = "root"      // a root element that is neither <server-data/> nor <host/> (Found names it)
+	FormatTruncated = "truncated" // the document ends before its root element is closed
+	FormatSyntax    = "syntax"    // not well-formed XML (Line)
+)
+
+// FormatError says what a file that is not a XEP-0227 document holds
+// instead, for a refusal that tells the user what was found. It matches
+// ErrMalformed.
+type FormatError struct {
+	Kind  string
+	Found string // FormatRoot: the root element, shortened
+	Line  int    // FormatSyntax, FormatTruncated: the line of the decoder's error (0: unknown)
+	err   error
+}
+
+func (e *FormatError) Error() string {
+	switch e.Kind {
+	case FormatRoot:
+		return "pie: not a XEP-0227 document: the root element is " + e.Found
+	case FormatEmpty:
+		return "pie: the document is empty"
+	case FormatTruncated:
+		return "pie: the document ends before it is complete"
+	}
+	return fmt.Sprintf("pie: not well-formed XML (line %d): %v", e.Line, e.err)
+}
+
+// Is matches ErrMalformed.
+func (e *FormatError) Is(target error) bool { return target == ErrMalformed }
+
+// Unwrap is the decoder's error, if any.
+func (e *FormatError) Unwrap() error { return e.err }
+
+func syntaxLine(se *xml.SyntaxError) int {
+	if se == nil {
+		return 0
+	}
+	return se.Line
+}
+
 func errf(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, a...))
 }
@@ -218,8 +261,17 @@ func Parse(r io.Reader, opt Options) (doc *Document, err error) {
 	p := &parser{g: &guard{d: d, max: opt.MaxElements}, opt: opt, doc: &Document{}}
 	if err := p.document(); err != nil {
 		var se *xml.SyntaxError
+		var fe *FormatError
 		switch {
-		case errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, xmltree.ErrMalformed):
+		case errors.As(err, &fe):
+			return nil, err
+		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || (errors.As(err, &se) && se.Msg == "unexpected EOF"):
+			// The file ends inside the document: an interrupted download
+			// or export.
+			return nil, &FormatError{Kind: FormatTruncated, Line: syntaxLine(se), err: err}
+		case errors.As(err, &se):
+			return nil, &FormatError{Kind: FormatSyntax, Line: se.Line, err: err}
+		case errors.Is(err, xmltree.ErrMalformed):
 			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 		case errors.Is(err, xmltree.ErrTooDeep):
 			return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
@@ -399,13 +451,24 @@ func (p *parser) document() error {
 	t, err := p.next()
 	if err != nil {
 		if err == io.EOF {
-			return errf("empty document")
+			return &FormatError{Kind: FormatEmpty}
 		}
 		return err
 	}
 	root, ok := t.(xml.StartElement)
-	if !ok || !isPIE(root.Name, "server-data") {
-		return errf("the root element is not <server-data xmlns='%s'>", NS)
+	switch {
+	case ok && isPIE(root.Name, "server-data"):
+	case ok && isPIE(root.Name, "host"):
+		// A host file of a server's export (ejabberd's export_piefxis_host
+		// writes the <server-data/> index and one such file per host).
+		if err := p.host(root); err != nil {
+			return err
+		}
+		return p.end()
+	case ok:
+		return &FormatError{Kind: FormatRoot, Found: elementName(root.Name)}
+	default:
+		return errf("no root element")
 	}
 	for {
 		t, err := p.next()
@@ -414,20 +477,7 @@ func (p *parser) document() error {
 		}
 		switch tt := t.(type) {
 		case xml.EndElement:
-			// Anything but whitespace after the root is a syntax error the
-			// decoder reports; read to the end to be sure the file is whole.
-			for {
-				t, err := p.g.Token()
-				if err == io.EOF {
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-				if cd, ok := t.(xml.CharData); !ok || !xmltree.IsSpace(cd) {
-					return errf("content after the document element")
-				}
-			}
+			return p.end()
 		case xml.StartElement:
 			switch {
 			case isPIE(tt.Name, "host"):
@@ -435,7 +485,7 @@ func (p *parser) document() error {
 					return err
 				}
 			case tt.Name.Space == NSXInclude:
-				p.problem("document", "", "xi:include is not supported: upload one file holding all data")
+				p.include(tt)
 				if err := p.skip(); err != nil {
 					return err
 				}
@@ -447,6 +497,47 @@ func (p *parser) document() error {
 			}
 		}
 	}
+}
+
+// end reads what follows the root element: anything but whitespace after
+// it is a syntax error the decoder reports; reading to the end makes sure
+// the file is whole.
+func (p *parser) end() error {
+	for {
+		t, err := p.g.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if cd, ok := t.(xml.CharData); !ok || !xmltree.IsSpace(cd) {
+			return errf("content after the document element")
+		}
+	}
+}
+
+// include notes an xi:include of the document or a host: a file made of
+// them only is the index of a server's export (IndexFiles).
+func (p *parser) include(start xml.StartElement) {
+	href, _ := attrOf(start, "href")
+	p.problem("document", href, "xi:include is not supported: upload one file holding all data")
+	if href != "" && len(p.doc.Includes) < maxIncludesListed {
+		// The name of the file only: never a path of the operator's.
+		if i := strings.LastIndexAny(href, "/\\"); i >= 0 {
+			href = href[i+1:]
+		}
+		p.doc.Includes = append(p.doc.Includes, shorten(href))
+	}
+}
+
+// elementName is a name as a refusal shows it: <local xmlns='space'>,
+// shortened.
+func elementName(n xml.Name) string {
+	if n.Space == "" {
+		return "<" + shorten(n.Local) + ">"
+	}
+	return "<" + shorten(n.Local) + " xmlns='" + shorten(n.Space) + "'>"
 }
 
 func (p *parser) host(start xml.StartElement) error {
@@ -474,7 +565,7 @@ func (p *parser) host(start xml.StartElement) error {
 					return err
 				}
 			case tt.Name.Space == NSXInclude:
-				p.problem("host", "", "xi:include is not supported: upload one file holding all data")
+				p.include(tt)
 				if err := p.skip(); err != nil {
 					return err
 				}

@@ -20,6 +20,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/xmpp-portal/portal/internal/pie"
+	"github.com/xmpp-portal/portal/internal/readable"
 	"github.com/xmpp-portal/portal/internal/xmltree"
 	"github.com/xmpp-portal/portal/internal/xmpp"
 )
@@ -210,6 +211,48 @@ func setClientNS(e *xmltree.Element) {
 // ExportStats.Skipped. XMPP errors are *xmpp.Error values (Unavailable
 // when the connection broke, Protocol for answers that cannot be used).
 func (e *Export) WriteTo(ctx context.Context, out io.Writer) (ExportStats, error) {
+	return e.write(ctx, pie.NewWriter(out))
+}
+
+// WriteReadable streams the readable copy of the account (package
+// readable: one HTML page with the profile, contacts, group chats and the
+// messages by day and contact) to out, with the same requests, the same
+// bounded memory and the same rule on failure as WriteTo: an error leaves
+// the page unclosed.
+func (e *Export) WriteReadable(ctx context.Context, out io.Writer, opt readable.Options) (ExportStats, error) {
+	return e.write(ctx, readable.NewWriter(out, opt))
+}
+
+// Sink is what an export is written to, section by section in the order
+// of pie.Writer's methods: the XEP-0227 file (*pie.Writer) or the readable
+// copy (*readable.Writer).
+type Sink interface {
+	StartHost(jid string) error
+	StartUser(name string) error
+	OfflineMessages(msgs []*xmltree.Element) error
+	Roster(r *pie.Roster) error
+	VCard(v *xmltree.Element) error
+	Private(elems []*xmltree.Element) error
+	Privacy(p *pie.Privacy) error
+	PEPConfig(nodes []*pie.PEPNode) error
+	StartPEPItems() error
+	PEPItems(node string, items []pie.PEPItem) error
+	EndPEPItems() error
+	StartArchive() error
+	ArchiveResult(r *pie.ArchiveResult) error
+	EndArchive() error
+	EndUser() error
+	EndHost() error
+	Flush() error
+	Close() error
+}
+
+var (
+	_ Sink = (*pie.Writer)(nil)
+	_ Sink = (*readable.Writer)(nil)
+)
+
+func (e *Export) write(ctx context.Context, w Sink) (ExportStats, error) {
 	st := ExportStats{ArchiveReported: -1}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -234,7 +277,6 @@ func (e *Export) WriteTo(ctx context.Context, out io.Writer) (ExportStats, error
 		return nil
 	}
 
-	w := pie.NewWriter(out)
 	w.StartHost(e.own.Domainpart())
 	w.StartUser(e.own.Localpart())
 
@@ -593,7 +635,7 @@ func (e *Export) pepItems(ctx context.Context, node string) ([]pie.PEPItem, erro
 }
 
 // archive pages through MAM with RSM <after/> and writes each page.
-func (e *Export) archive(ctx context.Context, w *pie.Writer, st *ExportStats) error {
+func (e *Export) archive(ctx context.Context, w Sink, st *ExportStats) error {
 	last := ""
 	for page := 0; ; page++ {
 		if page > 10_000_000/e.opt.PageSize {

@@ -30,6 +30,7 @@ const (
 	KindArchive      = "archive"
 	KindMoved        = "moved"
 	KindFile         = "file"
+	KindOffline      = "offline"
 )
 
 // Outcome is what happened to one item.
@@ -38,6 +39,14 @@ type Outcome struct {
 	Item   string // address, node or namespace; never a message body
 	OK     bool
 	Reason string // why it failed or was skipped (server condition or rule)
+	// Left is set for an item that was never meant to be restored (the new
+	// account itself among the contacts, the old account's moved
+	// statement, the archive no server accepts): it is neither restored
+	// nor a failure, and Counts leaves it out.
+	Left bool
+	// Rooms are the group chats of a legacy bookmarks item (their
+	// addresses), which GroupChats counts with the XEP-0402 ones.
+	Rooms []string
 }
 
 // Summary lists the outcome of every item of an import.
@@ -57,6 +66,11 @@ func (s *Summary) skip(kind, item, why string) {
 	s.Items = append(s.Items, Outcome{Kind: kind, Item: item, Reason: why})
 }
 
+// leave records an item that is not meant to be restored (Outcome.Left).
+func (s *Summary) leave(kind, item, why string) {
+	s.Items = append(s.Items, Outcome{Kind: kind, Item: item, Reason: why, Left: true})
+}
+
 // Prepend puts the outcome of one item first (the moved statement, which is
 // published before the rest).
 func (s *Summary) Prepend(kind, item string, err error) {
@@ -67,12 +81,34 @@ func (s *Summary) Prepend(kind, item string, err error) {
 	s.Items = append([]Outcome{o}, s.Items...)
 }
 
-// Counts returns the number of restored and not restored items.
+// GroupChats returns the number of distinct group chats whose bookmarks
+// were restored, new style or old style (a server such as Prosody keeps
+// both for the same rooms).
+func (s *Summary) GroupChats() int {
+	seen := map[string]bool{}
+	for _, o := range s.Items {
+		switch {
+		case !o.OK:
+		case o.Kind == KindBookmark:
+			seen[o.Item] = true
+		case o.Kind == KindLegacyBM:
+			for _, r := range o.Rooms {
+				seen[r] = true
+			}
+		}
+	}
+	return len(seen)
+}
+
+// Counts returns the number of restored and not restored items; items
+// never meant to be restored (Outcome.Left) are neither.
 func (s *Summary) Counts() (ok, failed int) {
 	for _, o := range s.Items {
-		if o.OK {
+		switch {
+		case o.Left:
+		case o.OK:
 			ok++
-		} else {
+		default:
 			failed++
 		}
 	}
@@ -87,9 +123,9 @@ func reason(err error) string {
 	}
 	switch {
 	case errors.Is(err, xmpp.Unavailable):
-		return "connection lost"
+		return ReasonConnection
 	case errors.Is(err, xmpp.Protocol):
-		return "unexpected reply"
+		return ReasonUnexpected
 	}
 	return "error"
 }
@@ -97,7 +133,7 @@ func reason(err error) string {
 // ImportOptions tune an import.
 type ImportOptions struct {
 	// Subscribe sends a subscription request to every contact the old
-	// account was subscribed to (subscription to or both, or a pending ask).
+	// account shared presence with or had asked (AskAgain).
 	Subscribe bool
 	// MovedFrom, when set (the old bare address), adds the XEP-0283
 	// <moved/> notice to the subscription requests.
@@ -107,8 +143,22 @@ type ImportOptions struct {
 
 // nodes handled specially by the importer.
 var skipNodes = map[string]string{
-	NSMoved: "belongs to the old account",
+	NSMoved: ReasonOldAccount,
 }
+
+// Reasons of the summary the web layer says in words (other reasons are
+// the server's condition or a rule's text).
+const (
+	ReasonSelf        = "the new account itself"
+	ReasonOldAccount  = "belongs to the old account"
+	ReasonOffline     = "offline messages are not imported"
+	ReasonArchive     = "no server accepts a message archive over XMPP"
+	ReasonInvalid     = "invalid address"
+	ReasonPrivacyRule = "privacy rule with no blocklist equivalent"
+	ReasonEmptyItem   = "empty item"
+	ReasonConnection  = "connection lost"
+	ReasonUnexpected  = "unexpected reply"
+)
 
 // Import logs in as local@cfg.Domain (once; every request of the import
 // goes over that connection) and restores u into that account:
@@ -163,6 +213,12 @@ func (im *importer) run(ctx context.Context, u *pie.User) {
 	if bm := u.PrivateElement(NSLegacyBM); bm != nil {
 		_, err := im.iq(ctx, stanza.SetIQ, xmltree.NewElement(pie.NSPrivate, "query").Add(bm))
 		im.sum.add(KindLegacyBM, NSLegacyBM, err)
+		last := &im.sum.Items[len(im.sum.Items)-1]
+		for _, c := range bm.Elements() {
+			if j := c.AttrValue("jid"); c.Name.Local == "conference" && j != "" {
+				last.Rooms = append(last.Rooms, j)
+			}
+		}
 	}
 	for _, p := range u.Private {
 		if p.Name.Space == NSLegacyBM {
@@ -174,14 +230,14 @@ func (im *importer) run(ctx context.Context, u *pie.User) {
 	im.pep(ctx, u)
 	im.blocklist(ctx, u)
 	if len(u.Offline) > 0 {
-		im.sum.skip(KindArchive, strconv.Itoa(len(u.Offline))+" offline", "offline messages are not imported")
+		im.sum.leave(KindOffline, strconv.Itoa(len(u.Offline)), ReasonOffline)
 	}
 	if u.ArchiveCount > 0 || len(u.Archive) > 0 {
 		n := u.ArchiveCount
 		if n == 0 {
 			n = len(u.Archive)
 		}
-		im.sum.skip(KindArchive, strconv.Itoa(n), "no server accepts a message archive over XMPP")
+		im.sum.leave(KindArchive, strconv.Itoa(n), ReasonArchive)
 	}
 }
 
@@ -196,11 +252,11 @@ func (im *importer) roster(ctx context.Context, u *pie.User) {
 	for _, it := range u.Roster.Items {
 		j, err := jid.Parse(it.JID)
 		if err != nil {
-			im.sum.skip(KindContact, it.JID, "invalid address")
+			im.sum.skip(KindContact, it.JID, ReasonInvalid)
 			continue
 		}
 		if j.Bare().Equal(im.own) {
-			im.sum.skip(KindContact, it.JID, "the new account itself")
+			im.sum.leave(KindContact, it.JID, ReasonSelf)
 			continue
 		}
 		item := xmltree.NewElement(pie.NSRoster, "item", "jid", j.String())
@@ -215,10 +271,23 @@ func (im *importer) roster(ctx context.Context, u *pie.User) {
 		if err != nil || !im.opt.Subscribe {
 			continue
 		}
-		if it.Subscription == "to" || it.Subscription == "both" || it.Ask == "subscribe" {
+		if AskAgain(it) {
 			im.sum.add(KindSubscription, j.String(), im.subscribe(ctx, j, nick))
 		}
 	}
+}
+
+// AskAgain reports whether an import that asks contacts again sends a
+// subscription request to this contact: one that shared presence with
+// the old account either way (to, from, both) or had a request of it
+// pending. A contact without any (none, nothing asked) is restored to the
+// contact list only.
+func AskAgain(it pie.RosterItem) bool {
+	switch it.Subscription {
+	case "to", "from", "both":
+		return true
+	}
+	return it.Ask == "subscribe"
 }
 
 // subscribe sends a subscription request with the nickname (XEP-0172) and,
@@ -245,7 +314,7 @@ func (im *importer) blocklist(ctx context.Context, u *pie.User) {
 	}
 	jids, skipped := u.Privacy.Blocklist()
 	for _, s := range skipped {
-		im.sum.skip(KindBlocked, s.Type+" "+s.Value, "privacy rule with no blocklist equivalent")
+		im.sum.skip(KindBlocked, s.Type+" "+s.Value, ReasonPrivacyRule)
 	}
 	if len(jids) == 0 {
 		return
@@ -254,7 +323,7 @@ func (im *importer) blocklist(ctx context.Context, u *pie.User) {
 	var valid []string
 	for _, j := range jids {
 		if _, err := jid.Parse(j); err != nil {
-			im.sum.skip(KindBlocked, j, "invalid address")
+			im.sum.skip(KindBlocked, j, ReasonInvalid)
 			continue
 		}
 		valid = append(valid, j)
@@ -282,7 +351,7 @@ func (im *importer) pep(ctx context.Context, u *pie.User) {
 	}
 	for _, n := range nodes {
 		if why, ok := skipNodes[n.Node]; ok {
-			im.sum.skip(KindPEP, n.Node, why)
+			im.sum.leave(KindPEP, n.Node, why)
 			continue
 		}
 		if len(n.Items) == 0 {
@@ -317,7 +386,7 @@ func (im *importer) pep(ctx context.Context, u *pie.User) {
 				label = n.Node + " " + it.ID
 			}
 			if it.Payload == nil {
-				im.sum.skip(kind, label, "empty item")
+				im.sum.skip(kind, label, ReasonEmptyItem)
 				continue
 			}
 			im.sum.add(kind, label, im.publish(ctx, n.Node, it, access))

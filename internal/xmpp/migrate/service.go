@@ -105,6 +105,40 @@ func (e *UsersError) Error() string {
 // Is matches ErrFile.
 func (e *UsersError) Is(target error) bool { return target == ErrFile }
 
+// Kinds of FileError: what an uploaded file holds instead of one account's
+// export.
+const (
+	FileEmpty     = pie.FormatEmpty     // nothing
+	FileRoot      = pie.FormatRoot      // XML whose root is another element (Found)
+	FileTruncated = pie.FormatTruncated // an export that ends early (interrupted)
+	FileSyntax    = pie.FormatSyntax    // not well-formed XML (Line)
+	FileIndex     = "index"             // the index of a server's export: its data is in Files
+	FileNoUser    = "no_user"           // an export without any account
+)
+
+// FileError says what an uploaded file holds instead of a usable export,
+// so that the refusal can say what was found. It matches ErrFile.
+type FileError struct {
+	Kind  string
+	Found string   // FileRoot: the root element, as <name xmlns='…'>, shortened
+	Line  int      // FileSyntax, FileTruncated: the line the XML reader stopped at (0: unknown)
+	Files []string // FileIndex: the files the index names (base names, shortened)
+	err   error
+}
+
+func (e *FileError) Error() string {
+	if e.Kind == FileIndex {
+		return fmt.Sprintf("migrate: the file is the index of a server export, naming %d files", len(e.Files))
+	}
+	if e.Kind == FileNoUser {
+		return "migrate: the file holds no account"
+	}
+	return "migrate: " + e.err.Error()
+}
+
+// Is matches ErrFile.
+func (e *FileError) Is(target error) bool { return target == ErrFile }
+
 // Service is the portal's entry point: exports from its own server,
 // imports into accounts on any reachable server.
 type Service struct {
@@ -156,17 +190,23 @@ func (s *Service) ReadUpload(r io.Reader, match func(name string) bool) (*Upload
 		Match: func(_, name string) bool { return match != nil && match(name) }})
 	if err != nil {
 		var le *pie.LimitError
+		var fe *pie.FormatError
 		switch {
 		case errors.As(err, &le):
 			return nil, &LimitError{Kind: le.Kind, Max: le.Max}
 		case errors.Is(err, pie.ErrTooLarge):
 			return nil, errors.Join(ErrFileTooLarge, err)
+		case errors.As(err, &fe):
+			return nil, &FileError{Kind: fe.Kind, Found: fe.Found, Line: fe.Line, err: err}
 		}
 		return nil, errors.Join(ErrFile, err)
 	}
 	h, u := doc.User()
 	if u == nil {
-		return nil, errors.Join(ErrFile, errors.New("no user in the file"))
+		if len(doc.Includes) > 0 {
+			return nil, &FileError{Kind: FileIndex, Files: doc.Includes}
+		}
+		return nil, &FileError{Kind: FileNoUser}
 	}
 	if doc.UserCount > 1 && (match == nil || !match(u.Name)) {
 		return nil, &UsersError{Users: doc.Users, Count: doc.UserCount}

@@ -38,6 +38,34 @@ func (h *Handler) checkBudget(c echo.Context, action abuse.Action) (abuse.Decisi
 	case d.Allowed:
 		return d, nil
 	}
+	return d, h.refusal(c, action, d)
+}
+
+// checkRoom answers with the 429 page of checkBudget when a budget of
+// action has no room left, without taking a unit (abuse.Limiter.Check):
+// for a page that leads to the action, such as the sign-up form, which
+// would otherwise offer a captcha that will be refused. Store errors are
+// answered as by checkBudget. Without a Limiter it allows everything.
+func (h *Handler) checkRoom(c echo.Context, action abuse.Action) error {
+	if h.d.Limiter == nil {
+		return nil
+	}
+	d, err := h.d.Limiter.Check(c.Request().Context(), c.Request(), action)
+	switch {
+	case errors.Is(err, store.ErrFull):
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(busyRetry/time.Second)))
+		return wrapPage(err, http.StatusServiceUnavailable, i18n.K("abuse.busy"))
+	case err != nil:
+		return wrapPage(err, http.StatusServiceUnavailable, i18n.K("error.store_unavailable"))
+	case d.Allowed:
+		return nil
+	}
+	return h.refusal(c, action, d)
+}
+
+// refusal is the 429 page error of a refused Decision d: the message names
+// the budget that ran out and the wait, with a Retry-After header.
+func (h *Handler) refusal(c echo.Context, action abuse.Action, d abuse.Decision) error {
 	h.d.Metrics.BudgetRefused(action.String(), d.Budget)
 	// The budgets of an IPv6 client's /56 and /48 (d.Prefix) carry the name
 	// of the client's budget they multiply, and the same page: its messages
@@ -59,7 +87,7 @@ func (h *Handler) checkBudget(c echo.Context, action abuse.Action) (abuse.Decisi
 	default:
 		key = budgetMessage(d.Budget)
 	}
-	return d, newPageError(http.StatusTooManyRequests, key, wait)
+	return newPageError(http.StatusTooManyRequests, key, wait)
 }
 
 // budgetMessage is the page of a refusal by a clearnet client's, network's

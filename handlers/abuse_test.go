@@ -51,6 +51,21 @@ func newLimitedEnv(t *testing.T, b abuse.Budgets, maxKeys int) *limitedEnv {
 
 func from(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
 
+// storeCaptcha is a captcha put in the store directly, with its answer:
+// for a client whose form would answer 429.
+func (e *env) storeCaptcha(t *testing.T) (id, answer string) {
+	t.Helper()
+	id, err := e.caps.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err = testenv.CaptchaAnswer(e.st)(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, answer
+}
+
 func (e *limitedEnv) created() int {
 	e.prov.mu.Lock()
 	defer e.prov.mu.Unlock()
@@ -88,7 +103,7 @@ func TestSignupBudgetPerClient(t *testing.T) {
 	}
 	id, ans = e.newCaptcha(t)
 	r, body := e.post(t, "/register", signupForm(id, ans, "alice2", pw), from("198.51.100.1"))
-	want429(t, r, body, time.Hour, "Too many sign-ups came from your network recently. Please try again in 60 minutes.")
+	want429(t, r, body, time.Hour, "Too many sign-up attempts came from your network in the last hour: every account created and every form sent with wrong digits counts. Please come back in 60 minutes.")
 	if _, err := testenv.CaptchaAnswer(e.st)(context.Background(), id); err != nil {
 		t.Errorf("the refused request consumed its captcha: %v", err)
 	}
@@ -96,7 +111,7 @@ func TestSignupBudgetPerClient(t *testing.T) {
 	form := signupForm(id, ans, "alice2", pw)
 	form.Set("lang", "de")
 	r, body = e.post(t, "/register", form, from("198.51.100.1"))
-	want429(t, r, body, time.Hour, "Bitte versuchen Sie es in 60 Minuten erneut.")
+	want429(t, r, body, time.Hour, "Bitte kommen Sie in 60 Minuten wieder.")
 	// Another client.
 	if r, b := e.post(t, "/register", signupForm(id, ans, "bob", pw), from("198.51.100.2")); r.StatusCode != 200 {
 		t.Fatalf("another client: %d\n%s", r.StatusCode, b)
@@ -146,9 +161,11 @@ func TestGlobalSignupBudgetRefusesEveryone(t *testing.T) {
 		}
 	}
 	for _, ip := range []string{"203.0.113.11", "2001:db8:9::1"} {
-		id, ans := e.newCaptcha(t)
+		id, ans := e.storeCaptcha(t) // the form itself now says that sign-ups pause
 		r, body := e.post(t, "/register", signupForm(id, ans, "late", pw), from(ip))
-		want429(t, r, body, time.Hour, "This server has had many sign-ups in the last hour")
+		want429(t, r, body, time.Hour, "Too many new accounts were created on this server in the last hour")
+		r, body = getFrom(t, e.srv, "/register?lang=en", ip)
+		want429(t, r, body, time.Hour, "Too many new accounts were created on this server in the last hour")
 	}
 	if n := e.created(); n != 2 {
 		t.Errorf("%d accounts created, want 2", n)
@@ -171,7 +188,7 @@ func TestOnionSignupBudget(t *testing.T) {
 		t.Fatalf("onion sign-up: %d\n%s", r.StatusCode, b)
 	}
 	r, body := post(e.onion, "onion2", "192.0.2.2")
-	want429(t, r, body, time.Hour, "Many sign-ups came over the onion service")
+	want429(t, r, body, time.Hour, "Too many sign-up attempts came over the onion service in the last hour")
 	if r, b := post(e.srv, "clear1", "192.0.2.2"); r.StatusCode != 200 {
 		t.Fatalf("clearnet sign-up after the onion budget ran out: %d\n%s", r.StatusCode, b)
 	}
@@ -188,7 +205,7 @@ func TestCaptchaBudget(t *testing.T) {
 		}
 	}
 	r, body := get("/captcha/"+id+".png", "198.51.100.1")
-	want429(t, r, body, time.Minute, "Too many captcha pictures or sounds were requested from your network. Please try again in one minute.")
+	want429(t, r, body, time.Minute, "Too many captcha pictures or sounds (new forms, new pictures) were requested from your network in the last minute. Please come back in one minute.")
 	if r, _ := get("/captcha/"+id+".png", "198.51.100.2"); r.StatusCode != 200 {
 		t.Errorf("another client: %d", r.StatusCode)
 	}
@@ -320,7 +337,7 @@ func TestNetworkBudgetPage(t *testing.T) {
 	}
 	e.clk.Advance(15 * time.Second)
 	r, body := getFrom(t, e.srv, "/register", "2001:db8:48:ff00::1")
-	want429(t, r, body, 45*time.Second, "Too many captcha pictures or sounds were requested from your network. Please try again in less than a minute.")
+	want429(t, r, body, 45*time.Second, "Too many captcha pictures or sounds (new forms, new pictures) were requested from your network in the last minute. Please come back in less than a minute.")
 	if r, _ := getFrom(t, e.srv, "/register", "2001:db8:49::1"); r.StatusCode != 200 {
 		t.Errorf("another /48: %d", r.StatusCode)
 	}
@@ -342,7 +359,7 @@ func TestNetworkBudgetPage(t *testing.T) {
 			t.Fatalf("sign-up %d: %d\n%.300s", i, r.StatusCode, body)
 		}
 		if i == 2 {
-			want429(t, r, body, time.Hour, "Too many sign-ups came from your network recently. Please try again in 60 minutes.")
+			want429(t, r, body, time.Hour, "Too many sign-up attempts came from your network in the last hour: every account created and every form sent with wrong digits counts. Please come back in 60 minutes.")
 		}
 	}
 	// Neither the store nor the log holds the addresses or their networks.

@@ -90,5 +90,8 @@ func (h *Handler) deleteSubmit(c echo.Context) error {
 	}
 	// The outcome is the account manager's log line (account.deleted,
 	// account.delete_refused, account.delete_not_verified, …).
-	return h.render(c, "deleted", deletedPage{Address: local + "@" + h.d.Policy.Domain()})
+	address := local + "@" + h.d.Policy.Domain()
+	return h.redirectResult(c, resultDeleted, address, func() error {
+		return h.render(c, "deleted", deletedPage{Address: address})
+	})
 }

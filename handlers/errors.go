@@ -65,7 +65,11 @@ func (h *Handler) errorHandler(err error, c echo.Context) {
 	if c.Request().Method == http.MethodPost {
 		back = c.Path()
 	}
-	h.renderStatus(c, pe.Status, "error", errorPage{Message: pe.Message(h.d.I18n, lang), Back: back})
+	page := "error"
+	if pe.Status == http.StatusTooManyRequests {
+		page = "limited" // what was counted and when to come back, not "that did not work"
+	}
+	h.renderStatus(c, pe.Status, page, errorPage{Message: pe.Message(h.d.I18n, lang), Back: back})
 }
 
 // userError turns any error into the page error shown to the user. A bare

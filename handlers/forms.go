@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/xmpp-portal/portal/internal/captchastore"
 	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/policy"
 )
@@ -44,7 +45,10 @@ type registerForm struct {
 	Password2 string
 	CaptchaID string // trimmed
 	Captcha   string // the answer, trimmed
-	Reload    bool   // "new picture": show the form again with a new captcha
+	// Pass is the token of a solved captcha carried over from the form's
+	// last try (captchastore.Passes), trimmed; a field that cannot be a
+	// token (captchastore.ValidPassToken) is kept as "x", never looked up.
+	Pass string
 
 	// Local is the normalised local part, set by Validate when the
 	// username is accepted.
@@ -55,24 +59,52 @@ func (f *registerForm) Parse(v url.Values) {
 	f.Username = keepTyped(v.Get("username"))
 	f.Password, f.Password2 = v.Get("password"), v.Get("password2")
 	f.CaptchaID, f.Captcha = strings.TrimSpace(v.Get("captcha_id")), strings.TrimSpace(v.Get("captcha"))
-	f.Reload = v.Get("action") == "reload"
+	if p := strings.TrimSpace(v.Get("pass")); p != "" {
+		f.Pass = "x"
+		if captchastore.ValidPassToken(p) {
+			f.Pass = p
+		}
+	}
 }
 
-// Validate checks that a captcha was answered (whether the answer is right
-// is the captcha store's question), the username by the sign-up rules and,
-// for an accepted username, the password typed twice.
+// Validate checks the whole form at once, so that one answer reports every
+// problem: the username by the sign-up rules (syntax, length, reserved
+// names), the password by its rules (under "password"), the repetition
+// (under "password2") and that a captcha was answered, unless a pass was
+// given (whether the answer is right, or the pass valid, is the store's
+// question). The password is checked against the username only when the
+// username is accepted.
 func (f *registerForm) Validate(p *policy.Policy) fieldErrors {
 	errs := fieldErrors{}
-	if f.CaptchaID == "" || f.Captcha == "" {
+	if f.Pass == "" && (f.CaptchaID == "" || f.Captcha == "") {
 		errs.add("captcha", i18n.NewError(i18n.K("register.err.captcha_missing")))
 	}
 	local, uerr := p.Username(f.Username)
-	if uerr != nil {
-		errs.add("username", uerr)
-		return errs
+	errs.add("username", uerr)
+	if uerr == nil {
+		f.Local = local
 	}
-	f.Local = local
-	errs.add("password", p.Password(f.Password, f.Password2, local))
+	errs.add("password", p.Password(f.Password, f.Password, f.Local))
+	if f.Password2 != f.Password && f.Password != "" {
+		errs.add("password2", i18n.NewError(i18n.K("policy.password.mismatch")))
+	}
+	return errs
+}
+
+// renewForm is the "new picture" form of the captcha's frame
+// (captchaframe.go): the captcha id, from the path.
+type renewForm struct {
+	ID string
+}
+
+func (f *renewForm) Parse(id string) { f.ID = id }
+
+// Validate accepts only an id the captcha store can have made.
+func (f *renewForm) Validate() fieldErrors {
+	errs := fieldErrors{}
+	if !captchastore.ValidID(f.ID) {
+		errs.add("id", i18n.NewError(i18n.K("error.not_found")))
+	}
 	return errs
 }
 
@@ -153,26 +185,13 @@ func (f *deleteForm) Validate(p *policy.Policy) fieldErrors {
 type exportForm struct {
 	Address  string
 	Password string
-	// Format is the button pressed: exportFile (the XEP-0227 file, also
-	// when the field is missing or unknown) or exportReadable.
-	Format string
 
 	// Account is the address, set by Validate when it is accepted.
 	Account policy.Address
 }
 
-// The export's formats (exportForm.Format).
-const (
-	exportFile     = "file"
-	exportReadable = "readable"
-)
-
 func (f *exportForm) Parse(v url.Values) {
 	f.Address, f.Password = v.Get("address"), v.Get("password")
-	f.Format = exportFile
-	if v.Get("format") == exportReadable {
-		f.Format = exportReadable
-	}
 }
 
 // Validate checks the address: an account on this domain that may be

@@ -66,6 +66,7 @@ const (
 func TestRegisterForm(t *testing.T) {
 	p := formPolicy(t)
 	ok := variant("username", "alice", "password", formPW, "password2", formPW, "captcha_id", "id1", "captcha", "123456")
+	const pass = "AAAAAAAAAAAAAAAAAAAAAA" // a pass token's form; whether it is valid is the store's question
 	tests := []struct {
 		name  string
 		form  url.Values
@@ -76,15 +77,21 @@ func TestRegisterForm(t *testing.T) {
 		{"upper case and own domain", ok("username", " Alice@Example.test "), nil, "alice"},
 		{"no captcha id", ok("captcha_id", ""), map[string]i18n.Key{"captcha": "register.err.captcha_missing"}, "alice"},
 		{"blank captcha answer", ok("captcha", "  "), map[string]i18n.Key{"captcha": "register.err.captcha_missing"}, "alice"},
-		{"reserved name: no password check", ok("username", "admin", "password2", "x"), map[string]i18n.Key{"username": "policy.username.reserved"}, ""},
+		{"a pass instead of a captcha", ok("captcha_id", "", "captcha", "", "pass", pass), nil, "alice"},
+		{"a field that cannot be a pass still stands for one", ok("captcha_id", "", "captcha", "", "pass", "not a token"), nil, "alice"},
+		{"reserved name, and the password is still checked", ok("username", "admin", "password2", "x"), map[string]i18n.Key{"username": "policy.username.reserved", "password2": "policy.password.mismatch"}, ""},
 		{"operator's reserved name", ok("username", "Press"), map[string]i18n.Key{"username": "policy.username.reserved"}, ""},
 		{"other domain", ok("username", "alice@other.test"), map[string]i18n.Key{"username": "policy.username.other_domain"}, ""},
 		{"bad name", ok("username", "bad user"), map[string]i18n.Key{"username": "policy.username.invalid"}, ""},
 		{"short password", ok("password", "short", "password2", "short"), map[string]i18n.Key{"password": "policy.password.too_short"}, "alice"},
-		{"mismatch", ok("password2", formPW2), map[string]i18n.Key{"password": "policy.password.mismatch"}, "alice"},
+		{"mismatch", ok("password2", formPW2), map[string]i18n.Key{"password2": "policy.password.mismatch"}, "alice"},
+		{"short and mismatched", ok("password", "short", "password2", "shirt"), map[string]i18n.Key{"password": "policy.password.too_short", "password2": "policy.password.mismatch"}, "alice"},
+		{"empty password: one refusal", ok("password", "", "password2", formPW), map[string]i18n.Key{"password": "policy.password.empty"}, "alice"},
 		{"common password", ok("password", "password123", "password2", "password123"), map[string]i18n.Key{"password": "policy.password.common"}, "alice"},
 		{"password is the name", ok("password", "alice12345678", "password2", "alice12345678"), map[string]i18n.Key{"password": "policy.password.username"}, "alice"},
-		{"everything wrong", form("username", "admin"), map[string]i18n.Key{"captcha": "register.err.captcha_missing", "username": "policy.username.reserved"}, ""},
+		{"everything wrong at once", form("username", "admin", "password", "short", "password2", "other"), map[string]i18n.Key{
+			"captcha": "register.err.captcha_missing", "username": "policy.username.reserved",
+			"password": "policy.password.too_short", "password2": "policy.password.mismatch"}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,13 +107,34 @@ func TestRegisterForm(t *testing.T) {
 
 func TestRegisterFormParse(t *testing.T) {
 	var f registerForm
-	f.Parse(form("username", strings.Repeat("a", 2000), "captcha_id", " id1 ", "captcha", " 12 34 ", "action", "reload"))
-	if len(f.Username) != 1023 || f.CaptchaID != "id1" || f.Captcha != "12 34" || !f.Reload {
-		t.Errorf("Parse: %d bytes of username, id %q, answer %q, reload %v", len(f.Username), f.CaptchaID, f.Captcha, f.Reload)
+	f.Parse(form("username", strings.Repeat("a", 2000), "captcha_id", " id1 ", "captcha", " 12 34 ", "pass", " AAAAAAAAAAAAAAAAAAAAA_ "))
+	if len(f.Username) != 1023 || f.CaptchaID != "id1" || f.Captcha != "12 34" || f.Pass != "AAAAAAAAAAAAAAAAAAAAA_" {
+		t.Errorf("Parse: %d bytes of username, id %q, answer %q, pass %q", len(f.Username), f.CaptchaID, f.Captcha, f.Pass)
+	}
+	// A pass field is bounded: what cannot be a token is never looked up.
+	for _, bad := range []string{strings.Repeat("A", 23), strings.Repeat("A", 1<<16), "AAAAAAAAAAAAAAAAAAAAA=", "pass:AAAAAAAAAAAAAAAAA"} {
+		f = registerForm{}
+		if f.Parse(form("pass", bad)); f.Pass != "x" {
+			t.Errorf("pass %.30q parsed as %q, want the stand-in x", bad, f.Pass)
+		}
 	}
 	f = registerForm{}
-	if f.Parse(form("action", "register")); f.Reload {
-		t.Error("action=register parsed as a reload")
+	if f.Parse(form("username", "bob")); f.Pass != "" {
+		t.Errorf("no pass field parsed as %q", f.Pass)
+	}
+}
+
+func TestRenewForm(t *testing.T) {
+	for id, valid := range map[string]bool{
+		"ABCDEFGHIJKLMNOPQRST": true, "abcdefghij0123456789": true,
+		"": false, "ABCDEFGHIJKLMNOPQRS": false, "ABCDEFGHIJKLMNOPQRSTU": false, "ABCDEFGHIJKLMNOPQRS-": false,
+		"../../../etc/passwd00": false, strings.Repeat("A", 4096): false,
+	} {
+		var f renewForm
+		f.Parse(id)
+		if errs := f.Validate(); (len(errs) == 0) != valid {
+			t.Errorf("id %.30q: refusals %v, want valid %v", id, keys(errs), valid)
+		}
 	}
 }
 

@@ -11,9 +11,11 @@ import (
 
 	"github.com/xmpp-portal/portal/assets"
 	"github.com/xmpp-portal/portal/internal/abuse"
+	"github.com/xmpp-portal/portal/internal/captchastore"
 	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/metrics"
 	"github.com/xmpp-portal/portal/internal/policy"
+	"github.com/xmpp-portal/portal/internal/resultlink"
 	"github.com/xmpp-portal/portal/internal/xmpp/migrate"
 	"github.com/xmpp-portal/portal/views"
 )
@@ -26,6 +28,9 @@ type Captchas interface {
 	Verify(ctx context.Context, id, answer string) (bool, error)
 	WriteImage(w io.Writer, id string, width, height int) error
 	WriteAudio(w io.Writer, id, lang string) error
+	// Renew gives id new digits (the frame's "new picture"); see
+	// captchastore.Captchas.Renew.
+	Renew(ctx context.Context, id string) error
 }
 
 // Deps are the handlers' dependencies; nothing is read from globals.
@@ -85,6 +90,13 @@ type Deps struct {
 	// Metrics counts events for the operator (internal/metrics); nil
 	// counts nothing.
 	Metrics *metrics.Metrics
+	// Passes carry a solved captcha over to the next tries of a sign-up
+	// form that failed on another field (register.go); nil: every try
+	// needs a new captcha.
+	Passes *captchastore.Passes
+	// Links seal the links of result pages (results.go); nil: result pages
+	// answer their forms directly, without a redirect.
+	Links *resultlink.Sealer
 	// Legal holds the operator's legal pages served by the portal
 	// ("privacy", "imprint"), each by language; a page without any is not
 	// routed (Site says whether the footer links one elsewhere).
@@ -130,16 +142,22 @@ func (h *Handler) Register(e *echo.Echo) {
 	get("/", h.home)
 	get("/register", h.registerShow)
 	e.POST("/register", h.registerSubmit)
+	get("/register/picture/:id", h.captchaFrame)
+	e.POST("/register/picture/:id", h.captchaRenew)
+	get(resultRegistered.path, h.result(resultRegistered))
+	get(resultUnknown.path, h.result(resultUnknown))
 	get("/captcha/:file", h.captcha)
 	get("/account", h.account)
 	get("/password", h.passwordShow)
 	e.POST("/password", h.passwordSubmit)
+	get(resultPassword.path, h.result(resultPassword))
 	get("/export", h.exportShow)
 	e.POST("/export", h.exportSubmit)
 	get("/import", h.importShow)
 	e.POST("/import", h.importSubmit)
 	get("/delete", h.deleteShow)
 	e.POST("/delete", h.deleteSubmit)
+	get(resultDeleted.path, h.result(resultDeleted))
 	get("/stats", h.stats)
 	for _, name := range []string{"privacy", "imprint"} {
 		if len(h.d.Legal[name]) > 0 {

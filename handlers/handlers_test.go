@@ -24,11 +24,13 @@ type fakeProvisioner struct {
 	mu       sync.Mutex
 	created  map[string]string
 	failWith error
+	calls    int
 }
 
 func (f *fakeProvisioner) Create(ctx context.Context, local, pw string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls++
 	if f.failWith != nil {
 		return f.failWith
 	}
@@ -39,6 +41,13 @@ func (f *fakeProvisioner) Create(ctx context.Context, local, pw string) error {
 	return nil
 }
 func (f *fakeProvisioner) Close() error { return nil }
+
+// attempts is the number of accounts the handler tried to create.
+func (f *fakeProvisioner) attempts() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
 
 type env struct {
 	srv  *httptest.Server

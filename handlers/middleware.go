@@ -17,6 +17,18 @@ import (
 const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
+// registerCSP is the sign-up form's policy: contentSecurityPolicy with
+// frames of the portal's own pages, for the captcha's frame (captchaframe.go).
+const registerCSP = "default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; frame-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// captchaFrameCSP is the captcha frame's policy: contentSecurityPolicy, but
+// the portal's own pages may frame it (and nobody else). The frame answers
+// with X-Frame-Options SAMEORIGIN to the same effect for browsers without
+// frame-ancestors.
+const captchaFrameCSP = "default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'self'; base-uri 'none'"
+
 func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()

@@ -31,6 +31,7 @@ type pageKey struct {
 	lang   string
 	path   string
 	onion  bool
+	linked bool // a result page reached by its link: the language links carry its token
 }
 
 // captchaPlaceholder stands for the captcha id in a cached sign-up form. Ids
@@ -85,11 +86,13 @@ func (h *Handler) renderWithCaptcha(c echo.Context, status int, name string, f r
 	return h.writePage(c, status, lang, b)
 }
 
-// Placeholders of a cached success page: the new account's local part and
-// its QR code.
+// Placeholders of a cached success page: the new account's local part, its
+// QR code and the token of the page's link (results.go), which its language
+// links keep.
 const (
 	localPlaceholder = "localpartplaceholder0"
 	qrPlaceholder    = "qrcodeplaceholder0"
+	tokenPlaceholder = "resulttokenplaceholder0"
 )
 
 // renderRegistered renders the success page for local. It is cached like the
@@ -99,23 +102,37 @@ const (
 // which covers most names); other names are rendered in full. Rendering the
 // page was about half of a sign-up's CPU time in the portal.
 func (h *Handler) renderRegistered(c echo.Context, local string, p registeredPage) error {
-	if !plainLocal(local) || strings.Contains(local, qrPlaceholder) {
+	if !plainLocal(local) || strings.Contains(local, qrPlaceholder) || strings.Contains(local, tokenPlaceholder) {
+		return h.render(c, "registered", p)
+	}
+	token, _ := c.Get(resultTokenKey).(string)
+	if !tokenChars(token) {
 		return h.render(c, "registered", p)
 	}
 	lang := h.lang(c)
 	k := h.pageKey(c, http.StatusOK, "registered", lang)
+	k.linked = token != ""
 	v, ok := h.cache.m.Load(k)
 	if !ok {
 		address := localPlaceholder + "@" + h.d.Site.Domain
 		ph := registeredPage{Address: address, URI: template.URL("xmpp:" + address), QR: template.HTML(qrPlaceholder)}
+		if k.linked {
+			c.Set(resultTokenKey, tokenPlaceholder)
+		}
 		var buf bytes.Buffer
-		if err := h.d.Views.Render(&buf, "registered", h.page(c, lang, ph)); err != nil {
+		err := h.d.Views.Render(&buf, "registered", h.page(c, lang, ph))
+		c.Set(resultTokenKey, token)
+		if err != nil {
 			h.d.Log.Error("view.render", "page", "registered", "err", err)
 			return c.String(http.StatusInternalServerError, "internal error")
 		}
 		v, _ = h.cache.m.LoadOrStore(k, buf.Bytes())
 	}
-	b := bytes.ReplaceAll(v.([]byte), []byte(localPlaceholder), []byte(local))
+	b := v.([]byte)
+	if k.linked {
+		b = bytes.ReplaceAll(b, []byte(tokenPlaceholder), []byte(token))
+	}
+	b = bytes.ReplaceAll(b, []byte(localPlaceholder), []byte(local))
 	b = bytes.Replace(b, []byte(qrPlaceholder), []byte(p.QR), 1)
 	return h.writePage(c, http.StatusOK, lang, b)
 }
@@ -139,6 +156,20 @@ func (h *Handler) writePage(c echo.Context, status int, lang string, b []byte) e
 	c.Response().Header().Set("Content-Language", lang)
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.HTMLBlob(status, b)
+}
+
+// tokenChars reports whether s is made of the characters of a result link's
+// token (unpadded base64url), which read the same in every HTML, attribute
+// and URL context.
+func tokenChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch b := s[i]; {
+		case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9', b == '-', b == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func alnum(s string) bool {

@@ -96,6 +96,22 @@ func TestPageCacheMatchesRender(t *testing.T) {
 				want := post(func(c echo.Context) error { return h.render(c, "registered", p) })
 				got := post(func(c echo.Context) error { return h.renderRegistered(c, local, p) })
 				compareResponses(t, "registered "+local+" "+v.target+" "+v.accept, want, got)
+				// Reached by its link (results.go): the language links
+				// carry the link's token, each visitor's own.
+				for _, token := range []string{"AbC-_09xyz", "resulttokenplaceholder0Z", "tok"} {
+					linked := func(fn func(c echo.Context) error) *httptest.ResponseRecorder {
+						return serveWith(t, h, "/welcome"+v.target, v.onion, v.accept, func(c echo.Context) error {
+							c.Set(resultTokenKey, token)
+							return fn(c)
+						})
+					}
+					want := linked(func(c echo.Context) error { return h.render(c, "registered", p) })
+					got := linked(func(c echo.Context) error { return h.renderRegistered(c, local, p) })
+					compareResponses(t, "registered by link "+local+" "+token+" "+v.target+" "+v.accept, want, got)
+					if !strings.Contains(got.Body.String(), "t="+token) {
+						t.Fatalf("registered by link %s: the language links lack the token:\n%s", token, got.Body)
+					}
+				}
 			}
 			for _, id := range ids {
 				f := registerPage{CaptchaID: id, MinPassword: h.d.MinPassword}
@@ -136,15 +152,14 @@ func TestPageCacheFallsBack(t *testing.T) {
 		got := serveWith(t, h, "/register", false, "", func(c echo.Context) error { return h.renderWithCaptcha(c, http.StatusOK, "register", f) })
 		compareResponses(t, "id "+id, want, got)
 	}
-	// A form with a typed username or an error is rendered, not cached.
-	req := httptest.NewRequest(http.MethodPost, "/register", strings.NewReader("username=carol&action=reload"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	// A form with a typed username or an error is rendered, not cached:
+	// here the form of "sign up again with the same name".
 	rec := httptest.NewRecorder()
 	e := echo.New()
 	h.Register(e)
-	e.ServeHTTP(rec, req)
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/register?username=carol", nil))
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `value="carol"`) {
-		t.Fatalf("reload keeps the username: %d\n%s", rec.Code, rec.Body)
+		t.Fatalf("the form keeps the username: %d\n%s", rec.Code, rec.Body)
 	}
 	rec = httptest.NewRecorder()
 	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/register", nil))

@@ -93,5 +93,8 @@ func (h *Handler) passwordSubmit(c echo.Context) error {
 	}
 	// The outcome is the account manager's log line
 	// (account.password_changed, account.password_change_refused, …).
-	return h.render(c, "password_done", passwordDone{Address: local + "@" + h.d.Policy.Domain()})
+	address := local + "@" + h.d.Policy.Domain()
+	return h.redirectResult(c, resultPassword, address, func() error {
+		return h.render(c, "password_done", passwordDone{Address: address})
+	})
 }

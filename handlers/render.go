@@ -39,6 +39,10 @@ func (h *Handler) page(c echo.Context, lang string, data any) views.Page {
 			path = c.Path()
 		}
 	}
+	if t, _ := c.Get(resultTokenKey).(string); t != "" {
+		// A result page (results.go): its language links stay on it.
+		path += "?t=" + t
+	}
 	for _, code := range h.d.I18n.Languages() {
 		p.Langs = append(p.Langs, views.LangLink{
 			Code: code, Name: h.d.I18n.T(code, i18n.Key("lang."+code)), URL: views.Href(path, code), Current: code == lang,

@@ -29,14 +29,6 @@ type Site struct {
 	PrivacyPage bool
 	ImprintURL  string
 	ImprintPage bool
-	// RetireDays is how long a deleted address stays retired (nobody else
-	// may register it), in days; 0: not at all (delete.retire_names).
-	RetireDays int
-	// The operator's texts in other languages (operator.go): Texts[lang]
-	// where the operator wrote them, else StorageNote and UploadExpiry,
-	// which are in TextsLang.
-	Texts     map[string]OperatorTexts
-	TextsLang string
 }
 
 // HasLegal reports whether the operator named a privacy policy or an
@@ -146,6 +138,9 @@ type Field struct {
 	HintID       string // id of the hint paragraph; ID + "-hint" when empty
 	Autocomplete string // "" for the partial's default
 	MaxLength    int    // 0 for the partial's default
+	MinLength    int    // 0 for none
+	Pattern      string // the input's pattern (what the browser refuses before sending); "" for none
+	Title        string // the input's title: says what the pattern wants
 	Optional     bool   // not required
 	Suffix       string // shown after the input ("@example.org")
 }
@@ -167,7 +162,8 @@ func (f Field) DescribedBy() string {
 
 // NewField is the template function "field": a Field from name, value
 // pairs, the names in lower case ("id", "label", "value", "error", "hint",
-// "hintid", "autocomplete", "maxlength", "optional", "suffix"). An unknown
+// "hintid", "autocomplete", "maxlength", "minlength", "pattern", "title",
+// "optional", "suffix"). An unknown
 // name, a value of the wrong type or a field without id or label is an
 // error, so a typo fails the page's rendering (and the tests that render
 // every page) instead of dropping an attribute.
@@ -200,6 +196,12 @@ func NewField(pairs ...any) (Field, error) {
 			err = setAs(&f.Autocomplete, v)
 		case "maxlength":
 			err = setAs(&f.MaxLength, v)
+		case "minlength":
+			err = setAs(&f.MinLength, v)
+		case "pattern":
+			err = setAs(&f.Pattern, v)
+		case "title":
+			err = setAs(&f.Title, v)
 		case "optional":
 			err = setAs(&f.Optional, v)
 		case "suffix":

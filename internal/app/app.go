@@ -29,6 +29,7 @@ import (
 	"github.com/xmpp-portal/portal/internal/onion"
 	"github.com/xmpp-portal/portal/internal/policy"
 	"github.com/xmpp-portal/portal/internal/proxyhdr"
+	"github.com/xmpp-portal/portal/internal/resultlink"
 	"github.com/xmpp-portal/portal/internal/store"
 	"github.com/xmpp-portal/portal/internal/xmpp"
 	"github.com/xmpp-portal/portal/internal/xmpp/account"
@@ -233,9 +234,10 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		Site: views.Site{Name: cfg.Site.Name, Domain: cfg.XMPP.Domain, Contact: cfg.Site.Contact,
 			StorageNote: cfg.Site.StorageNote, Onion: onionAddr,
 			PrivacyURL: cfg.Site.PrivacyURL, PrivacyPage: legal["privacy"] != nil,
-			ImprintURL: cfg.Site.ImprintURL, ImprintPage: legal["imprint"] != nil,
-			RetireDays: int(cfg.Delete.RetireNames / (24 * time.Hour)), Texts: operatorTexts(cfg), TextsLang: textsLang(cfg)},
+			ImprintURL: cfg.Site.ImprintURL, ImprintPage: legal["imprint"] != nil},
 		Legal:       legal,
+		Passes:      captchastore.NewPasses(a.Store, captchastore.PassOptions{TTL: min(captchastore.DefaultPassTTL, cfg.Captcha.TTL)}),
+		Links:       resultlink.New(a.Store, resultlink.Options{}),
 		DefaultLang: cfg.Site.DefaultLang, BodyLimit: cfg.HTTP.BodyLimit, XMPPTimeout: cfg.XMPP.Timeout,
 		MinPassword: cfg.Password.MinLength, Health: a.health, Ready: a.ready.get, Limiter: a.Limiter,
 		Accounts: handlers.ManagerAccounts(a.Accounts), Regulator: a.Regulator, MinResponse: cfg.Regulation.MinResponse,

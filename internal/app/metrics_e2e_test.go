@@ -141,7 +141,8 @@ func TestMetricsCountsOnly(t *testing.T) {
 		`portal_transfers_total{direction="export",outcome="done",reason=""} 1`,
 		`portal_transfers_total{direction="import",outcome="done",reason=""} 1`,
 		`portal_xmpp_errors_total{flow="register",kind="conflict"} 1`,
-		`portal_http_request_duration_seconds_count{method="POST",route="/register",status="2xx"} 1`,
+		`portal_http_request_duration_seconds_count{method="POST",route="/register",status="3xx"} 1`, // the redirect to the result page
+		`portal_http_request_duration_seconds_count{method="GET",route="/welcome",status="2xx"} 1`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)

@@ -566,11 +566,11 @@ func pageBench(t *testing.T, s settings, bin, deployCfg string, srv *testenv.Ser
 	return rows
 }
 
-var subresourceRe = regexp.MustCompile(`(?:href|src)="(/assets/[^"]+|/captcha/[A-Za-z0-9]+\.png)"`)
+var subresourceRe = regexp.MustCompile(`(?:href|src)="(/assets/[^"]+|/captcha/[A-Za-z0-9]+\.png(?:\?[^"]*)?|/register/picture/[A-Za-z0-9]+(?:\?[^"]*)?)"`)
 
 // pageWeight fetches a page and what a browser loads with it on a first
-// visit (stylesheet, icon, captcha picture; not the audio, which is
-// preload="none").
+// visit (stylesheet, icon, the captcha's frame and its picture; not the
+// audio, which is preload="none").
 func pageWeight(base, path string) (bench.PageSize, error) {
 	body, err := fetch(base+path, nil)
 	if err != nil {
@@ -583,28 +583,46 @@ func weigh(base string, body []byte) (bench.PageSize, error) {
 	ps := bench.PageSize{Document: int64(len(body)), Total: int64(len(body))}
 	parts := []string{"HTML " + bench.KB(int64(len(body)))}
 	seen := map[string]bool{}
-	for _, m := range subresourceRe.FindAllSubmatch(body, -1) {
-		u := string(m[1])
-		if seen[u] {
-			continue
+	var walk func(body []byte) error
+	walk = func(body []byte) error {
+		for _, m := range subresourceRe.FindAllSubmatch(body, -1) {
+			u := string(m[1])
+			if seen[u] {
+				continue
+			}
+			seen[u] = true
+			if strings.HasPrefix(u, "/register/picture/") {
+				// The captcha's frame: a document with its own picture.
+				frame, err := fetch(base+u, nil)
+				if err != nil {
+					return err
+				}
+				ps.Total += int64(len(frame))
+				parts = append(parts, "captcha frame "+bench.KB(int64(len(frame))))
+				if err := walk(frame); err != nil {
+					return err
+				}
+				continue
+			}
+			n, err := fetchSize(base+u, nil)
+			if err != nil {
+				return err
+			}
+			ps.Total += n
+			kind := "stylesheet"
+			switch {
+			case strings.Contains(u, ".png"):
+				kind = "captcha"
+			case strings.HasSuffix(u, ".svg"):
+				kind = "icon"
+			}
+			parts = append(parts, kind+" "+bench.KB(n))
 		}
-		seen[u] = true
-		n, err := fetchSize(base+u, nil)
-		if err != nil {
-			return ps, err
-		}
-		ps.Total += n
-		kind := "stylesheet"
-		switch {
-		case strings.HasSuffix(u, ".png"):
-			kind = "captcha"
-		case strings.HasSuffix(u, ".svg"):
-			kind = "icon"
-		}
-		parts = append(parts, kind+" "+bench.KB(n))
+		return nil
 	}
+	err := walk(body)
 	ps.Parts = strings.Join(parts, ", ")
-	return ps, nil
+	return ps, err
 }
 
 func fetch(url string, hdr http.Header) ([]byte, error) {

@@ -70,6 +70,7 @@ type Signup struct {
 type Result struct {
 	Outcome    Outcome
 	Status     int           // status of the POST (0 if it got no answer)
+	Location   string        // where the POST's answer redirects (a result page), "" for none
 	FormStatus int           // status of the GET of the form
 	Form, Post time.Duration // durations of the two requests
 	Body       []byte        // the POST's answer
@@ -115,20 +116,26 @@ func (s *Signup) Form(ctx context.Context) (id string, status int, err error) {
 
 // Post submits the sign-up form.
 func (s *Signup) Post(ctx context.Context, id, answer, user, password string) (int, []byte, error) {
+	status, _, body, err := s.post(ctx, id, answer, user, password)
+	return status, body, err
+}
+
+// post is Post with the answer's Location (of a redirect).
+func (s *Signup) post(ctx context.Context, id, answer, user, password string) (int, string, []byte, error) {
 	form := url.Values{"lang": {"en"}, "captcha_id": {id}, "captcha": {answer}, "username": {user},
 		"password": {password}, "password2": {password}, "action": {"register"}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Base+"/register", strings.NewReader(form.Encode()))
 	if err != nil {
-		return 0, nil, err
+		return 0, "", nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := s.Client.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, "", nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, body, err
+	return resp.StatusCode, resp.Header.Get("Location"), body, err
 }
 
 // Do signs user up with password. When wrongCaptcha is true the answer is
@@ -155,13 +162,24 @@ func (s *Signup) Do(ctx context.Context, user, password string, wrongCaptcha boo
 		answer = wrong(answer)
 	}
 	t1 := time.Now()
-	r.Status, r.Body, r.Err = s.Post(ctx, id, answer, user, password)
+	r.Status, r.Location, r.Body, r.Err = s.post(ctx, id, answer, user, password)
 	r.Post = time.Since(t1)
 	if r.Err != nil && r.Status == 0 {
 		r.Outcome = Failed
 		return r
 	}
 	r.Outcome = classify(r.Status, r.Body, user+"@"+s.Domain)
+	if r.Status == http.StatusSeeOther {
+		// The portal answers a sign-up it carried out, or whose outcome
+		// is unknown, with a redirect to its result page (Post/Redirect/
+		// Get); the client here does not follow it.
+		switch {
+		case strings.HasPrefix(r.Location, "/welcome?"):
+			r.Outcome = Created
+		case strings.HasPrefix(r.Location, "/register/unknown?"):
+			r.Outcome = Unknown
+		}
+	}
 	if r.Outcome == Unavailable && s.UnknownText != "" && bytes.Contains(r.Body, []byte(s.UnknownText)) {
 		r.Outcome = Unknown
 	}

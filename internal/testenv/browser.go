@@ -139,6 +139,10 @@ func startBrowser(t testing.TB, cfg browserConfig) *Browser {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-domain-reliability", true),
+		// No back-forward cache: going back loads the page again, as
+		// for a page the browser does not keep (Cache-Control: no-store
+		// on every page of the portal), and the harness sees its document.
+		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,BackForwardCache"),
 		chromedp.Flag("no-pings", true),
 		chromedp.Flag("no-proxy-server", true),
 		// No name resolves, so no page reaches another host by name.
@@ -604,6 +608,13 @@ func (b *Browser) Text() string {
 	ctx, cancel := b.action()
 	defer cancel()
 	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	// Right after a navigation, chromedp may still hold the node of the
+	// document before it for a moment; the read is tried again, within the
+	// step's limit.
+	for err != nil && strings.Contains(err.Error(), "No node with given id") && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+		s, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	}
 	if err != nil {
 		b.t.Fatalf("browser: text of %s: %v", b.URL(), err)
 	}

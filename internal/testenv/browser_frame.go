@@ -74,21 +74,11 @@ func (b *Browser) Reload() {
 }
 
 // Back goes back one page in the tab's history, as the back button does,
-// and waits until that page is shown: loaded again, or restored from the
-// browser's back-forward cache. Status is 0 afterwards (a restored page has
-// no new response).
-//
-// To tell the page gone back to from the one left, the harness marks the
-// document left with a property of its own; page scripts, which are off,
-// could not see it.
+// and waits until that page has loaded again (the harness's browser keeps
+// no back-forward cache).
 func (b *Browser) Back() {
 	b.t.Helper()
-	ctx, cancel := b.action()
-	defer cancel()
-	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		if _, err := chromedp.Evaluate[bool](`document.__portalHarnessOld = true`)(ctx, t); err != nil {
-			return err
-		}
+	b.navigate("back", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		h, err := cdp.Call(ctx, t, page.GetNavigationHistory, cdp.Empty{})
 		if err != nil {
 			return err
@@ -99,24 +89,6 @@ func (b *Browser) Back() {
 		_, err = cdp.Call(ctx, t, page.NavigateToHistoryEntry, page.NavigateToHistoryEntryParams{EntryID: h.Entries[h.CurrentIndex-1].ID})
 		return err
 	}))
-	if err != nil {
-		b.t.Fatalf("browser: back: %v", err)
-	}
-	b.mu.Lock()
-	b.status = 0
-	b.mu.Unlock()
-	// Polled: a hang limit (actionTimeout), not a measurement.
-	for {
-		done, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.__portalHarnessOld && document.readyState === 'complete'`))
-		if err == nil && done {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			b.t.Fatalf("browser: back: the page did not come back within %s (%v)", actionTimeout, err)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 // ClickRefused clicks, with the mouse, the submit button that matches the

@@ -32,6 +32,12 @@
 --   PROSODY_LOG_FILE        log file, or "console" (stdout)    /var/log/prosody/prosody.log
 --   PROSODY_LOG_LEVEL       minimum log level                  warn
 --   PROSODY_CERT, PROSODY_KEY  certificate and key files      (unset: look in /etc/prosody/certs)
+--   PROSODY_PORTAL_MODULES  the portal's Prosody modules       /etc/prosody/portal-modules
+--                           (deploy/prosody/modules: mod_portal_stats, the
+--                           registered and online counts of /stats)
+--   PROSODY_RETIRE_NAMES    days a deleted account's name stays 365
+--                           retired (mod_tombstones; 0 turns it off): the
+--                           same time as the portal's delete.retire_names
 --
 -- Provisioning modes (must match the portal's configuration):
 --   admin  The portal creates accounts with XEP-0133 "add-user" as the
@@ -152,6 +158,31 @@ local enabled = {
 }
 if s2s_enabled then
 	table.insert(enabled, "dialback")
+end
+-- The portal's own modules (deploy/prosody/modules), where installed:
+-- mod_portal_stats answers XEP-0133 get-registered-users-num and
+-- get-online-users-num for /stats (Prosody 0.12 has neither).
+local portal_modules = env("PROSODY_PORTAL_MODULES", "/etc/prosody/portal-modules")
+do
+	local f = io.open(portal_modules .. "/mod_portal_stats.lua", "r")
+	if f then
+		f:close()
+		plugin_paths = { portal_modules }
+		table.insert(enabled, "portal_stats")
+	end
+end
+-- Deleted names stay retired (mod_tombstones, part of Prosody 0.12): nobody
+-- can register a deleted account's name again over in-band registration
+-- for PROSODY_RETIRE_NAMES days, and contacts who still write to it are
+-- told it is gone. (Accounts the portal creates with add-user are checked
+-- by the portal itself, delete.retire_names.)
+local retire_days = tonumber(env("PROSODY_RETIRE_NAMES", "365"))
+if retire_days == nil or retire_days < 0 then
+	error("PROSODY_RETIRE_NAMES must be a number of days (0 turns it off)")
+end
+if retire_days > 0 then
+	table.insert(enabled, "tombstones")
+	user_tombstone_expiry = retire_days * 86400
 end
 -- (Options cannot be read back in this file, so lists are built in locals.)
 modules_enabled = enabled

@@ -68,6 +68,11 @@ func StartProsody(t testing.TB, opt Options) *Server {
 	if err := os.MkdirAll(filepath.Join(s.Dir, "data"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// The portal's Prosody modules (deploy/prosody/modules), copied as the
+	// configuration is: the file is loaded from PROSODY_PORTAL_MODULES.
+	if err := copyProsodyModules(filepath.Join(s.Dir, "modules")); err != nil {
+		t.Fatal(err)
+	}
 	if err := chownTree(s.Dir, u); err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +101,7 @@ func StartProsody(t testing.TB, opt Options) *Server {
 			"PROSODY_LOG_LEVEL="+opt.LogLevel,
 			"PROSODY_CERT="+certFile,
 			"PROSODY_KEY="+keyFile,
+			"PROSODY_PORTAL_MODULES="+filepath.Join(s.Dir, "modules"),
 		)
 	}
 

@@ -185,13 +185,26 @@ func (f *deleteForm) Validate(p *policy.Policy) fieldErrors {
 type exportForm struct {
 	Address  string
 	Password string
+	// Format is the button pressed: exportFile (the XEP-0227 file, also
+	// when the field is missing or unknown) or exportReadable.
+	Format string
 
 	// Account is the address, set by Validate when it is accepted.
 	Account policy.Address
 }
 
+// The export's formats (exportForm.Format).
+const (
+	exportFile     = "file"
+	exportReadable = "readable"
+)
+
 func (f *exportForm) Parse(v url.Values) {
 	f.Address, f.Password = v.Get("address"), v.Get("password")
+	f.Format = exportFile
+	if v.Get("format") == exportReadable {
+		f.Format = exportReadable
+	}
 }
 
 // Validate checks the address: an account on this domain that may be

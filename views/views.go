@@ -29,6 +29,14 @@ type Site struct {
 	PrivacyPage bool
 	ImprintURL  string
 	ImprintPage bool
+	// RetireDays is how long a deleted address stays retired (nobody else
+	// may register it), in days; 0: not at all (delete.retire_names).
+	RetireDays int
+	// The operator's texts in other languages (operator.go): Texts[lang]
+	// where the operator wrote them, else StorageNote and UploadExpiry,
+	// which are in TextsLang.
+	Texts     map[string]OperatorTexts
+	TextsLang string
 }
 
 // HasLegal reports whether the operator named a privacy policy or an

@@ -212,6 +212,9 @@ func StartEjabberd(t testing.TB, opt Options) *Server {
 		}
 		t.Logf("testenv: starting ejabberd (attempt %d): %v; retrying with other ports", attempt, err)
 	}
+	s.tools = serverTools{user: u, run: func(timeout time.Duration, more ...string) (string, error) {
+		return runCtl(u, env, timeout, ctl, append(append([]string{}, args...), more...)...)
+	}}
 	out, err := runCtl(u, env, 60*time.Second, ctl, append(append([]string{}, args...),
 		"register", s.AdminJID.Localpart(), opt.Domain, s.AdminPassword)...)
 	if err != nil {

@@ -105,6 +105,10 @@ func StartProsody(t testing.TB, opt Options) *Server {
 		)
 	}
 
+	s.tools = serverTools{user: u, env: env(0, 0), data: filepath.Join(s.Dir, "data"), run: func(timeout time.Duration, more ...string) (string, error) {
+		return runCtl(u, env(0, 0), timeout, ctl, append([]string{"--config", cfgPath}, more...)...)
+	}}
+
 	// The admin account, created offline before the start.
 	out, err := runCtl(u, env(0, 0), 30*time.Second, ctl, "--config", cfgPath,
 		"register", s.AdminJID.Localpart(), opt.Domain, s.AdminPassword)

@@ -92,6 +92,8 @@ type Server struct {
 	errorMarker  string // a log line containing it fails the start
 	readyMarker  string // a log line containing it means the c2s port is ours
 
+	tools serverTools // the server's own command-line tools (tools.go)
+
 	mu       sync.Mutex
 	admin    *xmpp.Admin // the session Admin keeps (servers.go)
 	cmd      *exec.Cmd

@@ -68,7 +68,7 @@ func TestFormatErrors(t *testing.T) {
 	full := ejabberdHost("alice")
 	for _, tc := range []struct {
 		name, doc, kind, found string
-		line               int
+		line                   int
 	}{
 		{"empty", "  \n", FormatEmpty, "", 0},
 		{"other root", `<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><body/></html>`, FormatRoot, "<html xmlns='http://www.w3.org/1999/xhtml'>", 0},

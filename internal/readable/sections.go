@@ -394,4 +394,3 @@ func firstText(items []pie.PEPItem) string {
 	}
 	return strings.TrimSpace(items[0].Payload.Text())
 }
-

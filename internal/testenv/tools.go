@@ -113,4 +113,3 @@ func (s *Server) ProsodyMigrator(t testing.TB, config, xepDir string, keepGoing 
 // ProsodyDataDir is the data directory of a started Prosody (its internal
 // storage).
 func (s *Server) ProsodyDataDir() string { return s.tools.data }
-

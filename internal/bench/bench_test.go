@@ -211,16 +211,16 @@ func TestBenchmarks(t *testing.T) {
 	only := os.Getenv("PORTAL_BENCH_ONLY")
 	run := func(section string) bool { return only == "" || strings.Contains(only, section) }
 	if run("signup") {
-		t.Logf("sign-up throughput (load average %s)", bench.LoadAverage())
+		rep.SectionLoads = append(rep.SectionLoads, "sign-ups "+sectionLoad(t, "sign-up throughput"))
 		rep.SignupRounds = s.signupRounds
 		rep.Signup = signupBench(t, s, work, map[string]*testenv.Server{"admin": admin, "ibr": ibr})
 	}
 	if run("webform") {
-		t.Logf("sign-ups against Prosody's own web form (load average %s)", bench.LoadAverage())
+		rep.SectionLoads = append(rep.SectionLoads, "web form "+sectionLoad(t, "sign-ups against Prosody's own web form"))
 		rep.WebForm, rep.WebFormNote = webFormBench(t, s, work)
 	}
 	if run("pages") {
-		t.Logf("page throughput and footprint (load average %s)", bench.LoadAverage())
+		rep.SectionLoads = append(rep.SectionLoads, "pages "+sectionLoad(t, "page throughput and footprint"))
 		deployCfg, err := testenv.DeployFile("prosody", "prosody.cfg.lua")
 		if err != nil {
 			t.Fatal(err)
@@ -228,11 +228,11 @@ func TestBenchmarks(t *testing.T) {
 		rep.Pages = pageBench(t, s, bin, deployCfg, admin, work, &rep.Footprint)
 	}
 	if run("export") {
-		t.Logf("export (load average %s)", bench.LoadAverage())
+		rep.SectionLoads = append(rep.SectionLoads, "export "+sectionLoad(t, "export"))
 		rep.Export = exportBench(t, s, bin, work)
 	}
 	if run("load") {
-		t.Logf("mixed load (load average %s)", bench.LoadAverage())
+		rep.SectionLoads = append(rep.SectionLoads, "mixed load "+sectionLoad(t, "mixed load"))
 		rep.Load = loadBench(t, s, bin, admin, work, &rep.Footprint)
 	}
 	if only != "" {
@@ -247,6 +247,14 @@ func TestBenchmarks(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Print("\n" + rep.Summary() + "report written to " + out + "\n")
+}
+
+// sectionLoad logs and returns the 1-minute load average as a section
+// starts (the report lists them: other work on the machine shows there).
+func sectionLoad(t *testing.T, section string) string {
+	l := bench.LoadAverage()
+	t.Logf("%s (load average %s)", section, l)
+	return strings.Fields(l + " ?")[0]
 }
 
 // goals evaluates the targets.

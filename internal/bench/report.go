@@ -13,8 +13,11 @@ type Report struct {
 	Machine   Machine
 	LoadStart string // load averages when the run started
 	LoadEnd   string
-	Duration  time.Duration // of the whole run
-	Settings  string        // durations and connection counts used
+	// SectionLoads is the 1-minute load average as each section started
+	// ("pages 1.20").
+	SectionLoads []string
+	Duration     time.Duration // of the whole run
+	Settings     string        // durations and connection counts used
 
 	Signup       []SignupRow
 	SignupRounds int          // rounds of raw, portal, portal, raw per sign-up cell
@@ -206,6 +209,9 @@ func (r *Report) Markdown(extra string) string {
 	w("* Date: %s; the run took %s.\n", r.Date.UTC().Format("2006-01-02 15:04 MST"), r.Duration.Round(time.Second))
 	w("* Machine: %s.\n", r.Machine)
 	w("* Load average (1, 5, 15 min): %s at the start, %s at the end. The machine is shared: a load above about 1 at the start means other work competed for the cores and every figure is lower than on a quiet machine (the ratios less so, as both sides are measured in turn under the same conditions).\n", r.LoadStart, r.LoadEnd)
+	if len(r.SectionLoads) > 0 {
+		w("* 1-minute load average as each section started: %s.\n", strings.Join(r.SectionLoads, ", "))
+	}
 	w("* Settings: %s.\n", r.Settings)
 	w("* Every figure is a ratio against a baseline measured in the same run on the same machine; the XMPP server is a real Prosody started from `deploy/prosody/prosody.cfg.lua` (`internal/testenv`).\n")
 	for _, n := range r.Notes {

@@ -214,12 +214,12 @@ func TestParseWebFormCaptcha(t *testing.T) {
 }
 
 func TestWebFormMarkdown(t *testing.T) {
-	r := &Report{WebFormNote: "Same Prosody.", WebForm: []WebFormRow{{Clients: 4,
+	r := &Report{SectionLoads: []string{"sign-ups 0.50", "web form 3.10"}, WebFormNote: "Same Prosody.", WebForm: []WebFormRow{{Clients: 4,
 		Portal: Throughput{Rate: 210, P50: 18 * time.Millisecond}, Form: Throughput{Rate: 200}, Raw: Throughput{Rate: 220},
 		ServerCPUPortal: 4100 * time.Microsecond, ServerCPUForm: 4300 * time.Microsecond, ServerCPURaw: 4000 * time.Microsecond,
 		GoCPUPortal: 900 * time.Microsecond, GoCPUForm: 400 * time.Microsecond, Anomalies: "form: 1 of 900 failed"}}}
 	md := r.Markdown("")
-	for _, want := range []string{"### Against Prosody's own web form", "Same Prosody. Goal: ≥ 1.0× Prosody's form.",
+	for _, want := range []string{"* 1-minute load average as each section started: sign-ups 0.50, web form 3.10.\n", "### Against Prosody's own web form", "Same Prosody. Goal: ≥ 1.0× Prosody's form.",
 		"| 4 | 210.0 | 200.0 | **1.050×** | 220.0 | 18 ms / – | – / – | 4100 µs / 4300 µs / 4000 µs | 900 µs / 400 µs |",
 		"* 4 clients: form: 1 of 900 failed", "## 1. Sign-up throughput\n\nAccounts per second", "Not measured in this run."} {
 		if !strings.Contains(md, want) {

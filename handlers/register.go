@@ -13,6 +13,7 @@ import (
 	"github.com/xmpp-portal/portal/internal/i18n"
 	"github.com/xmpp-portal/portal/internal/qrsvg"
 	"github.com/xmpp-portal/portal/internal/xmpp"
+	"github.com/xmpp-portal/portal/views"
 )
 
 // registerPage is the sign-up form as the page shows it: a captcha (its id;
@@ -42,6 +43,14 @@ type registerPage struct {
 func (p registerPage) fresh() bool {
 	return p.Username == "" && p.Pass == "" && p.Error == "" && p.UsernameError == "" && p.PasswordError == "" &&
 		p.Password2Error == "" && p.CaptchaError == ""
+}
+
+// Summary is the form's error summary (partials/errorsummary.html): the
+// server's refusal under heading, then each refused field in the order of
+// the form.
+func (p registerPage) Summary(heading string) views.Summary {
+	return views.NewSummary(heading, p.Error, "username", p.UsernameError, "password", p.PasswordError,
+		"password2", p.Password2Error, "captcha", p.CaptchaError)
 }
 
 type registeredPage struct {

@@ -77,6 +77,9 @@ func TestSignupAllErrorsAtOnce(t *testing.T) {
 	if resp.StatusCode != 400 {
 		t.Fatalf("status %d, want 400:\n%s", resp.StatusCode, body)
 	}
+	if !strings.Contains(body, "<title>Error: Sign up") {
+		t.Error(`the title does not start with "Error:"`)
+	}
 	summary := body[strings.Index(body, `id="problems"`):strings.Index(body, "<form")]
 	for field, msg := range map[string]string{
 		"username": "This username is reserved", "password": "at least 10 characters",

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +62,7 @@ func TestBrowserExportImport(t *testing.T) {
 	b.Open(base + "/export?lang=en")
 	b.Fill("#address", "mover")
 	b.Fill("#password", "not the password")
-	b.Click(`button[type=submit]`)
+	b.Click(`button[value=file]`)
 	if b.Status() != 403 || !strings.Contains(b.Text(), "is not right") {
 		t.Fatalf("wrong password: status %d\n%s", b.Status(), b.Text())
 	}
@@ -71,10 +70,10 @@ func TestBrowserExportImport(t *testing.T) {
 	// Export: the browser downloads the file.
 	b.Fill("#address", "mover")
 	b.Fill("#password", pw)
-	b.Click(`button[type=submit]`)
+	b.Click(`button[value=file]`)
 	path := b.WaitDownload("")
-	name := filepath.Base(path)
-	if !regexp.MustCompile(`^xmpp-export-mover@localhost-\d{4}-\d{2}-\d{2}\.xml$`).MatchString(name) {
+	// Named as Prosody's prosody-migrator reads it.
+	if name := filepath.Base(path); name != "mover@localhost.xml" {
 		t.Errorf("file name %q", name)
 	}
 	f, err := os.Open(path)
@@ -93,7 +92,7 @@ func TestBrowserExportImport(t *testing.T) {
 
 	// Import into the new account: the summary lists every item.
 	b.Open(base + "/import?lang=en")
-	if !strings.Contains(b.Text(), "cannot be imported") {
+	if !strings.Contains(b.Text(), "Your message archive stays in the file") {
 		t.Errorf("import page does not say the archive is not imported:\n%s", b.Text())
 	}
 	b.Fill("#address", "newhome@localhost")
@@ -103,16 +102,18 @@ func TestBrowserExportImport(t *testing.T) {
 	b.SetFile("#file", path)
 	b.Click(`button[type=submit]`)
 	text := b.Text()
-	if b.Status() != 200 || !strings.Contains(text, "Your data was imported into newhome@localhost") {
+	if b.Status() != 200 || !strings.Contains(text, "Your data was brought into newhome@localhost") {
 		t.Fatalf("summary not shown: status %d\n%s\n%s", b.Status(), text, logs.String())
 	}
-	for _, want := range []string{"friend1@example.net", "friend5@example.net", "spam@example.com", "Nickname", "restored", "archived messages", "Moved notice\tmover@localhost\trestored"} {
+	// In words, kind by kind; the archive is left in the file (and the
+	// page says why), never counted as a failure.
+	for _, want := range []string{"5 contacts restored", "your nickname", "1 blocked address",
+		"Your old account mover@localhost now says that you moved to newhome@localhost.", "The file holds 1", "archived messages. They stay in the file"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("summary lacks %q:\n%s", want, text)
 		}
 	}
-	// Only the archive is not restored (and the page says why).
-	if strings.Count(text, "not restored (") != 1 || !strings.Contains(text, "not restored (no server accepts a message archive") {
+	if strings.Contains(text, "What could not be restored") {
 		t.Errorf("summary shows failures:\n%s", text)
 	}
 	// The old account says where it went (XEP-0283).

@@ -86,7 +86,7 @@ func TestReadableCopy(t *testing.T) {
 		"With Bob &lt;the builder&gt; (bob@example.net)", "Hi &lt;script&gt;alert(1)&lt;/script&gt;", "hello bob",
 		"With carol@example.com", "<strong>Dave</strong> <span class=\"body\">in the room</span>",
 		`<h3 id="day-2026-12-02">Wednesday, 2026-12-02</h3>`, "next day",
-		"5 messages on 2 days.", "</html>",
+		"Messages: 5, on days: 2.", "</html>",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("lacks %q", want)

@@ -92,6 +92,11 @@ func TestImportRefusals(t *testing.T) {
 		{"unclosed export", good, truncated, 422, "The file ends too early"},
 		{"doctype", good, []byte(`<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><server-data xmlns="urn:xmpp:pie:0"/>`), 422, "not a complete export"},
 		{"bad address", map[string]string{"address": "a@b@c", "password": "x", "lang": "en"}, smallExport(t, 0), 422, "not a valid chat address"},
+		// Each refusal says what it found.
+		{"index file", good, []byte(`<?xml version='1.0' encoding='UTF-8'?><server-data xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude'><xi:include href='20261207-101010_localhost.xml'/></server-data>`), 422, "Upload the file it names instead: 20261207-101010_localhost.xml"},
+		{"other root", good, []byte(`<html xmlns="http://www.w3.org/1999/xhtml"><body/></html>`), 422, "it starts with &lt;html xmlns=&#39;http://www.w3.org/1999/xhtml&#39;&gt;"},
+		{"host file of others", good, []byte(`<host xmlns='urn:xmpp:pie:0' jid='example.test'><user name='ann'/><user name='ben'/></host>`), 422, "Accounts in the file: ann@example.test, ben@example.test"},
+		{"empty", good, []byte("\n"), 422, "The file is empty"},
 		{"too large", good, smallExport(t, 2*max), 413, "larger than"},
 		// Over the 8 KiB form limit but within import.max_size: the file is
 		// read and the import goes on to the (unreachable) server.

@@ -183,7 +183,7 @@ func TestMigration(t *testing.T) {
 			ok, failed := sum.Counts()
 			t.Logf("import into %s: %d restored, %d not", to, ok, failed)
 			for _, o := range sum.Items {
-				if !o.OK && o.Kind != KindArchive && o.Kind != KindPEP {
+				if !o.OK && !o.Left && o.Kind != KindPEP {
 					t.Errorf("not restored: %+v", o)
 				}
 			}

@@ -176,6 +176,13 @@ func exportBench(t *testing.T, s settings, bin, work string) *bench.ExportBench 
 		t.Logf("  fresh portal, %d messages: export %s, VmHWM %s → %s", sz.n, d.Time.Round(time.Millisecond), bench.MB(before.HWM), bench.MB(after.HWM))
 	}
 
+	// The readable copy of the same archives, a fresh portal each
+	// (readable_bench_test.go).
+	e.Readable = readableBench(t, ctx, bin, env, dir, []struct {
+		user string
+		n    int
+	}{{small, n}, {large, nLarge}})
+
 	// The server's: the shipped mod_limits on an account without the
 	// exemption, one pass each.
 	p, err = bench.StartPortal(ctx, bin, env, filepath.Join(dir, "portal-limited.log"))
@@ -239,7 +246,7 @@ func exportGoals(e *bench.ExportBench) []bench.Goal {
 			Figure: fmt.Sprintf("%s vs %s", bench.MB(z.HWM), bench.MB(a.HWM)),
 			Target: fmt.Sprintf("≤ %s (+max(10 %%, 3 MB))", bench.MB(a.HWM+bench.RSSSlack(a.HWM))), Met: e.RSSIndependent()})
 	}
-	return g
+	return append(g, readableGoals(e.Readable)...)
 }
 
 // TestExportMachinery checks the export benchmark's tools on a real Prosody

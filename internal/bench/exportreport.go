@@ -17,6 +17,8 @@ type ExportBench struct {
 	Portal     ExportSide
 	// Memory is one fresh portal process per archive size, one export each.
 	Memory []ExportMemory
+	// Readable is the same for the readable copy (readable.go).
+	Readable []ReadableMemory
 	// Limited is the same comparison for an account under the shipped
 	// mod_limits (one pass each), nil when not measured.
 	Limited *ExportLimited

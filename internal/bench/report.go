@@ -269,6 +269,7 @@ func (r *Report) Markdown(extra string) string {
 		w("Not measured in this run.\n")
 	} else {
 		w("%s", r.Export.Markdown())
+		w("%s", ReadableMarkdown(r.Export.Readable))
 	}
 
 	f := r.Footprint

@@ -30,8 +30,9 @@ const (
 	IDLength = 20
 	// MaxLength is the largest accepted Options.Length.
 	MaxLength = 12
-	// maxAnswer bounds the answer text looked at, spaces included.
-	maxAnswer = 64
+	// maxAnswer bounds the answer text looked at, in bytes, spaces
+	// included: room for MaxLength digits of four bytes each with spaces.
+	maxAnswer = 128
 
 	minWidth, maxWidth   = 100, 1000
 	minHeight, maxHeight = 40, 500
@@ -120,7 +121,8 @@ func (c *Captchas) New() (string, error) {
 // Verify reports whether answer solves captcha id. The stored answer is
 // deleted by this call whatever the outcome (single use, across instances):
 // a second Verify of the same id is false. An empty or malformed id or an
-// empty answer is false. Spaces in the answer are ignored. The error is
+// empty answer is false. Spaces in the answer are ignored and any Unicode
+// decimal digit counts as its ASCII digit (normalize). The error is
 // non-nil only when the store failed (it wraps store.ErrUnavailable when
 // the store cannot be reached); the result is then false.
 func (c *Captchas) Verify(ctx context.Context, id, answer string) (bool, error) {
@@ -220,25 +222,6 @@ func validID(id string) bool {
 		}
 	}
 	return true
-}
-
-// normalize keeps the ASCII digits of answer, dropping spaces; anything
-// else (or a very long answer) makes it invalid.
-func normalize(answer string) ([]byte, bool) {
-	if len(answer) > maxAnswer {
-		return nil, false
-	}
-	out := make([]byte, 0, len(answer))
-	for i := 0; i < len(answer); i++ {
-		switch ch := answer[i]; {
-		case '0' <= ch && ch <= '9':
-			out = append(out, ch)
-		case ch == ' ' || ch == '\t':
-		default:
-			return nil, false
-		}
-	}
-	return out, true
 }
 
 // encode turns digit values 0–9 into ASCII digits for the store.

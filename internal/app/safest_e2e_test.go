@@ -179,12 +179,12 @@ func TestSafestEveryPage(t *testing.T) {
 
 	// Import of that file into another account.
 	f.Open(ob + "/import?lang=en")
-	page("import", 200, true, "cannot be imported")
+	page("import", 200, true, "Your message archive stays in the file")
 	f.Fill("#address", "newhome@localhost")
 	f.Fill("#password", pw1)
 	f.SetFile("#file", file)
 	f.Click(`button[type=submit]`)
-	page("import-done", 200, true, "Your data was imported into newhome@localhost")
+	page("import-done", 200, true, "Your data was brought into newhome@localhost")
 
 	// Deletion.
 	f.Open(ob + "/delete?lang=en")

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/xmpp-portal/portal/internal/abuse"
+	"github.com/xmpp-portal/portal/internal/captchastore"
 )
 
 // captchaBuffers keeps the buffers pictures are written to between
@@ -40,7 +41,7 @@ func (h *Handler) captcha(c echo.Context) error {
 	switch ext {
 	case "png":
 		ct = "image/png"
-		if err := h.d.Captchas.WriteImage(buf, id, 240, 80); err != nil {
+		if err := h.d.Captchas.WriteImage(buf, id, captchastore.ImageWidth, captchastore.ImageHeight); err != nil {
 			return echo.ErrNotFound
 		}
 	case "wav":

@@ -411,9 +411,9 @@ func TestCaptchaMedia(t *testing.T) {
 			t.Errorf("%s: status %d", ext, resp.StatusCode)
 		}
 		if ext == "png" {
-			// The picture the form's <img width="240" height="80"> shows.
+			// The picture the frame's <img width="300" height="100"> shows.
 			img, err := png.Decode(strings.NewReader(body))
-			if err != nil || img.Bounds().Dx() != 240 || img.Bounds().Dy() != 80 {
+			if err != nil || img.Bounds().Dx() != captchastore.ImageWidth || img.Bounds().Dy() != captchastore.ImageHeight {
 				t.Errorf("png: %v, %v", err, img)
 			}
 			if ct := resp.Header.Get("Content-Type"); ct != "image/png" {

@@ -20,13 +20,19 @@ const (
 	MaxDigits = 32
 )
 
+// The picture's size on the sign-up page, in pixels: six digits about 56
+// pixels high, read at this size by people (see docs/benchmarks.md); the
+// page scales it down to narrower screens (max-width: 100%).
+const (
+	Width  = 300
+	Height = 100
+)
+
 // ErrBadInput is returned for a size or digit string Draw cannot draw.
 var ErrBadInput = errors.New("captchaimg: size or digits out of range")
 
 const (
-	maxSkew     = 0.7 // largest absolute skew of a digit, as in dchest
-	circleCount = 20  // noise circles, as in dchest
-	colours     = 2   // transparent and ink: 1 bit per pixel
+	colours = 2 // transparent and ink: 1 bit per pixel
 )
 
 // Renderer draws pictures; it is safe for concurrent use.
@@ -88,25 +94,23 @@ func (r *Renderer) draw(id string, digits []byte, width, height int) (*canvas, e
 	rng := r.rng(id, digits)
 	c := newCanvas(width, height)
 	c.pal = palette(rng)
-
-	dot, numW, numH := sizes(width, height, len(digits))
-	border := min(width, height) / 5
-	maxx := width - (numW+dot)*len(digits) - dot
-	maxy := height - numH - dot*2
-	x := rng.between(border, maxx-border)
-	y := rng.between(border, maxy-border)
-	for _, d := range digits {
-		c.digit(rng, &glyphs[d], x, y, dot)
-		x += numW + dot
+	st := &currentStyle
+	k := float64(height) / 80
+	amplitude, period := k*rng.float(st.waveAmp[0], st.waveAmp[1]), k*rng.float(st.wavePeriod[0], st.wavePeriod[1])
+	// The distortion moves a pixel by up to its amplitude: the digits keep
+	// that far from the edges, so that none is cut.
+	dot := c.layout(rng, st, digits, int(math.Ceil(amplitude))+1)
+	for i, d := range digits {
+		c.glyph(glyphCells[d], &c.place[i])
 	}
-	c.strike(rng, dot)
-	// dchest draws the noise after the distortion; drawn before, it is as
-	// random, and the distortion can then be applied while encoding.
-	for range circleCount {
-		rad := rng.between(1, dot)
+	for range st.strikes {
+		c.strike(rng, st, dot)
+	}
+	for range st.circles {
+		rad := rng.between(max(1, int(dot*st.noiseMin+0.5)), max(1, int(dot*st.noise+0.5)))
 		c.circle(rng.between(rad, width-rad), rng.between(rad, height-rad), rad, 1)
 	}
-	c.setDistortion(rng.float(5, 10), rng.float(100, 200))
+	c.setDistortion(amplitude, period)
 	return c, nil
 }
 
@@ -126,26 +130,8 @@ func (r *Renderer) rng(id string, digits []byte) *random {
 // draws its noise in shades of the ink; a bot can drop those by colour, so
 // here the noise has the ink's colour.
 func palette(rng *random) [colours]color.NRGBA {
-	ink := color.NRGBA{uint8(rng.IntN(129)), uint8(rng.IntN(129)), uint8(rng.IntN(129)), 0xFF}
+	ink := color.NRGBA{uint8(rng.IntN(97)), uint8(rng.IntN(97)), uint8(rng.IntN(97)), 0xFF}
 	return [colours]color.NRGBA{{0xFF, 0xFF, 0xFF, 0x00}, ink}
-}
-
-// sizes fits the digits into the picture as dchest does: the dot size, and
-// a digit's width and height in pixels.
-func sizes(width, height, n int) (dot, numW, numH int) {
-	border := min(width, height) / 4
-	w := float64(width - border*2)
-	h := float64(height - border*2)
-	fw := float64(fontWidth + 1)
-	fh := float64(fontHeight)
-	nw := w / float64(n)
-	nh := nw * fh / fw
-	if nh > h {
-		nh = h
-		nw = fw / fh * nh
-	}
-	dot = max(int(nh/fh), 1)
-	return dot, int(nw) - dot, int(nh)
 }
 
 // random adds dchest's range helpers to math/rand.
@@ -167,9 +153,10 @@ type canvas struct {
 	pix        []uint8
 	w, h       int
 	pal        [colours]color.NRGBA
-	xoff, yoff []int // the distortion: per row, per column
-	colOff     []int // per column: yoff·w + x, the source offset from the row's start
-	in0, in1   int   // rows y in [in0, in1) read only rows inside the picture
+	place      []placement // where each digit is drawn
+	xoff, yoff []int       // the distortion: per row, per column
+	colOff     []int       // per column: yoff·w + x, the source offset from the row's start
+	in0, in1   int         // rows y in [in0, in1) read only rows inside the picture
 }
 
 var canvases sync.Pool // *canvas, reused between pictures
@@ -253,51 +240,6 @@ func (c *canvas) circle(x, y, radius int, ci uint8) {
 		c.hline(x-xo, x+xo, y-yo, ci)
 		c.hline(x-yo, x+yo, y+xo, ci)
 		c.hline(x-yo, x+yo, y-xo, ci)
-	}
-}
-
-// digit draws one glyph as dots, skewed by a random factor and shifted up
-// or down by up to half a dot.
-func (c *canvas) digit(rng *random, g *[fontHeight]string, x, y, dot int) {
-	skew := rng.float(-maxSkew, maxSkew)
-	xs := float64(x)
-	r := dot / 2
-	y += rng.between(-r, r)
-	for yo, row := range g {
-		for xo := 0; xo < fontWidth; xo++ {
-			if row[xo] == '#' {
-				c.circle(x+xo*dot, y+yo*dot, r, 1)
-			}
-		}
-		xs += skew
-		x = int(xs)
-	}
-}
-
-// strike draws a wavy line across the picture, dot rows thick.
-func (c *canvas) strike(rng *random, dot int) {
-	y := rng.between(c.h/3, c.h-c.h/3)
-	amplitude := rng.float(5, 20)
-	period := rng.float(80, 180)
-	dx := 2 * math.Pi / period
-	xo := int(amplitude * math.Cos(float64(y)*dx))
-	wv := newWave(amplitude, dx)
-	var bits uint64 // random bytes, eight per call of the generator
-	left := 0
-	for x := range c.w {
-		s, _ := wv.next()
-		yo := int(s)
-		for yn := range dot {
-			if left == 0 {
-				bits, left = rng.Uint64(), 8
-			}
-			// A dot of radius 0 to dot/2: a random byte scaled to 0..dot
-			// (uneven by under 1%, which noise can afford).
-			r := int(uint64(byte(bits)) * uint64(dot+1) >> 8)
-			bits >>= 8
-			left--
-			c.circle(x+xo, y+yo+yn*dot, r/2, 1)
-		}
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 	"github.com/xmpp-portal/portal/internal/store"
 )
 
-// BenchmarkWriteImage renders the sign-up page's captcha picture (240×80),
+// BenchmarkWriteImage renders the sign-up page's captcha picture,
 // in parallel on all cores.
 func BenchmarkWriteImage(b *testing.B) {
 	st := store.NewMemory(store.MemoryOptions{})
@@ -21,7 +21,7 @@ func BenchmarkWriteImage(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := c.WriteImage(io.Discard, id, 240, 80); err != nil {
+			if err := c.WriteImage(io.Discard, id, captchastore.ImageWidth, captchastore.ImageHeight); err != nil {
 				b.Fatal(err)
 			}
 		}

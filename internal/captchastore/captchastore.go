@@ -38,6 +38,13 @@ const (
 	minHeight, maxHeight = 40, 500
 )
 
+// The picture's size on the sign-up page (captchaimg.Width × Height), for
+// WriteImage and the page's <img width height>.
+const (
+	ImageWidth  = captchaimg.Width
+	ImageHeight = captchaimg.Height
+)
+
 // ErrNotFound is returned by WriteImage and WriteAudio for an unknown,
 // expired, already verified or malformed id (a 404 for the web layer).
 var ErrNotFound = errors.New("captchastore: unknown or expired captcha")
@@ -144,8 +151,9 @@ func (c *Captchas) Verify(ctx context.Context, id, answer string) (bool, error) 
 }
 
 // WriteImage writes the captcha as a PNG image of the given size
-// (100–1000 × 40–500 pixels; dchest's standard is 240 × 80), drawn by
-// internal/captchaimg (dchest's recipe at a fraction of its CPU time).
+// (100–1000 × 40–500 pixels; the page's is ImageWidth × ImageHeight),
+// drawn by internal/captchaimg (dchest's font, digits that never touch, at a
+// fraction of dchest's CPU time).
 // The same id and answer always give the same picture in one process.
 func (c *Captchas) WriteImage(w io.Writer, id string, width, height int) error {
 	if width < minWidth || width > maxWidth || height < minHeight || height > maxHeight {

@@ -1,0 +1,205 @@
+package captchaimg
+
+import (
+	"image"
+	"math"
+)
+
+// style is the look of the pictures: how large the digits are, how far
+// apart, how much they turn, and the noise drawn over them.
+type style struct {
+	glyphFrac    float64    // the tallest digit's box, as a share of the picture's height
+	margin       float64    // space kept free at the left and right, as a share of the height
+	gap          float64    // least space between two digits' boxes, in dots
+	jump         float64    // least change of height between neighbours, as a share of the room
+	maxAngle     float64    // largest turn of a digit, radians
+	scaleJitter  float64    // each digit's size varies by ± this share
+	aspectJitter float64    // and its width by ± this share more
+	maxShear     float64    // largest slant of a digit (x moves by this times y)
+	ink          float64    // radius of a glyph's dot, in dots (0.5 and more: solid strokes)
+	strikes      int        // wavy lines across the picture
+	strikeWidth  float64    // their thickness, in dots
+	strikeStep   float64    // 0: a solid line; else a dotted one, a dot every strikeStep dots
+	strikeAmp    [2]float64 // their waves' amplitude, as a share of the height
+	strikePeriod [2]float64 // their waves' period, as a share of the height
+	circles      int        // noise dots
+	noiseMin     float64    // smallest noise dot radius, in dots
+	noise        float64    // largest noise dot radius, in dots
+	waveAmp      [2]float64 // the distortion's amplitude, pixels at 80 px of height
+	wavePeriod   [2]float64 // its period, pixels at 80 px of height
+}
+
+var currentStyle = style{
+	glyphFrac:    0.56,
+	margin:       0.12,
+	gap:          1.5,
+	jump:         0.3,
+	maxAngle:     0.35,
+	scaleJitter:  0.10,
+	aspectJitter: 0.20,
+	maxShear:     0.30,
+	ink:          0.62,
+	strikes:      1,
+	strikeWidth:  2.0,
+	strikeAmp:    [2]float64{0.05, 0.12},
+	strikePeriod: [2]float64{1.5, 3},
+	circles:      20,
+	noiseMin:     0.3,
+	noise:        0.9,
+	waveAmp:      [2]float64{4, 8},
+	wavePeriod:   [2]float64{100, 200},
+}
+
+// cell is one inked cell of a glyph, relative to the glyph's centre.
+type cell struct{ x, y float64 }
+
+// glyphCells are the inked cells of each digit, from the font.
+var glyphCells = func() (gc [10][]cell) {
+	for d, g := range glyphs {
+		for y, row := range g {
+			for x := 0; x < fontWidth; x++ {
+				if row[x] == '#' {
+					gc[d] = append(gc[d], cell{float64(x) - (fontWidth-1)/2.0, float64(y) - (fontHeight-1)/2.0})
+				}
+			}
+		}
+	}
+	return gc
+}()
+
+// placement puts one glyph on the canvas: its cell (x, y) is drawn at
+// (cx + m[0]·x + m[1]·y, cy + m[2]·x + m[3]·y), a circle of radius r; box
+// bounds every pixel it inks.
+type placement struct {
+	cx, cy float64
+	m      [4]float64
+	r      int     // the dots' radius, pixels
+	ink    float64 // the dots' radius, in dots, while laying out
+	box    image.Rectangle
+}
+
+// extent returns the half width and half height of the cells of digit d
+// moved by m, from the glyph's centre.
+func extent(d byte, m *[4]float64) (hw, hh float64) {
+	for _, p := range glyphCells[d] {
+		hw = max(hw, math.Abs(m[0]*p.x+m[1]*p.y))
+		hh = max(hh, math.Abs(m[2]*p.x+m[3]*p.y))
+	}
+	return hw, hh
+}
+
+// layout chooses each digit's shape (turn, slant, width, size) and place:
+// the digits as large as the picture allows with a least gap of st.gap dots
+// between their boxes (so no two digits ever touch, before or after the
+// distortion, which moves a whole row sideways by one amount), the space
+// left over spread at random between them, each at a random height, edge
+// pixels from the picture's edges at least. It returns the dot size.
+func (c *canvas) layout(rng *random, st *style, digits []byte, edge int) float64 {
+	n := len(digits)
+	c.place = resizePlace(c.place, n)
+	sumW, maxH := 0.0, 0.0
+	for i, d := range digits {
+		angle := rng.float(-st.maxAngle, st.maxAngle)
+		scale := 1 + rng.float(-st.scaleJitter, st.scaleJitter)
+		sx := scale * (1 + rng.float(-st.aspectJitter, st.aspectJitter))
+		sh := rng.float(-st.maxShear, st.maxShear)
+		cos, sin := math.Cos(angle), math.Sin(angle)
+		// Turn · slant · size, in dots.
+		p := &c.place[i]
+		p.m = [4]float64{cos * sx, (cos*sh - sin) * scale, sin * sx, (sin*sh + cos) * scale}
+		hw, hh := extent(d, &p.m)
+		// Half the box, the dots' radius included, kept in cx and cy
+		// until the dot size is known.
+		p.ink = st.ink // one stroke width for every digit, whatever its size
+		p.cx, p.cy = hw+p.ink, hh+p.ink
+		sumW += 2 * p.cx
+		maxH = max(maxH, 2*p.cy)
+	}
+	w, h := float64(c.w), float64(c.h)
+	marginX := max(st.margin*h, float64(edge))
+	avail := max(w-2*marginX, 1)
+	dot := min(avail/(sumW+st.gap*float64(n-1)), min(h*st.glyphFrac, h-2*float64(edge))/maxH)
+	// The gap is 3 pixels at least: the boxes are a pixel larger than the
+	// ink each way, and small pictures have dots of a pixel or two.
+	const minGap = 3
+	gap := st.gap * dot
+	if gap < minGap {
+		gap = minGap
+		dot = min(dot, (avail-minGap*float64(n-1))/sumW)
+	}
+	dot = max(dot, 0.1)
+	// The space left over, in n+1 random shares (the outer two halved).
+	slack := max(avail-dot*sumW-gap*float64(n-1), 0)
+	var shares [MaxDigits + 1]float64
+	total := 0.0
+	for i := range n + 1 {
+		shares[i] = rng.float(0.3, 1)
+		if i == 0 || i == n {
+			shares[i] /= 2
+		}
+		total += shares[i]
+	}
+	x := marginX + slack*shares[0]/total
+	u := rng.Float64()
+	for i := range n {
+		p := &c.place[i]
+		// The dots' radius rounded to a pixel; the box holds the dots'
+		// centres (rounded to pixels too) and that radius.
+		p.r = max(int(p.ink*dot+0.5), 0)
+		ew, eh := (p.cx-p.ink)*dot, (p.cy-p.ink)*dot
+		hw, hh := p.cx*dot, p.cy*dot
+		cx := x + hw
+		// Heights in [top, h−top]: each a share u of the way down, at
+		// least st.jump from the previous digit's share.
+		top := float64(edge) + hh
+		u = math.Mod(u+rng.float(st.jump, 1-st.jump), 1)
+		cy := top + u*max(h-2*top, 0)
+		p.cx, p.cy = cx, cy
+		for k := range p.m {
+			p.m[k] *= dot
+		}
+		p.box = image.Rect(int(math.Floor(cx-ew+0.5))-p.r, int(math.Floor(cy-eh+0.5))-p.r,
+			int(math.Floor(cx+ew+0.5))+p.r+1, int(math.Floor(cy+eh+0.5))+p.r+1)
+		x += 2*hw + gap + slack*shares[i+1]/total
+	}
+	return dot
+}
+
+func resizePlace(s []placement, n int) []placement {
+	if cap(s) < n {
+		return make([]placement, n)
+	}
+	return s[:n]
+}
+
+// glyph draws a digit's cells as filled circles.
+func (c *canvas) glyph(cells []cell, p *placement) {
+	for _, q := range cells {
+		x := p.cx + p.m[0]*q.x + p.m[1]*q.y
+		y := p.cy + p.m[2]*q.x + p.m[3]*q.y
+		c.circle(int(math.Floor(x+0.5)), int(math.Floor(y+0.5)), p.r, 1)
+	}
+}
+
+// strike draws a wavy line across the picture, about width dots thick, at
+// a random height in its middle third.
+func (c *canvas) strike(rng *random, st *style, dot float64) {
+	y := float64(rng.between(c.h/3, c.h-c.h/3))
+	amplitude := rng.float(st.strikeAmp[0], st.strikeAmp[1]) * float64(c.h)
+	period := rng.float(st.strikePeriod[0], st.strikePeriod[1]) * float64(c.h)
+	dx := 2 * math.Pi / period
+	wv := newWave(amplitude, dx)
+	r := max(int(st.strikeWidth*dot/2+0.5), 1)
+	step := 1.0
+	if st.strikeStep > 0 {
+		step = st.strikeStep * dot
+	}
+	next := rng.float(0, step)
+	for x := range c.w {
+		s, _ := wv.next()
+		if float64(x) >= next {
+			c.circle(x, int(y+s), r, 1)
+			next += step
+		}
+	}
+}

@@ -1,0 +1,137 @@
+package captchaimg
+
+import (
+	"fmt"
+	"image"
+	"testing"
+)
+
+// digitsOnly draws the digits of one captcha alone, digit i in colour
+// index i+1, with the picture's own layout and distortion; it returns the
+// canvas (distortion set) and the digits' boxes.
+func digitsOnly(t *testing.T, r *Renderer, id string, digits []byte, w, h int) (*canvas, []image.Rectangle) {
+	t.Helper()
+	c, err := r.draw(id, digits, w, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.free)
+	boxes := make([]image.Rectangle, len(digits))
+	clear(c.pix)
+	for i, d := range digits {
+		p := c.place[i]
+		boxes[i] = p.box
+		for _, q := range glyphCells[d] {
+			x := p.cx + p.m[0]*q.x + p.m[1]*q.y
+			y := p.cy + p.m[2]*q.x + p.m[3]*q.y
+			c.circle(int(floor(x+0.5)), int(floor(y+0.5)), p.r, uint8(i+1))
+		}
+	}
+	return c, boxes
+}
+
+func floor(x float64) float64 {
+	f := float64(int(x))
+	if f > x {
+		f--
+	}
+	return f
+}
+
+// TestDigitsNeverTouch: over many captchas and sizes, each digit's ink lies
+// inside its box, the boxes of neighbours are apart by a least gap, and
+// after the distortion every row still shows the digits left to right with
+// space between them: no two digits touch in the picture served.
+func TestDigitsNeverTouch(t *testing.T) {
+	r := testRenderer(3)
+	sizes := []struct{ w, h, n, gap int }{
+		{Width, Height, 6, 3},
+		{240, 80, 6, 2},
+		{1000, 500, 6, 10},
+		{1000, 120, 12, 3},
+		{200, 100, 4, 3},
+		{100, 40, 6, 1}, // the smallest captchastore accepts
+	}
+	for _, sz := range sizes {
+		t.Run(fmt.Sprintf("%dx%d-%d", sz.w, sz.h, sz.n), func(t *testing.T) {
+			for k := range 300 {
+				digits := make([]byte, sz.n)
+				for i := range digits {
+					digits[i] = byte((k*7 + i*3 + k/10*i) % 10)
+				}
+				id := fmt.Sprintf("touch%015d", k)
+				c, boxes := digitsOnly(t, r, id, digits, sz.w, sz.h)
+				for i := 1; i < len(boxes); i++ {
+					if g := boxes[i].Min.X - boxes[i-1].Max.X; g < 1 {
+						t.Fatalf("captcha %d: digits %d and %d: boxes %v and %v overlap or touch", k, i-1, i, boxes[i-1], boxes[i])
+					}
+				}
+				// Ink inside its own box, before the distortion.
+				for y := range c.h {
+					for x := range c.w {
+						if v := c.pix[y*c.w+x]; v != 0 && !image.Pt(x, y).In(boxes[v-1]) {
+							t.Fatalf("captcha %d: digit %d inks (%d,%d) outside its box %v", k, v-1, x, y, boxes[v-1])
+						}
+					}
+				}
+				// After it: in every row, digit i's rightmost pixel is left
+				// of digit i+1's leftmost by more than gap pixels.
+				row := make([]uint8, c.w)
+				for y := range c.h {
+					c.distortRow(y, row)
+					last := make([]int, sz.n+1) // rightmost x of each digit in this row, -1: none
+					first := make([]int, sz.n+1)
+					for i := range last {
+						last[i], first[i] = -1, c.w
+					}
+					for x, v := range row {
+						if v != 0 {
+							last[v] = x
+							first[v] = min(first[v], x)
+						}
+					}
+					for i := 1; i < sz.n; i++ {
+						for j := i + 1; j <= sz.n; j++ {
+							if last[i] >= 0 && first[j] < c.w && first[j]-last[i] <= sz.gap {
+								t.Fatalf("captcha %d, row %d: digit %d ends at %d, digit %d starts at %d", k, y, i-1, last[i], j-1, first[j])
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestDigitsLargeAndWhole: at the page's size the digits are large (their
+// boxes at least 40 % of the picture's height on average) and never cut by
+// the picture's edges, the distortion's reach included.
+func TestDigitsLargeAndWhole(t *testing.T) {
+	r := testRenderer(4)
+	for k := range 300 {
+		digits := []byte{byte(k % 10), byte(k / 10 % 10), 1, 8, byte(k * 3 % 10), 7}
+		c, err := r.draw(fmt.Sprintf("whole%015d", k), digits, Width, Height)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reach := 0
+		for _, o := range c.xoff {
+			reach = max(reach, o, -o)
+		}
+		for _, o := range c.yoff {
+			reach = max(reach, o, -o)
+		}
+		inner := image.Rect(reach, reach, Width-reach, Height-reach)
+		sum := 0
+		for i, p := range c.place {
+			if !p.box.In(inner) {
+				t.Fatalf("captcha %d: digit %d's box %v is not inside %v: the distortion can cut it", k, i, p.box, inner)
+			}
+			sum += p.box.Dy()
+		}
+		if avg := float64(sum) / float64(len(digits)); avg < 0.40*Height {
+			t.Fatalf("captcha %d: digits %.0f pixels high on average, want ≥ %.0f", k, avg, 0.40*Height)
+		}
+		c.free()
+	}
+}

@@ -40,7 +40,7 @@ var currentStyle = style{
 	maxShear:     0.30,
 	ink:          0.62,
 	strikes:      1,
-	strikeWidth:  2.0,
+	strikeWidth:  1.5,
 	strikeAmp:    [2]float64{0.05, 0.12},
 	strikePeriod: [2]float64{1.5, 3},
 	circles:      20,
@@ -110,7 +110,7 @@ func (c *canvas) layout(rng *random, st *style, digits []byte, edge int) float64
 		hw, hh := extent(d, &p.m)
 		// Half the box, the dots' radius included, kept in cx and cy
 		// until the dot size is known.
-		p.ink = st.ink // one stroke width for every digit, whatever its size
+		p.ink = st.ink * scale
 		p.cx, p.cy = hw+p.ink, hh+p.ink
 		sumW += 2 * p.cx
 		maxH = max(maxH, 2*p.cy)

@@ -49,7 +49,7 @@ func TestDigitsNeverTouch(t *testing.T) {
 		{240, 80, 6, 2},
 		{1000, 500, 6, 10},
 		{1000, 120, 12, 3},
-		{200, 100, 4, 3},
+		{200, 100, 4, 2},
 		{100, 40, 6, 1}, // the smallest captchastore accepts
 	}
 	for _, sz := range sizes {

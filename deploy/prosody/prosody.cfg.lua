@@ -38,6 +38,13 @@
 --   PROSODY_RETIRE_NAMES    days a deleted account's name stays 365
 --                           retired (mod_tombstones; 0 turns it off): the
 --                           same time as the portal's delete.retire_names
+--   PROSODY_INVITES         "0" turns account invites off     1
+--                           (admin mode: mod_invites, mod_invites_adhoc,
+--                           mod_invites_register; the portal's "Create it
+--                           in my app", XEP-0401)
+--   PROSODY_INVITE_EXPIRY   seconds an invite stays valid     3600
+--                           (Prosody 0.12 has one lifetime for every
+--                           invite: also the contact invites users create)
 --
 -- Provisioning modes (must match the portal's configuration):
 --   admin  The portal creates accounts with XEP-0133 "add-user" as the
@@ -50,6 +57,11 @@
 --            pw=$(cat /etc/xmpp-portal/admin_password)
 --            printf '%s\n%s\n' "$pw" "$pw" | prosodyctl adduser portal-admin@example.org
 --          and give the portal the same file (PORTAL_XMPP_ADMIN_PASSWORD_FILE).
+--          With PROSODY_INVITES (on by default) the portal can also ask for
+--          a one-time account invite (XEP-0401, the admin command
+--          urn:xmpp:invite#create-account) after a solved captcha: the
+--          newcomer's app registers with its token (XEP-0445 / XEP-0077).
+--          In-band registration stays closed to everyone without a token.
 --   ibr    The portal creates accounts with XEP-0077 in-band registration.
 --          Registration is open ONLY to PROSODY_PORTAL_IP (the address the
 --          portal connects from); everybody else is refused.
@@ -184,6 +196,28 @@ if retire_days > 0 then
 	table.insert(enabled, "tombstones")
 	user_tombstone_expiry = retire_days * 86400
 end
+-- Account invites (XEP-0401), admin mode only: the portal's admin account
+-- runs urn:xmpp:invite#create-account (mod_invites_adhoc, admins only)
+-- after a solved captcha and hands the one-time token to the newcomer's
+-- app, which registers with it (mod_invites_register: a token is required
+-- for every registration, registration_invite_only). Users may create
+-- contact invites (urn:xmpp:invite#invite), never invites that create
+-- accounts (allow_user_invites = false). ibr mode registers without a
+-- token from the portal's address, which an invite-only server would
+-- refuse: no invites there.
+local invites = portal_mode == "admin" and env("PROSODY_INVITES", "1") ~= "0"
+if invites then
+	table.insert(enabled, "invites")
+	table.insert(enabled, "invites_adhoc")
+	table.insert(enabled, "invites_register")
+end
+local invite_seconds = tonumber(env("PROSODY_INVITE_EXPIRY", "3600"))
+if invite_seconds == nil or invite_seconds < 60 then
+	error("PROSODY_INVITE_EXPIRY must be a number of seconds, at least 60")
+end
+invite_expiry = invite_seconds
+registration_invite_only = true
+allow_user_invites = false
 -- (Options cannot be read back in this file, so lists are built in locals.)
 modules_enabled = enabled
 
@@ -199,11 +233,13 @@ modules_disabled = disabled
 authentication = "internal_hashed"  -- salted SCRAM hashes, never plain passwords
 storage = "internal"
 
--- Only the portal creates accounts. admin mode: no IBR at all (XEP-0133 is
--- used). ibr mode: IBR is on, but only from the portal's address.
+-- Only the portal creates accounts, or lets them be created. admin mode:
+-- no open IBR (XEP-0133 is used); with invites, IBR only with a token the
+-- portal handed out after a captcha, from any address (the newcomer's
+-- phone). ibr mode: IBR is on, but only from the portal's address.
 allow_registration = (portal_mode == "ibr")
 registration_allowlist = { portal_ip }
-allowlist_registration_only = true
+allowlist_registration_only = (portal_mode == "ibr")
 -- No registration notices to anyone. mod_register loads mod_watchregistrations
 -- when allow_registration is true (it cannot be disabled); by default it
 -- sends "User x just registered on h from <IP>" to every admin: a privacy

@@ -53,6 +53,7 @@ const (
 	CheckAdminLogin    = "xmpp.admin_login"
 	CheckAdminCommands = "xmpp.admin_commands"
 	CheckRegistration  = "xmpp.registration"
+	CheckInvites       = "xmpp.invites"
 )
 
 // XEP-0133 command nodes the checks look for.
@@ -61,6 +62,9 @@ const (
 	NodeChangeUserPassword = "http://jabber.org/protocol/admin#change-user-password"
 	NodeDeleteUser         = "http://jabber.org/protocol/admin#delete-user"
 	NodeEndUserSession     = "http://jabber.org/protocol/admin#end-user-session"
+	// NodeCreateInvite is XEP-0401's account invite command (Prosody's
+	// mod_invites_adhoc): the "Create it in my app" path of sign-up.
+	NodeCreateInvite = "urn:xmpp:invite#create-account"
 )
 
 const nsRegister = "jabber:iq:register"
@@ -179,6 +183,9 @@ type Config struct {
 	// Recommended are XEP-0133 command nodes whose absence is a warning
 	// (nil: change-user-password, delete-user and end-user-session).
 	Recommended []string
+	// Invites: the portal offers account invites where the server has the
+	// command (invite.enabled); the check says whether it has.
+	Invites bool
 }
 
 // Run runs every check, each bounded by cfg.XMPP.Timeout, and returns the
@@ -203,7 +210,8 @@ func Run(ctx context.Context, cfg Config) Report {
 		if cfg.Mode == "admin" {
 			r = append(r,
 				Result{Check: CheckAdminLogin, Status: Skipped, Message: skip},
-				Result{Check: CheckAdminCommands, Status: Skipped, Message: skip})
+				Result{Check: CheckAdminCommands, Status: Skipped, Message: skip},
+				Result{Check: CheckInvites, Status: Skipped, Message: skip})
 		}
 		return append(r, Result{Check: CheckRegistration, Status: Skipped, Message: skip})
 	}
@@ -216,10 +224,12 @@ func Run(ctx context.Context, cfg Config) Report {
 		r = append(r, res)
 		if admin != nil {
 			loggedIn = true
-			r = append(r, adminCommands(lctx, cfg, admin))
+			res, have := adminCommands(lctx, cfg, admin)
+			r = append(r, res, invites(cfg, have, res.Status != Fail))
 			admin.Close()
 		} else {
-			r = append(r, Result{Check: CheckAdminCommands, Status: Skipped, Message: "not checked: the admin account could not log in"})
+			r = append(r, Result{Check: CheckAdminCommands, Status: Skipped, Message: "not checked: the admin account could not log in"},
+				Result{Check: CheckInvites, Status: Skipped, Message: "not checked: the admin account could not log in"})
 		}
 		cancel()
 	}
@@ -314,16 +324,18 @@ func adminLogin(ctx context.Context, cfg Config) (*xmpp.Conn, Result) {
 	return nil, res
 }
 
-func adminCommands(ctx context.Context, cfg Config, s *xmpp.Conn) Result {
+// adminCommands checks the admin commands the server offers the admin
+// account, and returns them (nil when they could not be listed).
+func adminCommands(ctx context.Context, cfg Config, s *xmpp.Conn) (Result, map[string]bool) {
 	domain, err := jid.New("", cfg.XMPP.Domain, "")
 	if err != nil {
-		return Result{Check: CheckAdminCommands, Status: Fail, Message: "xmpp.domain is not a valid domain", Err: err}
+		return Result{Check: CheckAdminCommands, Status: Fail, Message: "xmpp.domain is not a valid domain", Err: err}, nil
 	}
 	items, err := s.ListCommands(ctx, domain)
 	if err != nil {
 		return Result{Check: CheckAdminCommands, Status: Fail, Err: err,
 			Message: "the server did not list its ad-hoc commands (XEP-0050) for " + cfg.AdminJID.String(),
-			Hint:    adminHint(cfg.AdminJID.String())}
+			Hint:    adminHint(cfg.AdminJID.String())}, nil
 	}
 	have := map[string]bool{}
 	for _, it := range items {
@@ -332,7 +344,7 @@ func adminCommands(ctx context.Context, cfg Config, s *xmpp.Conn) Result {
 	if !have[NodeAddUser] {
 		return Result{Check: CheckAdminCommands, Status: Fail,
 			Message: fmt.Sprintf("%s is not an administrator of %s: the server does not offer it XEP-0133 add-user (%d other commands offered)", cfg.AdminJID, cfg.XMPP.Domain, len(items)),
-			Hint:    adminHint(cfg.AdminJID.String())}
+			Hint:    adminHint(cfg.AdminJID.String())}, have
 	}
 	rec := cfg.Recommended
 	if rec == nil {
@@ -347,10 +359,33 @@ func adminCommands(ctx context.Context, cfg Config, s *xmpp.Conn) Result {
 	if len(missing) > 0 {
 		return Result{Check: CheckAdminCommands, Status: Warn,
 			Message: fmt.Sprintf("add-user is offered, but not: %s (password change and account deletion use them as fallbacks, and to end the account's sessions)", strings.Join(missing, ", ")),
-			Hint:    adminHint(cfg.AdminJID.String())}
+			Hint:    adminHint(cfg.AdminJID.String())}, have
 	}
 	return Result{Check: CheckAdminCommands, Status: OK,
-		Message: fmt.Sprintf("%s may run add-user (XEP-0133; %d commands offered)", cfg.AdminJID, len(items))}
+		Message: fmt.Sprintf("%s may run add-user (XEP-0133; %d commands offered)", cfg.AdminJID, len(items))}, have
+}
+
+// invites says whether the sign-up form offers "Create it in my app": the
+// server offers the admin the XEP-0401 invite command (have, the commands
+// listed; admin whether the admin account is one) and invite.enabled is
+// on. A server without it is no fault: the form offers the web path only.
+func invites(cfg Config, have map[string]bool, admin bool) Result {
+	res := Result{Check: CheckInvites, Status: OK}
+	switch {
+	case !cfg.Invites:
+		res.Message = "account invites are off (invite.enabled = false): the sign-up form offers the web form only"
+	case !admin:
+		res.Status = Skipped
+		res.Message = "not checked: the admin account may not run admin commands"
+	case have[NodeCreateInvite]:
+		res.Message = "the server offers account invites (XEP-0401, " + NodeCreateInvite + "): the sign-up form also offers \"Create it in my app\""
+	default:
+		res.Message = "the server does not offer account invites (" + NodeCreateInvite + "): the sign-up form offers the web form only"
+		res.Hint = "Prosody 0.12: load mod_invites, mod_invites_adhoc and mod_invites_register with\n" +
+			"registration_invite_only = true (deploy/prosody/prosody.cfg.lua, PROSODY_INVITES=1, does);\n" +
+			"ejabberd 23.01 has no such command."
+	}
+	return res
 }
 
 func adminHint(admin string) string {
@@ -389,6 +424,11 @@ func classifyRegistration(err error) (regAnswer, string) {
 		return regOpen, ""
 	}
 	var se *xmpp.Error
+	if errors.As(err, &se) && se.Condition == "not-acceptable" && inviteOnly(se.Text) {
+		// Prosody's mod_invites_register: registration needs a token the
+		// portal hands out after a captcha.
+		return regClosed, "invite only"
+	}
 	if errors.As(err, &se) && se.Condition != "" {
 		if closedConditions[se.Condition] {
 			return regClosed, se.Condition
@@ -398,6 +438,13 @@ func classifyRegistration(err error) (regAnswer, string) {
 		return regOpen, se.Condition
 	}
 	return regUnknown, ""
+}
+
+// inviteOnly reports whether a registration refusal's text is Prosody's
+// for a server where only invites register ("Registration on this server
+// is through invitation only", mod_invites_register, 0.12).
+func inviteOnly(text string) bool {
+	return strings.Contains(strings.ToLower(text), "invitation only")
 }
 
 func registerQuery(fields ...[2]string) xml.TokenReader {
@@ -460,11 +507,15 @@ func registration(ctx context.Context, cfg Config, s *xmpp.Conn, adminOK bool) R
 			registerQuery([2]string{"username", cfg.AdminJID.Localpart()}, [2]string{"password", randomPassword()}))
 		ans, cond = classifyRegistration(err)
 	}
-	switch ans {
-	case regClosed:
+	switch {
+	case ans == regClosed && cond == "invite only":
+		res.Status = OK
+		res.Message = "public in-band registration is closed (invite only): accounts are only created through the portal, " +
+			"on its form or by an app with a one-time invite the portal hands out after a captcha"
+	case ans == regClosed:
 		res.Status = OK
 		res.Message = fmt.Sprintf("public in-band registration is closed (%s): accounts are only created through the portal", cond)
-	case regOpen:
+	case ans == regOpen:
 		res.Status = Warn
 		how := "accepted a registration attempt"
 		if cond != "" {

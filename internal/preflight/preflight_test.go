@@ -29,6 +29,9 @@ func TestClassifyRegistration(t *testing.T) {
 		{"not-allowed", &xmpp.Error{Kind: xmpp.StanzaKind("not-allowed", ""), Condition: "not-allowed"}, regClosed, "not-allowed"},
 		{"name exists: got past the access check", &xmpp.Error{Kind: xmpp.StanzaKind("conflict", ""), Condition: "conflict"}, regOpen, "conflict"},
 		{"ejabberd throttle: past access", &xmpp.Error{Kind: xmpp.StanzaKind("resource-constraint", ""), Condition: "resource-constraint"}, regOpen, "resource-constraint"},
+		{"prosody invite only", &xmpp.Error{Kind: xmpp.StanzaKind("not-acceptable", "Registration on this server is through invitation only"), Condition: "not-acceptable",
+			Text: "Registration on this server is through invitation only"}, regClosed, "invite only"},
+		{"not-acceptable otherwise: past the access check", &xmpp.Error{Kind: xmpp.StanzaKind("not-acceptable", ""), Condition: "not-acceptable"}, regOpen, "not-acceptable"},
 		{"connection lost", &xmpp.Error{Kind: xmpp.Unavailable, Op: "receive", Err: errors.New("EOF")}, regUnknown, ""},
 	}
 	for _, tc := range tests {
@@ -89,7 +92,7 @@ func TestRunUnreachable(t *testing.T) {
 		AdminJID: jid.MustParse("portal@localhost"), AdminPassword: "x",
 		Store: pinger{errors.New("connection refused")}, StoreDriver: "redis",
 	})
-	want := map[string]Status{CheckStore: Fail, CheckConnect: Fail, CheckAdminLogin: Skipped, CheckAdminCommands: Skipped, CheckRegistration: Skipped}
+	want := map[string]Status{CheckStore: Fail, CheckConnect: Fail, CheckAdminLogin: Skipped, CheckAdminCommands: Skipped, CheckInvites: Skipped, CheckRegistration: Skipped}
 	for check, st := range want {
 		got, ok := r.Find(check)
 		if !ok || got.Status != st {

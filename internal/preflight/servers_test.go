@@ -41,7 +41,10 @@ type serverCase struct {
 // both modes and with the usual mistakes.
 func TestRunAgainstRealServers(t *testing.T) {
 	cases := []serverCase{
-		{"prosody/admin", testenv.StartProsody, testenv.ModeAdmin, OK, Fail, "closed (service-unavailable)"},
+		// Prosody in admin mode loads the invite modules: in-band
+		// registration needs the portal's token, and the server offers the
+		// form (an ibr-mode portal cannot tell, as with ejabberd below).
+		{"prosody/admin", testenv.StartProsody, testenv.ModeAdmin, OK, OK, "closed (invite only)"},
 		{"prosody/ibr", testenv.StartProsody, testenv.ModeIBR, Warn, OK, LoudOpenRegistration},
 		// ejabberd offers the form even when its access rule denies
 		// everybody: an ibr-mode portal cannot tell (documented).
@@ -56,11 +59,24 @@ func TestRunAgainstRealServers(t *testing.T) {
 
 			t.Run("admin portal", func(t *testing.T) {
 				cfg := adminConfig(srv)
-				cfg.Store, cfg.StoreDriver = pinger{}, "memory"
+				cfg.Store, cfg.StoreDriver, cfg.Invites = pinger{}, "memory", true
 				r := Run(ctx, cfg)
-				want := map[string]Status{CheckStore: OK, CheckConnect: OK, CheckAdminLogin: OK, CheckAdminCommands: OK, CheckRegistration: sc.adminReg}
+				want := map[string]Status{CheckStore: OK, CheckConnect: OK, CheckAdminLogin: OK, CheckAdminCommands: OK,
+					CheckInvites: OK, CheckRegistration: sc.adminReg}
 				if got := statuses(r); !equalStatuses(got, want) {
 					t.Fatalf("statuses %v, want %v\n%s", got, want, reportText(r))
+				}
+				// Only Prosody configured for admin mode offers invites
+				// (and only when the portal offers them).
+				inv, _ := r.Find(CheckInvites)
+				if offered := sc.name == "prosody/admin"; strings.Contains(inv.Message, "server offers account invites") != offered ||
+					strings.Contains(inv.Message, "does not offer") == offered || (!offered && !strings.Contains(inv.Hint, "mod_invites_adhoc")) {
+					t.Errorf("invites: %+v", inv)
+				}
+				cfg.Invites = false
+				inv, _ = Run(ctx, cfg).Find(CheckInvites)
+				if inv.Status != OK || !strings.Contains(inv.Message, "invite.enabled = false") {
+					t.Errorf("invites with invite.enabled false: %+v", inv)
 				}
 				reg, _ := r.Find(CheckRegistration)
 				if !strings.Contains(reg.Message, sc.adminRegText) {

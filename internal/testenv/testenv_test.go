@@ -122,7 +122,12 @@ func TestProsodyConfigSettings(t *testing.T) {
 	for _, want := range []string{
 		"nagle = false",
 		`allow_registration = (portal_mode == "ibr")`,
-		"allowlist_registration_only = true",
+		`allowlist_registration_only = (portal_mode == "ibr")`,
+		// Account invites (admin mode): a token for every registration,
+		// none made by users.
+		`table.insert(enabled, "invites_register")`,
+		"registration_invite_only = true",
+		"allow_user_invites = false",
 		"registration_watchers = { }",
 		"c2s_require_encryption = true",
 		"http_file_share_expires_after = 30 * 86400",

@@ -272,7 +272,6 @@ func TestCaptchaStoreRedisUnavailable(t *testing.T) {
 	}
 }
 
-
 func TestCaptchaStoreNewAndRender(t *testing.T) {
 	be := memoryBackend(t)
 	c := captchastore.NewCaptchas(be.st, captchastore.Options{Length: 4, TTL: time.Minute})
@@ -341,8 +340,6 @@ func TestCaptchaStoreNewAndRender(t *testing.T) {
 		t.Fatalf("WriteImage after Verify = %v, want ErrNotFound", err)
 	}
 }
-
-
 
 func TestCaptchaStoreOptions(t *testing.T) {
 	be := memoryBackend(t)

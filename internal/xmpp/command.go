@@ -35,7 +35,7 @@ type CommandResult struct {
 	// Steps is the number of requests the command took (1 when the form
 	// went with the first request and the server completed it at once).
 	Steps int
-	Notes     []Note
+	Notes []Note
 	// Fields of the data form in the final response (usually type "result"),
 	// nil if there is none.
 	Fields []Field

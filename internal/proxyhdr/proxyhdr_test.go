@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,8 +93,13 @@ const get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 // anything of the header in the log.
 func TestCircuits(t *testing.T) {
 	var logs testenv.LockedBuffer
+	// The session is read by the server's goroutine as a connection comes
+	// (sync.Mutex: the race detector does not see the order a network
+	// connection gives).
+	var mu sync.Mutex
 	session := []byte("S1")
-	ln := proxyhdr.Circuits(listen(t), func() []byte { return session }, logger(&logs))
+	setSession := func(s string) { mu.Lock(); session = []byte(s); mu.Unlock() }
+	ln := proxyhdr.Circuits(listen(t), func() []byte { mu.Lock(); defer mu.Unlock(); return session }, logger(&logs))
 	serve(t, ln)
 	addr := ln.Addr().String()
 	want := func(sess string, gid uint32) string {
@@ -106,7 +112,7 @@ func TestCircuits(t *testing.T) {
 	if got := exchange(t, addr, torHeader(0xfedcba98)+get); got != want("S1", 0xfedcba98) {
 		t.Errorf("circuit 0xfedcba98: %q", got)
 	}
-	session = []byte("S2") // tor was restarted: the same circuit id is another circuit
+	setSession("S2") // tor was restarted: the same circuit id is another circuit
 	if got := exchange(t, addr, torHeader(0x2a)+get); got != want("S2", 0x2a) {
 		t.Errorf("circuit 42 of the next tor: %q", got)
 	}

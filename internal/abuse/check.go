@@ -16,8 +16,9 @@ import (
 // so at once instead of offering a form that will be refused. The Decision
 // is refused (Allowed false, with Budget, Prefix, Shared, Circuit and
 // RetryAfter as Allow sets them) when a budget has no room left; otherwise
-// it is allowed and holds nothing (there is nothing to release). Store
-// errors are returned wrapped.
+// it is allowed and holds nothing (there is nothing to release). A refusal
+// is logged as Allow logs one (abuse.limited). Store errors are returned
+// wrapped.
 //
 // A budget has no room when its units in use (taken minus given back)
 // reach its limit: Allow would then refuse, and a budget that ran out stays
@@ -74,8 +75,7 @@ func (l *Limiter) Check(ctx context.Context, r *http.Request, a Action) (Decisio
 		if err != nil {
 			return Decision{}, fmt.Errorf("abuse: %s budget: %w", b.name, err)
 		}
-		return Decision{Budget: b.name, Prefix: b.level.prefix(), Shared: b.level == levelShared,
-			Circuit: b.level == levelCircuit, RetryAfter: ceilSecond(ttl)}, nil
+		return l.limited(a, b, onion, ceilSecond(ttl)), nil
 	}
 	return Decision{Allowed: true}, nil
 }

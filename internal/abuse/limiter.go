@@ -480,10 +480,7 @@ func (l *Limiter) Allow(ctx context.Context, r *http.Request, a Action) (Decisio
 		}
 		if !ok {
 			d.release(ctx, all)
-			l.log.Info("abuse.limited", "action", a.String(), "budget", b.name, "prefix", b.level.prefix(), "onion", onion,
-				"circuit", b.level == levelCircuit, "retry_after_s", int(retry/time.Second))
-			return Decision{Budget: b.name, Prefix: b.level.prefix(), Shared: b.level == levelShared,
-				Circuit: b.level == levelCircuit, RetryAfter: retry}, nil
+			return l.limited(a, b, onion, retry), nil
 		}
 		if b.level == levelCircuit && n == 1 {
 			paid, err := l.payCircuitCounter(ctx, key)
@@ -611,4 +608,14 @@ func (d Decision) release(ctx context.Context, scope releaseScope) {
 			d.l.log.Warn("abuse.release_failed", "err", err)
 		}
 	}
+}
+
+// limited is the refused Decision of budget b for action a, logged once
+// (abuse.limited: the budget, never the client): by Allow, and by Check
+// for a page that says so before anything is counted.
+func (l *Limiter) limited(a Action, b budget, onion bool, retry time.Duration) Decision {
+	l.log.Info("abuse.limited", "action", a.String(), "budget", b.name, "prefix", b.level.prefix(), "onion", onion,
+		"circuit", b.level == levelCircuit, "retry_after_s", int(retry/time.Second))
+	return Decision{Budget: b.name, Prefix: b.level.prefix(), Shared: b.level == levelShared,
+		Circuit: b.level == levelCircuit, RetryAfter: retry}
 }

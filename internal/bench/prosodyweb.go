@@ -38,8 +38,14 @@ type ProsodyWeb struct {
 
 // registerWebLine is appended to the shipped configuration. The shipped file
 // builds its module list in the local table "enabled" and assigns it to
-// modules_enabled; Prosody reads the table after the whole file ran.
-const registerWebLine = "\n-- Appended by the portal's benchmark: Prosody's own web registration page as a baseline.\ntable.insert(enabled, \"register_web\")\n"
+// modules_enabled; Prosody reads the table after the whole file ran. A
+// server that offers Prosody's own form does not make every registration
+// need an invite (mod_invites_register, loaded with the portal's invites,
+// refuses the form's registrations while registration_invite_only is set):
+// the option is set in the VirtualHost's section (the file's last section
+// is the upload component's), named by the file's local "domain".
+const registerWebLine = "\n-- Appended by the portal's benchmark: Prosody's own web registration page as a baseline.\n" +
+	"table.insert(enabled, \"register_web\")\nVirtualHost (domain)\n\tregistration_invite_only = false\n"
 
 // RegisterWebInstalled reports whether prosody-modules' mod_register_web is
 // where Prosody (Debian's package) loads modules from.
@@ -56,8 +62,9 @@ func RegisterWebInstalled() error {
 // error if the file no longer builds its module list the way the line
 // relies on.
 func RegisterWebTail(cfg []byte) (string, error) {
-	if !bytes.Contains(cfg, []byte("local enabled = {")) || !bytes.Contains(cfg, []byte("modules_enabled = enabled")) {
-		return "", errors.New("the configuration no longer builds modules_enabled from a local table \"enabled\": update bench.registerWebLine")
+	if !bytes.Contains(cfg, []byte("local enabled = {")) || !bytes.Contains(cfg, []byte("modules_enabled = enabled")) ||
+		!bytes.Contains(cfg, []byte("VirtualHost (domain)")) {
+		return "", errors.New("the configuration no longer builds modules_enabled from a local table \"enabled\" or names its VirtualHost by the local \"domain\": update bench.registerWebLine")
 	}
 	return registerWebLine, nil
 }

@@ -24,9 +24,12 @@ import (
 // own origin only (registerCSP).
 
 // captchaFrameHeight is the frame's height in the sign-up form, in CSS
-// pixels: the picture (at most 80 pixels high), the sound's player and the
-// button, on a phone and on a desktop.
-const captchaFrameHeight = 264
+// pixels: the picture (at most captchastore.ImageHeight pixels high, less
+// where the screen is narrower), and below it the sound's player and the
+// button (184 pixels on a phone and on a desktop, measured by
+// TestBrowserSignupForgivesMistakes, which fails when the frame is too
+// small at either size).
+const captchaFrameHeight = captchastore.ImageHeight + 184
 
 // captchaFramePage is the frame's data.
 type captchaFramePage struct {

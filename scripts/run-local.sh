@@ -15,12 +15,14 @@ PORTAL_PORT=${PORTAL_PORT:-8080}
 XMPP_PORT=${XMPP_PORT:-15222}
 HTTP_PORT=${XMPP_HTTP_PORT:-15280}
 DOMAIN=localhost
+say() { echo "run-local: $*"; }
 
 need_pkgs=()
 command -v prosody >/dev/null || need_pkgs+=(prosody prosody-modules lua-unbound)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  say "installing ${need_pkgs[*]} from Debian"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
 fi
@@ -31,6 +33,7 @@ as_prosody() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=prosody --regid=proso
 
 mkdir -p "$RUN/prosody/data" "$RUN/certs"
 if [ ! -f "$RUN/certs/localhost.crt" ]; then
+  say "making a self-signed certificate for $DOMAIN in $RUN/certs"
   openssl req -x509 -newkey rsa:2048 -nodes -days 825 -keyout "$RUN/certs/localhost.key" -out "$RUN/certs/localhost.crt" \
     -subj "/CN=$DOMAIN" -addext "subjectAltName=DNS:$DOMAIN,IP:127.0.0.1" 2>/dev/null
 fi
@@ -46,13 +49,20 @@ CFG=$ROOT/deploy/prosody/prosody.cfg.lua
 
 PWFILE=$RUN/admin-password
 if [ ! -s "$PWFILE" ]; then
+  say "creating the portal's admin account portal-admin@$DOMAIN (password in $PWFILE)"
   (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$PWFILE")
-  as_prosody prosodyctl --config "$CFG" register portal-admin $DOMAIN "$(cat "$PWFILE")"
+  # prosodyctl talks about certificates it does not need here (a
+  # "certmanager error" that is not one): its output goes to a log, shown
+  # only when the registration fails.
+  if ! as_prosody prosodyctl --config "$CFG" register portal-admin $DOMAIN "$(cat "$PWFILE")" > "$RUN/prosody/prosodyctl.log" 2>&1; then
+    cat "$RUN/prosody/prosodyctl.log"; rm -f "$PWFILE"; exit 1
+  fi
 fi
 
 if [ -f "$RUN/prosody/prosody.pid" ] && kill -0 "$(cat "$RUN/prosody/prosody.pid")" 2>/dev/null; then
   kill "$(cat "$RUN/prosody/prosody.pid")"; sleep 1
 fi
+say "starting Prosody on 127.0.0.1:$XMPP_PORT (log: $RUN/prosody/prosody.log)"
 as_prosody prosody -F --config "$CFG" > "$RUN/prosody/stdout.log" 2>&1 &
 PROSODY_PID=$!
 cleanup() { kill "$PROSODY_PID" 2>/dev/null || true; wait "$PROSODY_PID" 2>/dev/null || true; }
@@ -63,6 +73,7 @@ for i in $(seq 1 100); do
   sleep 0.1
 done
 
+say "building the portal with Go $GOTOOLCHAIN (the first time downloads the toolchain and modules: a minute or two)"
 go build -o "$RUN/portal" ./cmd/portal
 echo
 echo "Portal: http://127.0.0.1:$PORTAL_PORT/   (XMPP server: Prosody on 127.0.0.1:$XMPP_PORT, domain $DOMAIN)"

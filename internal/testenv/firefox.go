@@ -580,7 +580,6 @@ func (f *Firefox) Fill(selector, value string) {
 // fillTries bounds Fill's tries: the focus moves once at most by itself.
 const fillTries = 3
 
-
 // eval evaluates expression in the harness's sandbox (the page's scripts
 // are off and cannot see it) and returns its value, a string.
 func (f *Firefox) eval(expression string) string {

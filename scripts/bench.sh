@@ -6,7 +6,9 @@
 #
 # It installs what it needs if missing (the test servers via install-deps.sh;
 # wrk, the HTTP load tool; sqlite3 and lua-dbi-sqlite3 for the export
-# benchmark's SQL message archive), builds the portal binary and runs
+# benchmark's SQL message archive; tesseract-ocr, pocketsphinx,
+# pocketsphinx-en-us and sox for the captcha's readability), builds the
+# portal binary and runs
 # TestBenchmarks in internal/bench (real Prosody in admin and ibr mode, a
 # Prosody with mod_register_web as the page baseline, an admin-mode Prosody
 # with mod_register_web on which the portal's sign-ups and Prosody's own
@@ -20,7 +22,8 @@
 #   PORTAL_BENCH_STARTUPS (5)        PORTAL_BENCH_OUT (docs/benchmarks.md)
 #   PORTAL_BENCH_EXPORT_MESSAGES (10000)  PORTAL_BENCH_EXPORT_LARGE (100000)
 #   PORTAL_BENCH_EXPORT_ROUNDS (3)   PORTAL_BENCH_EXPORT_INTERNAL (1000)
-#   PORTAL_BENCH_ONLY (all; e.g. "export" or "signup,webform,pages" for a partial run)
+#   PORTAL_BENCH_CAPTCHAS (30)       PORTAL_BENCH_CAPTCHA_SOUNDS (10)
+#   PORTAL_BENCH_ONLY (all; e.g. "export", "captcha" or "signup,webform,pages" for a partial run)
 # The machine should be otherwise idle: the load average at the start and
 # the end is part of the report.
 set -euo pipefail
@@ -30,6 +33,12 @@ missing=""
 command -v wrk >/dev/null || missing="$missing wrk"
 command -v sqlite3 >/dev/null || missing="$missing sqlite3"
 ls /usr/lib/*/lua/*/dbd/sqlite3.so >/dev/null 2>&1 || missing="$missing lua-dbi-sqlite3"
+# The captcha's readability: tesseract reads the pictures, pocketsphinx (and
+# sox to resample) hears the sounds.
+command -v tesseract >/dev/null || missing="$missing tesseract-ocr"
+command -v pocketsphinx_continuous >/dev/null || missing="$missing pocketsphinx"
+[ -d /usr/share/pocketsphinx/model/en-us/en-us ] || missing="$missing pocketsphinx-en-us"
+command -v sox >/dev/null || missing="$missing sox"
 if [ -n "$missing" ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   echo "bench: installing$missing"

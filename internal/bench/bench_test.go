@@ -206,7 +206,7 @@ func TestBenchmarks(t *testing.T) {
 	admin := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeAdmin, LogLevel: "warn"})
 	ibr := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeIBR, LogLevel: "warn"})
 
-	// PORTAL_BENCH_ONLY=signup,webform,pages,export,load runs some sections (for work on
+	// PORTAL_BENCH_ONLY=signup,webform,pages,export,load,captcha runs some sections (for work on
 	// one of them); the report is then partial.
 	only := os.Getenv("PORTAL_BENCH_ONLY")
 	run := func(section string) bool { return only == "" || strings.Contains(only, section) }
@@ -234,6 +234,10 @@ func TestBenchmarks(t *testing.T) {
 	if run("load") {
 		rep.SectionLoads = append(rep.SectionLoads, "mixed load "+sectionLoad(t, "mixed load"))
 		rep.Load = loadBench(t, s, bin, admin, work, &rep.Footprint)
+	}
+	if run("captcha") {
+		t.Logf("captcha read by tesseract and pocketsphinx (load average %s)", bench.LoadAverage())
+		rep.CaptchaRead = captchaReadBench(t)
 	}
 	if only != "" {
 		rep.Notes = append(rep.Notes, "Partial run: only "+only+" (PORTAL_BENCH_ONLY).")
@@ -292,6 +296,11 @@ func goals(r *bench.Report) []bench.Goal {
 	}
 	if r.Export != nil {
 		g = append(g, exportGoals(r.Export)...)
+	}
+	if c := r.CaptchaRead; c != nil && len(c.ByFilter) > 0 {
+		best, name := c.Best()
+		g = append(g, bench.Goal{Name: "captcha read by tesseract (best clean-up: " + name + ")", Figure: fmt.Sprintf("%d / %d", best, c.Pictures),
+			Target: fmt.Sprintf("≤ %d / 30", bench.CaptchaReadGoal), Met: best*30 <= bench.CaptchaReadGoal*c.Pictures})
 	}
 	if l := r.Load; l != nil {
 		clean := l.Pages.Count5xx()+l.Signups.Count5xx() == 0 && l.Pages.Errors+l.Signups.Errors == 0 && l.Alive

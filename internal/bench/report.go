@@ -27,6 +27,7 @@ type Report struct {
 	Footprint    Footprint
 	Load         *LoadRun
 	Export       *ExportBench // nil when not measured
+	CaptchaRead  *CaptchaRead // the captcha read by OCR and speech recognition; nil when not measured
 	Goals        []Goal
 	Notes        []string // remarks of this run (tools used, anomalies)
 }
@@ -306,6 +307,7 @@ func (r *Report) Markdown(extra string) string {
 		w("| portal RSS | largest sampled %s, VmHWM %s |\n", MB(l.MaxRSS), MB(l.HWM))
 		w("| portal alive afterwards | %v |\n", l.Alive)
 	}
+	w("%s", r.CaptchaRead.Markdown())
 	if extra != "" {
 		w("\n%s", extra)
 	}

@@ -42,6 +42,7 @@ func (e *pageError) Unwrap() error { return e.Msg }
 func (e *pageError) Message(b *i18n.Bundle, lang string) string { return e.Msg.Message(b, lang) }
 
 type errorPage struct {
+	Status  int // the HTTP status: 404 says "Page not found" (pages/error.html)
 	Message string
 	Back    string
 }
@@ -69,7 +70,7 @@ func (h *Handler) errorHandler(err error, c echo.Context) {
 	if pe.Status == http.StatusTooManyRequests {
 		page = "limited" // what was counted and when to come back, not "that did not work"
 	}
-	h.renderStatus(c, pe.Status, page, errorPage{Message: pe.Message(h.d.I18n, lang), Back: back})
+	h.renderStatus(c, pe.Status, page, errorPage{Status: pe.Status, Message: pe.Message(h.d.I18n, lang), Back: back})
 }
 
 // userError turns any error into the page error shown to the user. A bare

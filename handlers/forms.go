@@ -49,6 +49,11 @@ type registerForm struct {
 	// last try (captchastore.Passes), trimmed; a field that cannot be a
 	// token (captchastore.ValidPassToken) is kept as "x", never looked up.
 	Pass string
+	// Action is the button pressed: actionRegister (also when the field is
+	// missing or unknown) or actionInvite, "Create it in my app".
+	Action string
+	// Contact: the first contact's box is ticked.
+	Contact bool
 
 	// Local is the normalised local part, set by Validate when the
 	// username is accepted.
@@ -65,6 +70,22 @@ func (f *registerForm) Parse(v url.Values) {
 			f.Pass = p
 		}
 	}
+	f.Action = actionRegister
+	if v.Get("action") == actionInvite {
+		f.Action = actionInvite
+	}
+	f.Contact = v.Get("first_contact") == "yes"
+}
+
+// ValidateInvite checks the form sent with "Create it in my app": only that
+// a captcha was answered or a pass given. The name and the password are
+// the app's to choose; what was typed in their fields is not looked at.
+func (f *registerForm) ValidateInvite() fieldErrors {
+	errs := fieldErrors{}
+	if f.Pass == "" && (f.CaptchaID == "" || f.Captcha == "") {
+		errs.add("captcha", i18n.NewError(i18n.K("register.err.captcha_missing")))
+	}
+	return errs
 }
 
 // Validate checks the whole form at once, so that one answer reports every

@@ -124,6 +124,41 @@ func TestRegisterFormParse(t *testing.T) {
 	}
 }
 
+// TestRegisterFormInvite: the button pressed is one of two (anything else
+// is the web form's); "Create it in my app" needs a captcha answer or a
+// pass and nothing else, whatever the name and password fields hold; the
+// first contact's box is ticked only by its value.
+func TestRegisterFormInvite(t *testing.T) {
+	for _, c := range []struct {
+		action, want string
+	}{{"invite", actionInvite}, {"register", actionRegister}, {"", actionRegister}, {"Invite", actionRegister}, {strings.Repeat("x", 5000), actionRegister}} {
+		var f registerForm
+		if f.Parse(form("action", c.action)); f.Action != c.want {
+			t.Errorf("action %.20q parsed as %q, want %q", c.action, f.Action, c.want)
+		}
+	}
+	var f registerForm
+	f.Parse(form("action", "invite", "username", "a b <c>", "password", "x"))
+	if errs := f.ValidateInvite(); len(errs) != 1 || errs["captcha"] == nil {
+		t.Errorf("no captcha: %v", errs)
+	}
+	f.Parse(form("action", "invite", "username", "a b <c>", "captcha_id", "id", "captcha", "123456"))
+	if errs := f.ValidateInvite(); len(errs) != 0 {
+		t.Errorf("captcha given: %v", errs)
+	}
+	f = registerForm{}
+	f.Parse(form("action", "invite", "pass", "AAAAAAAAAAAAAAAAAAAAA_"))
+	if errs := f.ValidateInvite(); len(errs) != 0 {
+		t.Errorf("pass given: %v", errs)
+	}
+	for v, want := range map[string]bool{"yes": true, "": false, "no": false, "on": false} {
+		f = registerForm{}
+		if f.Parse(form("first_contact", v)); f.Contact != want {
+			t.Errorf("first_contact %q parsed as %v", v, f.Contact)
+		}
+	}
+}
+
 func TestRenewForm(t *testing.T) {
 	for id, valid := range map[string]bool{
 		"ABCDEFGHIJKLMNOPQRST": true, "abcdefghij0123456789": true,

@@ -97,6 +97,12 @@ type Deps struct {
 	// Links seal the links of result pages (results.go); nil: result pages
 	// answer their forms directly, without a redirect.
 	Links *resultlink.Sealer
+	// Invites make one-time account invites, "Create it in my app"
+	// (onboarding.go); nil: the form does not offer them.
+	Invites Invites
+	// Contacts give a new account its first contact, Site.FirstContact
+	// (onboarding.go); nil: no first contact is offered.
+	Contacts Contacts
 	// Legal holds the operator's legal pages served by the portal
 	// ("privacy", "imprint"), each by language; a page without any is not
 	// routed (Site says whether the footer links one elsewhere).
@@ -145,6 +151,9 @@ func (h *Handler) Register(e *echo.Echo) {
 	get("/register/picture/:id", h.captchaFrame)
 	e.POST("/register/picture/:id", h.captchaRenew)
 	get(resultRegistered.path, h.result(resultRegistered))
+	get(resultRegistered.path+"/qr.png", h.resultQR(resultRegistered))
+	get(resultInvite.path, h.result(resultInvite))
+	get(resultInvite.path+"/qr.png", h.resultQR(resultInvite))
 	get(resultUnknown.path, h.result(resultUnknown))
 	get("/captcha/:file", h.captcha)
 	get("/account", h.account)

@@ -128,11 +128,19 @@ func TestSignupSuccess(t *testing.T) {
 	e := newEnv(t)
 	id, ans := e.newCaptcha(t)
 	resp, body := e.post(t, "/register", signupForm(id, ans, "Alice", "correct horse battery"), nil)
-	if resp.StatusCode != 200 || !strings.Contains(body, "alice@example.test") || !strings.Contains(body, `href="xmpp:alice@example.test"`) {
+	if resp.StatusCode != 200 || !strings.Contains(body, "alice@example.test") {
 		t.Fatalf("status %d, body:\n%s", resp.StatusCode, body)
 	}
-	if !strings.Contains(body, "<svg") || !strings.Contains(body, "Messages are kept for 7 days.") || !strings.Contains(body, "Conversations") {
-		t.Errorf("success page lacks QR, storage note or apps")
+	// Without result links the page answers the form itself, with its QR
+	// code inline; it says how to sign in rather than linking the address
+	// (in an app with an account, xmpp:<own address> opens a chat with
+	// oneself).
+	if !strings.Contains(body, "<svg") || !strings.Contains(body, "Messages are kept for 7 days.") || !strings.Contains(body, `href="https://conversations.im/"`) ||
+		!strings.Contains(body, "I already have an account") {
+		t.Errorf("success page lacks QR, storage note, apps or how to sign in")
+	}
+	if strings.Contains(body, `href="xmpp:`) {
+		t.Errorf("the success page links the bare address")
 	}
 	if e.prov.created["alice"] != "correct horse battery" {
 		t.Errorf("account not created: %v", e.prov.created)
@@ -296,14 +304,31 @@ func TestOversizedBodyRefused(t *testing.T) {
 }
 
 var (
-	scriptRe   = regexp.MustCompile(`(?i)<script|javascript:|\son[a-z]+\s*=`)
-	urlAttrRe  = regexp.MustCompile(`(?i)(?:href|src|action|formaction|srcset|poster|data)\s*=\s*"([^"]*)"`)
+	scriptRe = regexp.MustCompile(`(?i)<script|javascript:|\son[a-z]+\s*=`)
+	// loadAttrRe finds the URLs a page makes the browser load or send to
+	// (with linkHrefRe, a <link>'s href); an <a href> is a link the
+	// visitor may follow, which loads nothing (the recommended apps'
+	// pages).
+	loadAttrRe = regexp.MustCompile(`(?i)\s(?:src|action|formaction|srcset|poster|data)\s*=\s*"([^"]*)"`)
+	linkHrefRe = regexp.MustCompile(`(?i)<link\b[^>]*\shref\s*=\s*"([^"]*)"`)
 	absoluteRe = regexp.MustCompile(`(?i)(?:https?:)?//[a-z0-9.-]+`)
 )
 
+// loadedURLs are the URLs body makes a browser load or send to.
+func loadedURLs(body string) []string {
+	var out []string
+	for _, re := range []*regexp.Regexp{loadAttrRe, linkHrefRe} {
+		for _, m := range re.FindAllStringSubmatch(body, -1) {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
 // TestPagesArePrivate visits every page in both languages and after a
-// failed and a successful sign-up: no script, no URL to another host, no
-// cookie, and the security headers.
+// failed and a successful sign-up: no script, nothing loaded from another
+// host (plain links the visitor may follow are allowed), no cookie, and the
+// security headers.
 func TestPagesArePrivate(t *testing.T) {
 	e := newEnv(t)
 	type page struct {
@@ -329,10 +354,9 @@ func TestPagesArePrivate(t *testing.T) {
 		if scriptRe.MatchString(p.body) {
 			t.Errorf("%s: contains script: %s", p.name, scriptRe.FindString(p.body))
 		}
-		for _, m := range urlAttrRe.FindAllStringSubmatch(p.body, -1) {
-			u := m[1]
+		for _, u := range loadedURLs(p.body) {
 			if absoluteRe.MatchString(u) {
-				t.Errorf("%s: URL to another host: %q", p.name, u)
+				t.Errorf("%s: loads from another host: %q", p.name, u)
 			}
 		}
 		if c := p.resp.Header.Values("Set-Cookie"); len(c) > 0 {

@@ -16,6 +16,7 @@ const (
 	flowDelete   = "delete"
 	flowExport   = "export"
 	flowImport   = "import"
+	flowInvite   = "invite"
 )
 
 // message is how a page answers one kind of XMPP failure: a status and a
@@ -38,6 +39,13 @@ var messages = map[string]map[xmpp.Kind]message{
 		xmpp.NotAllowed:     {http.StatusForbidden, i18n.K("register.err.not_allowed")},
 		xmpp.Unavailable:    {http.StatusServiceUnavailable, i18n.K("register.err.unavailable")},
 		xmpp.Unknown:        {http.StatusBadGateway, i18n.K("register.err.refused")},
+	},
+	flowInvite: {
+		xmpp.NotAvailable: {http.StatusServiceUnavailable, i18n.K("onboarding.err.not_offered")},
+		xmpp.NotAllowed:   {http.StatusServiceUnavailable, i18n.K("onboarding.err.not_offered")},
+		xmpp.Throttled:    {http.StatusTooManyRequests, i18n.K("register.err.throttled")},
+		xmpp.Unavailable:  {http.StatusServiceUnavailable, i18n.K("onboarding.err.unavailable")},
+		xmpp.Unknown:      {http.StatusBadGateway, i18n.K("onboarding.err.refused")},
 	},
 	flowPassword: {
 		xmpp.Auth:           {badCredentialsStatus, i18n.K("manage.err.credentials")},

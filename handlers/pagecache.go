@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -32,6 +33,9 @@ type pageKey struct {
 	path   string
 	onion  bool
 	linked bool // a result page reached by its link: the language links carry its token
+	// variant is what else a cached page depends on: the sign-up form's
+	// offer of invites, the success page's first contact.
+	variant string
 }
 
 // captchaPlaceholder stands for the captcha id in a cached sign-up form. Ids
@@ -72,6 +76,7 @@ func (h *Handler) renderWithCaptcha(c echo.Context, status int, name string, f r
 	}
 	lang := h.lang(c)
 	k := h.pageKey(c, status, name, lang)
+	k.variant = strconv.FormatBool(f.Invites) + "\x00" + f.FirstContact
 	v, ok := h.cache.m.Load(k)
 	if !ok {
 		f.CaptchaID = captchaPlaceholder
@@ -112,12 +117,17 @@ func (h *Handler) renderRegistered(c echo.Context, local string, p registeredPag
 	lang := h.lang(c)
 	k := h.pageKey(c, http.StatusOK, "registered", lang)
 	k.linked = token != ""
+	// The first contact's outcome (the address is the site's, fixed).
+	k.variant = p.FirstContact + "\x00" + strconv.FormatBool(p.ContactAdded)
 	v, ok := h.cache.m.Load(k)
 	if !ok {
 		address := localPlaceholder + "@" + h.d.Site.Domain
-		ph := registeredPage{Address: address, URI: template.URL("xmpp:" + address), QR: template.HTML(qrPlaceholder)}
+		ph := registeredPage{Address: address, URI: template.URL("xmpp:" + address), QR: template.HTML(qrPlaceholder),
+			FirstContact: p.FirstContact, ContactAdded: p.ContactAdded}
 		if k.linked {
+			// The QR code is a PNG from the page's link.
 			c.Set(resultTokenKey, tokenPlaceholder)
+			ph.QR, ph.QRImage = "", resultRegistered.path+"/qr.png?t="+tokenPlaceholder
 		}
 		var buf bytes.Buffer
 		err := h.d.Views.Render(&buf, "registered", h.page(c, lang, ph))
@@ -133,7 +143,9 @@ func (h *Handler) renderRegistered(c echo.Context, local string, p registeredPag
 		b = bytes.ReplaceAll(b, []byte(tokenPlaceholder), []byte(token))
 	}
 	b = bytes.ReplaceAll(b, []byte(localPlaceholder), []byte(local))
-	b = bytes.Replace(b, []byte(qrPlaceholder), []byte(p.QR), 1)
+	if !k.linked {
+		b = bytes.Replace(b, []byte(qrPlaceholder), []byte(p.QR), 1)
+	}
 	return h.writePage(c, http.StatusOK, lang, b)
 }
 

@@ -89,32 +89,42 @@ func TestPageCacheMatchesRender(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				p := registeredPage{Address: address, URI: template.URL("xmpp:" + address), QR: qr}
-				post := func(fn func(c echo.Context) error) *httptest.ResponseRecorder {
-					return serveAs(t, http.MethodPost, "/register"+v.target, v.onion, v.accept, fn)
-				}
-				want := post(func(c echo.Context) error { return h.render(c, "registered", p) })
-				got := post(func(c echo.Context) error { return h.renderRegistered(c, local, p) })
-				compareResponses(t, "registered "+local+" "+v.target+" "+v.accept, want, got)
-				// Reached by its link (results.go): the language links
-				// carry the link's token, each visitor's own.
-				for _, token := range []string{"AbC-_09xyz", "resulttokenplaceholder0Z", "tok"} {
-					linked := func(fn func(c echo.Context) error) *httptest.ResponseRecorder {
-						return serveWith(t, h, "/welcome"+v.target, v.onion, v.accept, func(c echo.Context) error {
-							c.Set(resultTokenKey, token)
-							return fn(c)
-						})
+				for _, contact := range []registeredPage{{}, {FirstContact: "op@example.test", ContactAdded: true}, {FirstContact: "op@example.test"}} {
+					p := registeredPage{Address: address, URI: template.URL("xmpp:" + address), QR: qr,
+						FirstContact: contact.FirstContact, ContactAdded: contact.ContactAdded}
+					post := func(fn func(c echo.Context) error) *httptest.ResponseRecorder {
+						return serveAs(t, http.MethodPost, "/register"+v.target, v.onion, v.accept, fn)
 					}
-					want := linked(func(c echo.Context) error { return h.render(c, "registered", p) })
-					got := linked(func(c echo.Context) error { return h.renderRegistered(c, local, p) })
-					compareResponses(t, "registered by link "+local+" "+token+" "+v.target+" "+v.accept, want, got)
-					if !strings.Contains(got.Body.String(), "t="+token) {
-						t.Fatalf("registered by link %s: the language links lack the token:\n%s", token, got.Body)
+					want := post(func(c echo.Context) error { return h.render(c, "registered", p) })
+					got := post(func(c echo.Context) error { return h.renderRegistered(c, local, p) })
+					compareResponses(t, "registered "+local+" "+v.target+" "+v.accept, want, got)
+					// Reached by its link (results.go): the language links
+					// carry the link's token, each visitor's own, and the QR
+					// code is a PNG from that link.
+					for _, token := range []string{"AbC-_09xyz", "resulttokenplaceholder0Z", "tok"} {
+						p := p
+						p.QR, p.QRImage = "", "/welcome/qr.png?t="+token
+						linked := func(fn func(c echo.Context) error) *httptest.ResponseRecorder {
+							return serveWith(t, h, "/welcome"+v.target, v.onion, v.accept, func(c echo.Context) error {
+								c.Set(resultTokenKey, token)
+								return fn(c)
+							})
+						}
+						want := linked(func(c echo.Context) error { return h.render(c, "registered", p) })
+						got := linked(func(c echo.Context) error { return h.renderRegistered(c, local, p) })
+						compareResponses(t, "registered by link "+local+" "+token+" "+v.target+" "+v.accept, want, got)
+						if !strings.Contains(got.Body.String(), "t="+token) {
+							t.Fatalf("registered by link %s: the language links lack the token:\n%s", token, got.Body)
+						}
 					}
 				}
 			}
-			for _, id := range ids {
-				f := registerPage{CaptchaID: id, MinPassword: h.d.MinPassword}
+			for i, id := range append(ids, ids...) {
+				f := registerPage{CaptchaID: id, MinPassword: h.d.MinPassword, Contact: true}
+				if i >= len(ids) {
+					// The form with "Create it in my app" and a first contact.
+					f.Invites, f.FirstContact = true, "op@example.test"
+				}
 				want := serveWith(t, h, "/register"+v.target, v.onion, v.accept, func(c echo.Context) error {
 					return h.renderStatus(c, http.StatusOK, "register", f)
 				})

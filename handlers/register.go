@@ -29,6 +29,12 @@ type registerPage struct {
 	MaxPassword int    // the password fields' maxlength: what the server accepts, in UTF-16 units at most
 	Pattern     string // the username field's pattern (usernamePattern)
 	FrameHeight int    // the captcha frame's height in CSS pixels (captcha_frame.html)
+	// Invites: the form offers "Create it in my app" (onboarding.go).
+	Invites bool
+	// FirstContact is the address the form offers to add ("" none), and
+	// Contact whether its box is ticked (it is on a new form).
+	FirstContact string
+	Contact      bool
 	// Refusals: Error is the server's (nothing was created); the others
 	// belong to their fields.
 	Error          string
@@ -42,7 +48,7 @@ type registerPage struct {
 // typed, no refusal, no pass (pagecache.go renders it once).
 func (p registerPage) fresh() bool {
 	return p.Username == "" && p.Pass == "" && p.Error == "" && p.UsernameError == "" && p.PasswordError == "" &&
-		p.Password2Error == "" && p.CaptchaError == ""
+		p.Password2Error == "" && p.CaptchaError == "" && p.Contact
 }
 
 // Summary is the form's error summary (partials/errorsummary.html): the
@@ -53,10 +59,16 @@ func (p registerPage) Summary(heading string) views.Summary {
 		"password2", p.Password2Error, "captcha", p.CaptchaError)
 }
 
+// registeredPage is the web path's success page (onboarding.go).
 type registeredPage struct {
 	Address string
-	URI     template.URL
-	QR      template.HTML
+	URI     template.URL  // xmpp:<address>, what the QR code holds
+	QRImage string        // the QR code's PNG (its link), "" without a link
+	QR      template.HTML // the QR code inline (SVG), only without QRImage
+	// FirstContact is the first contact's address when the form asked for
+	// it, and ContactAdded whether it was added (else: add it yourself).
+	FirstContact string
+	ContactAdded bool
 }
 
 // usernamePattern is the username field's pattern: what the server refuses
@@ -85,7 +97,7 @@ func (h *Handler) registerShow(c echo.Context) error {
 	}
 	// "Sign up again with the same name" (the page of an unknown outcome)
 	// links here with the name.
-	return h.showRegisterForm(c, http.StatusOK, registerPage{Username: keepTyped(c.QueryParam("username"))})
+	return h.showRegisterForm(c, http.StatusOK, registerPage{Username: keepTyped(c.QueryParam("username")), Contact: true})
 }
 
 // showRegisterForm renders the form: with the pass of p, or else with a
@@ -95,6 +107,7 @@ func (h *Handler) showRegisterForm(c echo.Context, status int, p registerPage) e
 	p.MinPassword = h.d.MinPassword
 	p.MaxPassword = 2 * h.d.Policy.Rules().MaxPassword // a rune is at most two UTF-16 units
 	p.Pattern, p.FrameHeight = usernamePattern, captchaFrameHeight
+	p.Invites, p.FirstContact = h.invitesOffered(c.Request().Context()), h.firstContact()
 	if p.Pass != "" {
 		return h.renderStatus(c, status, "register", p)
 	}
@@ -134,7 +147,8 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 	f.Parse(r.PostForm)
 	lang := h.lang(c)
 	ctx := r.Context()
-	page := registerPage{Username: f.Username}
+	page := registerPage{Username: f.Username, Contact: f.Contact}
+	invite := f.Action == actionInvite
 
 	// Budgets first; a sign-up that does not happen gives its units back
 	// (a wrong captcha only the shared one: it costs the client).
@@ -142,9 +156,16 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	errs := f.Validate(h.d.Policy)
-	page.UsernameError, page.PasswordError = h.msg(lang, errs["username"]), h.msg(lang, errs["password"])
-	page.Password2Error = h.msg(lang, errs["password2"])
+	var errs fieldErrors
+	if invite {
+		// "Create it in my app": the captcha only; the name and the
+		// password are chosen in the app.
+		errs = f.ValidateInvite()
+	} else {
+		errs = f.Validate(h.d.Policy)
+		page.UsernameError, page.PasswordError = h.msg(lang, errs["username"]), h.msg(lang, errs["password"])
+		page.Password2Error = h.msg(lang, errs["password2"])
+	}
 
 	// The pass, or the captcha: either is used up by this try.
 	var pass *captchastore.Pass
@@ -232,6 +253,20 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 		keep()
 		return h.showRegisterForm(c, http.StatusUnprocessableEntity, page)
 	}
+	if invite {
+		// One invite per captcha, counted like a sign-up: a failure gives
+		// the units back and keeps the pass, for the form or another try.
+		inv, err := h.createInvite(ctx)
+		if err != nil {
+			budget.Release(ctx)
+			e := h.xmppError(flowInvite, err)
+			page.Error = e.Message(h.d.I18n, lang)
+			keep()
+			return h.showRegisterForm(c, e.Status, page)
+		}
+		// invite.created is the Invites' log line; never the token.
+		return h.inviteCreated(c, inv, f.Contact)
+	}
 	local := f.Local
 
 	cctx, cancel := context.WithTimeout(ctx, h.d.XMPPTimeout)
@@ -258,7 +293,9 @@ func (h *Handler) registerSubmit(c echo.Context) error {
 	// if any, stays used up: it served its one account.
 
 	address := local + "@" + h.d.Site.Domain
-	return h.redirectResult(c, resultRegistered, address, func() error { return h.showRegistered(c, local) })
+	contact := h.addFirstContact(ctx, f, local)
+	sealed := registeredResult{Address: address, Contact: contact}.seal()
+	return h.redirectResult(c, resultRegistered, sealed, func() error { return h.showRegistered(c, local, contact) })
 }
 
 // issuePass makes a pass for the form whose captcha was just solved.
@@ -290,13 +327,25 @@ func (h *Handler) keepPass(ctx context.Context, p captchastore.Pass) (captchasto
 }
 
 // showRegistered renders the success page of the new account local: the
-// address, the apps, an xmpp: link and its QR code.
-func (h *Handler) showRegistered(c echo.Context, local string) error {
+// address, how to sign in to an app, the apps, a QR code of the address
+// and the first contact's outcome (contact: contactNone, contactAdded or
+// contactFailed). The QR code is a PNG from the page's link; only a page
+// without a link (no Sealer) inlines it as SVG.
+func (h *Handler) showRegistered(c echo.Context, local, contact string) error {
 	address := local + "@" + h.d.Site.Domain
 	uri := "xmpp:" + address
-	qr, err := qrsvg.SVG(uri, 200, address)
-	if err != nil {
-		h.d.Log.Error("qr.render", "err", err)
+	p := registeredPage{Address: address, URI: template.URL(uri)} // #nosec G203 -- a name the server accepted
+	if token, _ := c.Get(resultTokenKey).(string); token != "" {
+		p.QRImage = resultRegistered.path + "/qr.png?t=" + token // a token Open accepted: base64url
+	} else {
+		qr, err := qrsvg.SVG(uri, 200, address)
+		if err != nil {
+			h.d.Log.Error("qr.render", "err", err)
+		}
+		p.QR = qr
 	}
-	return h.renderRegistered(c, local, registeredPage{Address: address, URI: template.URL(uri), QR: qr})
+	if addr := h.firstContact(); addr != "" && contact != contactNone {
+		p.FirstContact, p.ContactAdded = addr, contact == contactAdded
+	}
+	return h.renderRegistered(c, local, p)
 }

@@ -55,10 +55,16 @@ const resultTokenKey = "portal.result_token"
 // at once by fallback instead: the account was created, changed or deleted
 // and must be shown, even without a reloadable link.
 func (h *Handler) redirectResult(c echo.Context, k resultKind, address string, fallback func() error) error {
+	return h.redirectSealed(c, k, address, resultTTL, fallback)
+}
+
+// redirectSealed is redirectResult for any value of k's page (what the
+// page's link seals), with a link that lives ttl (at most resultTTL).
+func (h *Handler) redirectSealed(c echo.Context, k resultKind, value string, ttl time.Duration, fallback func() error) error {
 	if h.d.Links == nil {
 		return fallback()
 	}
-	token, err := h.d.Links.Seal(c.Request().Context(), k.kind, address, resultTTL)
+	token, err := h.d.Links.Seal(c.Request().Context(), k.kind, value, min(ttl, resultTTL))
 	if err != nil {
 		h.d.Log.Warn("result.link", "page", k.page, "outcome", "not_sealed", "err", err)
 		return fallback()
@@ -102,8 +108,15 @@ func (h *Handler) result(k resultKind) echo.HandlerFunc {
 func (h *Handler) renderResult(c echo.Context, k resultKind, address string, status int) error {
 	switch k {
 	case resultRegistered:
-		local, _, _ := strings.Cut(address, "@")
-		return h.showRegistered(c, local)
+		r := openRegistered(address)
+		local, _, _ := strings.Cut(r.Address, "@")
+		return h.showRegistered(c, local, r.Contact)
+	case resultInvite:
+		r, ok := openInvite(address)
+		if !ok {
+			return h.renderStatus(c, http.StatusBadRequest, "result_gone", resultGone{Kind: k.kind})
+		}
+		return h.showInvite(c, r)
 	case resultUnknown:
 		local, _, _ := strings.Cut(address, "@")
 		return h.renderStatus(c, status, k.page, unknownPage{Address: address, Again: "/register?" + url.Values{"username": {local}}.Encode()})

@@ -13,6 +13,7 @@ import (
 	"github.com/xmpp-portal/portal/handlers"
 	"github.com/xmpp-portal/portal/internal/abuse"
 	"github.com/xmpp-portal/portal/internal/captchastore"
+	"github.com/xmpp-portal/portal/internal/qrsvg"
 	"github.com/xmpp-portal/portal/internal/resultlink"
 	"github.com/xmpp-portal/portal/internal/store"
 	"github.com/xmpp-portal/portal/internal/testenv"
@@ -296,9 +297,12 @@ func TestResultPagesAfterRedirect(t *testing.T) {
 	if strings.Contains(strings.ToLower(loc), "alice") || strings.Contains(loc, "horse") {
 		t.Errorf("the link names the account or the password: %s", loc)
 	}
+	token := locationTokenRe.FindStringSubmatch(loc)[1]
 	for i := range 3 {
 		r, body := e.get(t, loc)
-		if r.StatusCode != 200 || !strings.Contains(body, "Your account is ready") || !strings.Contains(body, `href="xmpp:alice@example.test"`) || !strings.Contains(body, "<svg") {
+		// The QR code is a PNG from the page's own link (it shows with SVG
+		// off, as in Tor Browser's "Safest").
+		if r.StatusCode != 200 || !strings.Contains(body, "Your account is ready") || !strings.Contains(body, `<img class="qr" src="/welcome/qr.png?t=`+token+`"`) || strings.Contains(body, "<svg") {
 			t.Fatalf("load %d of the result page: %d\n%s", i+1, r.StatusCode, body)
 		}
 		if c := r.Header.Values("Set-Cookie"); len(c) > 0 {
@@ -308,7 +312,13 @@ func TestResultPagesAfterRedirect(t *testing.T) {
 			t.Error("the password is in the result page")
 		}
 	}
-	token := locationTokenRe.FindStringSubmatch(loc)[1]
+	// The QR code's PNG, from the page's link: the address, as a picture
+	// every browser shows; never kept by a cache.
+	r, png := e.get(t, "/welcome/qr.png?t="+token)
+	if want, _ := qrsvg.PNG("xmpp:alice@example.test", 8); r.StatusCode != 200 || r.Header.Get("Content-Type") != "image/png" ||
+		r.Header.Get("Cache-Control") != "no-store" || png != string(want) {
+		t.Errorf("the QR code's PNG: %d %q %q, %d bytes", r.StatusCode, r.Header.Get("Content-Type"), r.Header.Get("Cache-Control"), len(png))
+	}
 	// The language link stays on the page.
 	_, body := e.get(t, loc)
 	if !strings.Contains(body, `href="/welcome?lang=de&amp;t=`+token+`"`) {
@@ -334,11 +344,19 @@ func TestResultPagesAfterRedirect(t *testing.T) {
 		if r.StatusCode != 400 || !strings.Contains(body, "This link is not valid") || strings.Contains(body, "alice") {
 			t.Errorf("%s link: %d\n%s", name, r.StatusCode, body)
 		}
+		if name != "missing" && name != "other page" {
+			if r, _ := e.get(t, strings.Replace(path, "/welcome?", "/welcome/qr.png?", 1)); r.StatusCode != 400 {
+				t.Errorf("%s link's QR code: %d", name, r.StatusCode)
+			}
+		}
 	}
 	// A day later.
 	e.clk.Advance(24 * time.Hour)
 	if r, body := e.get(t, loc); r.StatusCode != 410 || !strings.Contains(body, "This page has expired") || strings.Contains(body, "alice") {
 		t.Errorf("the link after a day: %d\n%s", r.StatusCode, body)
+	}
+	if r, _ := e.get(t, "/welcome/qr.png?t="+token); r.StatusCode != 410 {
+		t.Errorf("the QR code after a day: %d", r.StatusCode)
 	}
 }
 
@@ -573,8 +591,9 @@ func TestUsernamePatternNeverRefusesAccepted(t *testing.T) {
 // TestSignupPagesArePrivate: the pages of the sign-up flow, in both
 // languages (the form with a pass, the captcha's frame, the result pages,
 // an expired and a forged link, the unknown outcome, the 429 page): no
-// script, no URL to another host, no cookie, and a policy that allows no
-// script and nothing from elsewhere.
+// script, nothing loaded from another host (the apps' pages are plain
+// links), no cookie, and a policy that allows no script and nothing from
+// elsewhere.
 func TestSignupPagesArePrivate(t *testing.T) {
 	for _, lang := range []string{"en", "de"} {
 		e := newFlowEnv(t)
@@ -620,9 +639,9 @@ func TestSignupPagesArePrivate(t *testing.T) {
 			if scriptRe.MatchString(p.body) {
 				t.Errorf("%s %s: contains script: %s", lang, p.name, scriptRe.FindString(p.body))
 			}
-			for _, m := range urlAttrRe.FindAllStringSubmatch(p.body, -1) {
-				if absoluteRe.MatchString(m[1]) {
-					t.Errorf("%s %s: URL to another host: %q", lang, p.name, m[1])
+			for _, u := range loadedURLs(p.body) {
+				if absoluteRe.MatchString(u) {
+					t.Errorf("%s %s: loads from another host: %q", lang, p.name, u)
 				}
 			}
 			if c := p.resp.Header.Values("Set-Cookie"); len(c) > 0 {

@@ -8,8 +8,10 @@ set -euo pipefail
 # machinery is tested in CI).
 # firefox-esr: every page in Tor Browser's "Safest" level (TestSafestEveryPage,
 # driven over Firefox's own WebDriver BiDi; Debian packages no geckodriver).
+# zbar-tools: zbarimg reads the QR codes of the sign-up's result pages from
+# Firefox's screenshots (TestOnboardingSafest).
 pkgs=(prosody prosody-modules lua-unbound ejabberd redis-server tor chromium chromium-driver firefox-esr libxml2-utils openssl ca-certificates iproute2 util-linux
-      docker-compose nginx-light systemd sqlite3 lua-dbi-sqlite3)
+      docker-compose nginx-light systemd sqlite3 lua-dbi-sqlite3 zbar-tools)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -37,6 +37,9 @@ type Site struct {
 	// which are in TextsLang.
 	Texts     map[string]OperatorTexts
 	TextsLang string
+	// FirstContact is the address the sign-up form offers to add to a new
+	// account's contacts (site.first_contact), "" for none.
+	FirstContact string
 }
 
 // HasLegal reports whether the operator named a privacy policy or an

@@ -61,11 +61,11 @@ func TestFieldPartials(t *testing.T) {
 	for _, want := range []string{
 		`<label for="address">[manage.address]</label>`,
 		`<input type="text" id="address" name="address" value="bob" autocomplete="username" autocapitalize="none" spellcheck="false" maxlength="3071" required aria-describedby="address-error address-hint" aria-invalid="true">`,
-		`<p class="field-error" id="address-error">not here</p>`,
+		`<p class="field-error" id="address-error"><span class="sr-only">[form.error_title] </span>not here</p>`,
 		`<p class="hint" id="address-hint">[manage.address_hint]</p>`,
 		`<input type="password" id="current" name="current" autocomplete="current-password" maxlength="4096" required>`,
 		`<input type="password" id="password" name="password" autocomplete="new-password" maxlength="4096" required aria-describedby="password-error password-hint" aria-invalid="true">`,
-		`<p class="field-error" id="password-error">too short</p>`,
+		`<p class="field-error" id="password-error"><span class="sr-only">[form.error_title] </span>too short</p>`,
 		`<input type="password" id="password2" name="password2" autocomplete="new-password" maxlength="4096" required>`,
 	} {
 		if !strings.Contains(body, want) {

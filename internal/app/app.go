@@ -104,7 +104,10 @@ type App struct {
 	// admin commands of account management and statistics in both modes.
 	Admin *xmpp.Admin
 	// Signup creates accounts: add-user on Admin, or in-band registration.
-	Signup  handlers.Signup
+	Signup handlers.Signup
+	// Invites makes one-time account invites on Admin ("Create it in my
+	// app"; admin mode with invite.enabled, nil otherwise).
+	Invites *signup.Invites
 	Handler http.Handler
 	// Onion is the onion service (nil unless onion.enabled); see onion.go.
 	Onion *onion.Service
@@ -198,6 +201,14 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	firstContact, err := firstContactOf(cfg, pol)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	if cfg.XMPP.Mode == "admin" && cfg.Invite.Enabled && a.Admin != nil {
+		a.Invites = signup.NewInvites(a.Admin, log)
+	}
 	as, err := assets.Load()
 	if err != nil {
 		a.Close()
@@ -229,13 +240,14 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		captchas = countingCaptchas{Captchas: a.Captchas, m: a.Metrics}
 		signups = countingSignup{Signup: a.Signup, m: a.Metrics}
 	}
-	h := handlers.New(handlers.Deps{
+	deps := handlers.Deps{
 		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: captchas, Policy: pol, Signup: signups, Metrics: a.Metrics,
 		Site: views.Site{Name: cfg.Site.Name, Domain: cfg.XMPP.Domain, Contact: cfg.Site.Contact,
 			StorageNote: cfg.Site.StorageNote, Onion: onionAddr,
 			PrivacyURL: cfg.Site.PrivacyURL, PrivacyPage: legal["privacy"] != nil,
 			ImprintURL: cfg.Site.ImprintURL, ImprintPage: legal["imprint"] != nil,
-			RetireDays: int(cfg.Delete.RetireNames / (24 * time.Hour)), Texts: operatorTexts(cfg), TextsLang: textsLang(cfg)},
+			RetireDays: int(cfg.Delete.RetireNames / (24 * time.Hour)), Texts: operatorTexts(cfg), TextsLang: textsLang(cfg),
+			FirstContact: firstContact},
 		Legal:       legal,
 		Passes:      captchastore.NewPasses(a.Store, captchastore.PassOptions{TTL: min(captchastore.DefaultPassTTL, cfg.Captcha.TTL)}),
 		Links:       resultlink.New(a.Store, resultlink.Options{}),
@@ -247,7 +259,14 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		Migrator: &migrate.Service{Resolver: migrate.Resolver{Own: xc, SRV: cfg.Import.SRV}, MaxImportBytes: cfg.Import.MaxSize, Log: log,
 			Limits: migrate.Limits{Contacts: cfg.Import.MaxContacts, Blocked: cfg.Import.MaxBlocked, Nodes: cfg.Import.MaxNodes,
 				NodeItems: cfg.Import.MaxNodeItems, DataBytes: cfg.Import.MaxData}},
-	})
+	}
+	if a.Invites != nil {
+		deps.Invites = a.Invites
+	}
+	if firstContact != "" {
+		deps.Contacts = a.Accounts
+	}
+	h := handlers.New(deps)
 	var published func() bool // nil: a service run elsewhere (onion.address) is taken as published
 	if a.Onion != nil {
 		published = func() bool { return a.Onion.State() == onion.StatePublished }
@@ -255,6 +274,24 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a.Metrics.SetRoutes(routes(h))
 	a.Handler = onionLocationWhen(onionAddr, published, h.HTTPHandler())
 	return a, nil
+}
+
+// firstContactOf is site.first_contact as the one address parser reads it
+// (policy.ParseAddress), "" when it is not set. An address that is not
+// one, or the portal's admin account (which only the portal uses), stops
+// the start.
+func firstContactOf(cfg *config.Config, pol *policy.Policy) (string, error) {
+	if cfg.Site.FirstContact == "" {
+		return "", nil
+	}
+	addr, e := pol.ParseAddress(cfg.Site.FirstContact)
+	if e != nil {
+		return "", fmt.Errorf("site.first_contact (%s): %q is not an address of an account", config.EnvName("site.first_contact"), cfg.Site.FirstContact)
+	}
+	if admin, err := pol.ParseAddress(cfg.XMPP.AdminJID); cfg.XMPP.AdminJID != "" && err == nil && admin == addr {
+		return "", fmt.Errorf("site.first_contact (%s): the portal's admin account is nobody's contact: name a person's account", config.EnvName("site.first_contact"))
+	}
+	return addr.String(), nil
 }
 
 // reservedFromConfig keeps the admin account's name out of reach.

@@ -76,7 +76,7 @@ func TestBrowserSignup(t *testing.T) {
 	if b.Status() != 200 || !strings.Contains(text, "browser.user@localhost") || !strings.Contains(text, "Your account is ready") {
 		t.Fatalf("success page not shown: status %d\n%s", b.Status(), text)
 	}
-	if !strings.Contains(b.HTML(), "<svg") {
+	if !strings.Contains(b.HTML(), `<img class="qr" src="/welcome/qr.png?t=`) {
 		t.Error("no QR code on the success page")
 	}
 	b.Screenshot(filepath.Join(t.TempDir(), "registered.png"))

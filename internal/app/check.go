@@ -26,6 +26,7 @@ func (a *App) Preflight(ctx context.Context) preflight.Report {
 		return preflight.Report{{Check: preflight.CheckConnect, Status: preflight.Fail, Message: "the XMPP TLS settings cannot be used", Err: err}}
 	}
 	pc.XMPP = xc
+	pc.Invites = cfg.Invite.Enabled
 	if cfg.XMPP.Mode == "admin" {
 		if j, err := jid.Parse(cfg.XMPP.AdminJID); err == nil {
 			pc.AdminJID, pc.AdminPassword = j, cfg.XMPP.AdminPassword
@@ -74,6 +75,11 @@ func (a *App) startupChecks(ctx context.Context, waits []time.Duration, sleep fu
 		r = a.Preflight(ctx)
 	}
 	r.Log(ctx, a.Log)
+	if a.Invites != nil {
+		// The sign-up form asks whether to offer invites; the answer is
+		// ready before the first visitor.
+		a.Invites.Offered(ctx)
+	}
 	return r
 }
 

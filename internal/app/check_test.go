@@ -57,9 +57,13 @@ func TestCheckCommand(t *testing.T) {
 		not    []string
 	}{
 		{"prosody correct", closed, nil, 0,
-			[]string{"ok    xmpp.connect", "ok    xmpp.admin_login", "ok    xmpp.admin_commands", "public in-band registration is closed", "result: ok\n"}, []string{"WARN", "FAIL"}},
+			[]string{"ok    xmpp.connect", "ok    xmpp.admin_login", "ok    xmpp.admin_commands", "public in-band registration is closed (invite only)",
+				"ok    xmpp.invites", "the server offers account invites", "result: ok\n"}, []string{"WARN", "FAIL"}},
 		{"ejabberd correct", ej, nil, 0,
-			[]string{"ok    xmpp.admin_commands", "public in-band registration is closed (forbidden)", "result: ok\n"}, []string{"WARN", "FAIL"}},
+			[]string{"ok    xmpp.admin_commands", "public in-band registration is closed (forbidden)",
+				"ok    xmpp.invites", "the server does not offer account invites", "mod_invites_adhoc", "result: ok\n"}, []string{"WARN", "FAIL"}},
+		{"invites off", closed, map[string]string{"PORTAL_INVITE_ENABLED": "false"}, 0,
+			[]string{"ok    xmpp.invites", "account invites are off (invite.enabled = false)", "result: ok\n"}, []string{"WARN", "FAIL"}},
 		{"wrong admin password", closed, map[string]string{"PORTAL_XMPP_ADMIN_PASSWORD_FILE": "", "PORTAL_XMPP_ADMIN_PASSWORD": "wrong-password-123"}, 1,
 			[]string{"FAIL  xmpp.admin_login", "wrong password, or the account does not exist", "prosodyctl register", "result: 1 failed"}, []string{"wrong-password-123"}},
 		{"unreachable server", closed, map[string]string{"PORTAL_XMPP_ADDR": deadAddr}, 1,

@@ -41,6 +41,9 @@ type Config struct {
 		PrivacyFile string
 		ImprintURL  string
 		ImprintFile string
+		// FirstContact is an address (usually the operator's) the sign-up
+		// form offers to add to the new account's contacts; "": none.
+		FirstContact string
 	}
 
 	XMPP struct {
@@ -107,6 +110,12 @@ type Config struct {
 
 	Account struct {
 		EndSessions bool // end the account's sessions after a password change or deletion
+	}
+
+	Invite struct {
+		// Enabled offers "Create it in my app" (a one-time account invite,
+		// XEP-0401) where the server offers the command (admin mode).
+		Enabled bool
 	}
 
 	Stats struct {
@@ -282,6 +291,9 @@ var options = []option{
 	opt("site.contact", "", "operator contact address shown on the home page (xmpp:… or mailto:…)", false, func() (func(*Config) string, func(*Config, string) error) {
 		return str(func(c *Config) *string { return &c.Site.Contact })
 	}),
+	opt("site.first_contact", "", "an address (usually the operator's, e.g. admin@example.org) the sign-up form offers to add to the new account's contacts, in a box ticked by default: after a sign-up on the form the portal logs in once as the new account, adds it and sends it a subscription request; empty: nothing is offered", false, func() (func(*Config) string, func(*Config, string) error) {
+		return str(func(c *Config) *string { return &c.Site.FirstContact })
+	}),
 	opt("site.storage_note", "", "short text: what this server stores and for how long (shown after sign-up)", false, func() (func(*Config) string, func(*Config, string) error) {
 		return str(func(c *Config) *string { return &c.Site.StorageNote })
 	}),
@@ -440,6 +452,9 @@ var options = []option{
 	}),
 	opt("account.end_sessions", "true", "after a password change or deletion, end every session of the account with end-user-session (needs xmpp.admin_jid; true or false)", false, func() (func(*Config) string, func(*Config, string) error) {
 		return boolean(func(c *Config) *bool { return &c.Account.EndSessions })
+	}),
+	opt("invite.enabled", "true", "offer \"Create it in my app\" on the sign-up form: after the captcha the portal asks the server for a one-time account invite (XEP-0401) and the newcomer's app creates the account with it; shown only in admin mode where the server offers the command (Prosody with mod_invites_adhoc; not ejabberd 23.01), and counted against the sign-up budgets like a sign-up (true or false)", false, func() (func(*Config) string, func(*Config, string) error) {
+		return boolean(func(c *Config) *bool { return &c.Invite.Enabled })
 	}),
 	opt("delete.retire_names", "8760h", "how long the address of a deleted account stays retired, so that nobody else can register it (a keyed hash of the name in the store, never the name; 0 turns it off); set regulation.secret so the hashes outlive a restart on Redis, and the same time in Prosody's PROSODY_RETIRE_NAMES", false, func() (func(*Config) string, func(*Config, string) error) {
 		return dur(func(c *Config) *time.Duration { return &c.Delete.RetireNames })

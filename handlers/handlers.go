@@ -47,6 +47,9 @@ type Deps struct {
 	BodyLimit   int64         // largest form body in bytes
 	XMPPTimeout time.Duration // limit for one account operation
 	MinPassword int
+	// CaptchaDigits is how many digits a captcha has (captcha.length),
+	// said in the answer field's label; 0: not said.
+	CaptchaDigits int
 	// Health reports named component states for /healthz; a non-nil error
 	// makes the endpoint answer 503.
 	Health func(ctx context.Context) (map[string]string, error)

@@ -426,6 +426,23 @@ func TestLanguageChoice(t *testing.T) {
 	}
 }
 
+// TestCaptchaLabelSaysDigits: the answer field's label says how many digits
+// to type, in both languages, on a fresh form and on a refused one.
+func TestCaptchaLabelSaysDigits(t *testing.T) {
+	e := newEnv(t)
+	for lang, want := range map[string]string{"en": "The 6 digits in the picture", "de": "Die 6 Ziffern im Bild"} {
+		_, body := e.get(t, "/register?lang="+lang)
+		if !strings.Contains(body, `<label for="captcha">`+want+`</label>`) {
+			t.Errorf("%s: the fresh form's label does not say %q", lang, want)
+		}
+	}
+	id, _ := e.newCaptcha(t)
+	_, body := e.post(t, "/register", signupForm(id, "000000", "Alice", "correct horse battery"), nil)
+	if !strings.Contains(body, `<label for="captcha">The 6 digits in the picture</label>`) {
+		t.Errorf("the refused form's label does not say how many digits")
+	}
+}
+
 func TestCaptchaMedia(t *testing.T) {
 	e := newEnv(t)
 	id, _ := e.newCaptcha(t)

@@ -29,6 +29,7 @@ type registerPage struct {
 	MaxPassword int    // the password fields' maxlength: what the server accepts, in UTF-16 units at most
 	Pattern     string // the username field's pattern (usernamePattern)
 	FrameHeight int    // the captcha frame's height in CSS pixels (captcha_frame.html)
+	Digits      int    // how many digits the captcha has (0: not said)
 	// Invites: the form offers "Create it in my app" (onboarding.go).
 	Invites bool
 	// FirstContact is the address the form offers to add ("" none), and
@@ -106,7 +107,7 @@ func (h *Handler) showRegisterForm(c echo.Context, status int, p registerPage) e
 	c.Response().Header().Set("Content-Security-Policy", registerCSP)
 	p.MinPassword = h.d.MinPassword
 	p.MaxPassword = 2 * h.d.Policy.Rules().MaxPassword // a rune is at most two UTF-16 units
-	p.Pattern, p.FrameHeight = usernamePattern, captchaFrameHeight
+	p.Pattern, p.FrameHeight, p.Digits = usernamePattern, captchaFrameHeight, h.d.CaptchaDigits
 	p.Invites, p.FirstContact = h.invitesOffered(c.Request().Context()), h.firstContact()
 	if p.Pass != "" {
 		return h.renderStatus(c, status, "register", p)

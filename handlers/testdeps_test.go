@@ -46,6 +46,7 @@ func UnitDeps(t testing.TB, opts ...func(*Deps)) (Deps, *testenv.LockedBuffer) {
 	d := Deps{
 		Log: TextLog(logs, slog.LevelDebug), I18n: bundle, Views: vw, Assets: as, Policy: pol,
 		Site: UnitSite, BodyLimit: 8 << 10, XMPPTimeout: 5 * time.Second, MinPassword: UnitRules.MinPassword,
+		CaptchaDigits: unitCaptchaDigits,
 	}
 	for _, o := range opts {
 		o(&d)
@@ -68,11 +69,14 @@ func WithRules(t testing.TB, rules policy.Rules) func(*Deps) {
 	}
 }
 
-// UnitCaptchas are the captchas of the tests on st: six digits, a minute to
-// answer. (Their log is the store adapter's, which handlers do not use.)
+// UnitCaptchas are the captchas of the tests on st: six digits (the
+// form's label says so: Deps.CaptchaDigits), a minute to answer. (Their log
+// is the store adapter's, which handlers do not use.)
 func UnitCaptchas(st store.Store) *captchastore.Captchas {
-	return captchastore.NewCaptchas(st, captchastore.Options{Length: 6, TTL: time.Minute})
+	return captchastore.NewCaptchas(st, captchastore.Options{Length: unitCaptchaDigits, TTL: time.Minute})
 }
+
+const unitCaptchaDigits = 6
 
 // TextLog is a text log at level into w.
 func TextLog(w io.Writer, level slog.Level) *slog.Logger {

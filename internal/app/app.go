@@ -241,7 +241,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		signups = countingSignup{Signup: a.Signup, m: a.Metrics}
 	}
 	deps := handlers.Deps{
-		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: captchas, Policy: pol, Signup: signups, Metrics: a.Metrics,
+		Log: log, I18n: bundle, Views: vw, Assets: as, Captchas: captchas, CaptchaDigits: cfg.Captcha.Length, Policy: pol, Signup: signups, Metrics: a.Metrics,
 		Site: views.Site{Name: cfg.Site.Name, Domain: cfg.XMPP.Domain, Contact: cfg.Site.Contact,
 			StorageNote: cfg.Site.StorageNote, Onion: onionAddr,
 			PrivacyURL: cfg.Site.PrivacyURL, PrivacyPage: legal["privacy"] != nil,

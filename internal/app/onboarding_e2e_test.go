@@ -283,8 +283,9 @@ func TestFirstContactEjabberd(t *testing.T) {
 // German: on the form the first contact's box is ticked and both buttons
 // are there; on a phone the invite page's "Open in my app" button is in
 // the first screen (no scrolling to the one thing to do), and its QR code
-// loads; the success page's QR code loads. PORTAL_SCREENSHOTS saves the
-// pages (the whole page, and a phone's first screen).
+// loads; the success page's QR code loads; axe-core finds nothing on any
+// of them. PORTAL_SCREENSHOTS saves the pages (the whole page, and a
+// phone's first screen).
 func TestOnboardingPages(t *testing.T) {
 	srv := testenv.StartProsody(t, testenv.Options{Mode: testenv.ModeAdmin})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a hang limit
@@ -296,7 +297,14 @@ func TestOnboardingPages(t *testing.T) {
 	a, base, _ := startPortal(t, srv, map[string]string{"PORTAL_SITE_FIRST_CONTACT": "operator@localhost"})
 	shots := os.Getenv("PORTAL_SCREENSHOTS")
 	b := testenv.StartBrowser(t)
+	// shot checks the page with axe-core (TestAccessibleEveryPage's check,
+	// for the pages only the onboarding shows: the first contact's box,
+	// the success page with its outcome, the invite page) and saves it.
 	shot := func(name string, phone bool) {
+		t.Helper()
+		for _, rule := range b.Axe().Violations {
+			t.Errorf("%s: %s", name, rule)
+		}
 		if shots == "" {
 			return
 		}

@@ -583,7 +583,7 @@ func pageBench(t *testing.T, s settings, bin, deployCfg string, srv *testenv.Ser
 	return rows
 }
 
-var subresourceRe = regexp.MustCompile(`(?:href|src)="(/assets/[^"]+|/captcha/[A-Za-z0-9]+\.png(?:\?[^"]*)?|/register/picture/[A-Za-z0-9]+(?:\?[^"]*)?)"`)
+var subresourceRe = regexp.MustCompile(`(?:href|src)="(/assets/[^"]+|/captcha/[A-Za-z0-9]+\.png(?:\?[^"]*)?|/register/picture/[A-Za-z0-9]+(?:\?[^"]*)?|/welcome(?:/app)?/qr\.png\?[^"]*)"`)
 
 // pageWeight fetches a page and what a browser loads with it on a first
 // visit (stylesheet, icon, the captcha's frame and its picture; not the
@@ -628,6 +628,8 @@ func weigh(base string, body []byte) (bench.PageSize, error) {
 			ps.Total += n
 			kind := "stylesheet"
 			switch {
+			case strings.Contains(u, "/qr.png"):
+				kind = "QR code"
 			case strings.Contains(u, ".png"):
 				kind = "captcha"
 			case strings.HasSuffix(u, ".svg"):
@@ -696,12 +698,17 @@ func loadBench(t *testing.T, s settings, bin string, srv *testenv.Server, work s
 	}
 	su := &bench.Signup{Base: p.URL, Client: client, Domain: srv.Domain, Answer: testenv.CaptchaAnswer(st), UnknownText: unknown}
 
-	// The success page's weight, from a real sign-up.
+	// The success page's weight, from a real sign-up: the page its
+	// redirect leads to (Post/Redirect/Get), with its QR code.
 	r := su.Do(ctx, "weighed", benchPassword, false)
-	if r.Outcome != bench.Created {
-		t.Fatalf("sign-up for the success page: %s %d %v", r.Outcome, r.Status, r.Err)
+	if r.Outcome != bench.Created || r.Location == "" {
+		t.Fatalf("sign-up for the success page: %s %d %q %v", r.Outcome, r.Status, r.Location, r.Err)
 	}
-	ps, err := weigh(p.URL, r.Body)
+	welcome, err := fetch(p.URL+r.Location, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := weigh(p.URL, welcome)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,36 +24,12 @@ import (
 // reach its limit: Allow would then refuse, and a budget that ran out stays
 // out until its window ends.
 func (l *Limiter) Check(ctx context.Context, r *http.Request, a Action) (Decision, error) {
-	onion := l.isOnion(r)
-	var (
-		ck      clientKeys
-		circuit bool
-		err     error
-	)
-	switch {
-	case !onion:
-		if ck, err = l.clientKeys(ctx, r); err != nil {
-			return Decision{}, err
-		}
-	default:
-		if ck.client, circuit, err = l.circuitKey(ctx, r); err != nil {
-			return Decision{}, err
-		}
-	}
-	steps, err := l.steps(a, onion, circuit, ck.ipv6())
+	onion, steps, err := l.keyedSteps(ctx, r, a)
 	if err != nil {
 		return Decision{}, err
 	}
-	for _, b := range steps {
-		key := "rl:" + b.name
-		switch b.level {
-		case level48:
-			key += "/48:" + ck.net48
-		case level56:
-			key += "/56:" + ck.net56
-		case levelClient, levelCircuit:
-			key += ":" + ck.client
-		}
+	for _, ks := range steps {
+		b, key := ks.budget, ks.key
 		used, err := l.count(ctx, key)
 		if err != nil {
 			return Decision{}, fmt.Errorf("abuse: %s budget: %w", b.name, err)

@@ -439,40 +439,14 @@ type heldUnit struct {
 // (OnionKeyBound), and a flood of new circuits never locks out visitors
 // whose circuits have counters already.
 func (l *Limiter) Allow(ctx context.Context, r *http.Request, a Action) (Decision, error) {
-	onion := l.isOnion(r)
-	var (
-		ck      clientKeys
-		circuit bool
-		err     error
-	)
-	switch {
-	case !onion:
-		// Keyed before counting: every budget but the shared ones needs the
-		// client's keys, which cost only the epoch key (cached).
-		if ck, err = l.clientKeys(ctx, r); err != nil {
-			return Decision{}, err
-		}
-	default:
-		if ck.client, circuit, err = l.circuitKey(ctx, r); err != nil {
-			return Decision{}, err
-		}
-	}
-	steps, err := l.steps(a, onion, circuit, ck.ipv6())
+	onion, steps, err := l.keyedSteps(ctx, r, a)
 	if err != nil {
 		return Decision{}, err
 	}
 
 	d := Decision{Allowed: true, l: l}
-	for _, b := range steps {
-		key := "rl:" + b.name
-		switch b.level {
-		case level48:
-			key += "/48:" + ck.net48
-		case level56:
-			key += "/56:" + ck.net56
-		case levelClient, levelCircuit:
-			key += ":" + ck.client
-		}
+	for _, ks := range steps {
+		b, key := ks.budget, ks.key
 		n, ok, retry, err := l.take(ctx, key, b)
 		if err != nil {
 			d.release(ctx, all)
@@ -618,4 +592,52 @@ func (l *Limiter) limited(a Action, b budget, onion bool, retry time.Duration) D
 		"circuit", b.level == levelCircuit, "retry_after_s", int(retry/time.Second))
 	return Decision{Budget: b.name, Prefix: b.level.prefix(), Shared: b.level == levelShared,
 		Circuit: b.level == levelCircuit, RetryAfter: retry}
+}
+
+// keyedStep is one budget a request is counted on, with its counter's key.
+type keyedStep struct {
+	budget
+	key string
+}
+
+// keyedSteps are the budgets of action a for r in the order they are
+// counted, each with its counter's key, and whether r came over the onion
+// service: the one place that keys a request, for Allow and Check. Keyed
+// before counting: every budget but the shared ones needs the client's
+// keys (clearnet: the epoch key, cached; onion: the circuit's key).
+func (l *Limiter) keyedSteps(ctx context.Context, r *http.Request, a Action) (bool, []keyedStep, error) {
+	onion := l.isOnion(r)
+	var (
+		ck      clientKeys
+		circuit bool
+		err     error
+	)
+	switch {
+	case !onion:
+		if ck, err = l.clientKeys(ctx, r); err != nil {
+			return onion, nil, err
+		}
+	default:
+		if ck.client, circuit, err = l.circuitKey(ctx, r); err != nil {
+			return onion, nil, err
+		}
+	}
+	steps, err := l.steps(a, onion, circuit, ck.ipv6())
+	if err != nil {
+		return onion, nil, err
+	}
+	out := make([]keyedStep, 0, len(steps))
+	for _, b := range steps {
+		key := "rl:" + b.name
+		switch b.level {
+		case level48:
+			key += "/48:" + ck.net48
+		case level56:
+			key += "/56:" + ck.net56
+		case levelClient, levelCircuit:
+			key += ":" + ck.client
+		}
+		out = append(out, keyedStep{budget: b, key: key})
+	}
+	return onion, out, nil
 }

@@ -73,7 +73,7 @@ for i in $(seq 1 100); do
   sleep 0.1
 done
 
-say "building the portal with Go $GOTOOLCHAIN (the first time downloads the toolchain and modules: a minute or two)"
+say "building the portal with $GOTOOLCHAIN (the first time downloads the toolchain and modules: a minute or two)"
 go build -o "$RUN/portal" ./cmd/portal
 echo
 echo "Portal: http://127.0.0.1:$PORTAL_PORT/   (XMPP server: Prosody on 127.0.0.1:$XMPP_PORT, domain $DOMAIN)"

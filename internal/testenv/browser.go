@@ -108,18 +108,7 @@ func StartBrowser(t testing.TB) *Browser {
 
 func startBrowser(t testing.TB, cfg browserConfig) *Browser {
 	t.Helper()
-	skipShort(t, "Chromium")
-	exe := os.Getenv("PORTAL_TEST_CHROMIUM")
-	if exe == "" {
-		exe = DefaultChromium
-	}
-	if _, err := exec.LookPath(exe); err != nil {
-		msg := fmt.Sprintf("browser test needs Chromium at %s (set PORTAL_TEST_CHROMIUM to another path, or install the Debian package chromium): %v", exe, err)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	exe := browserBinary(t, "Chromium", "chromium", "PORTAL_TEST_CHROMIUM", DefaultChromium)
 
 	dataDir, err := os.MkdirTemp("", "portal-chromium-")
 	if err != nil {

@@ -143,18 +143,7 @@ var bidiListening = regexp.MustCompile(`WebDriver BiDi listening on ws://(?:127\
 // processes and removes the profile, also when the test fails.
 func StartFirefox(t testing.TB) *Firefox {
 	t.Helper()
-	skipShort(t, "Firefox")
-	exe := os.Getenv("PORTAL_TEST_FIREFOX")
-	if exe == "" {
-		exe = DefaultFirefox
-	}
-	if _, err := exec.LookPath(exe); err != nil {
-		msg := fmt.Sprintf("browser test needs Firefox ESR at %s (set PORTAL_TEST_FIREFOX to another path, or install the Debian package firefox-esr): %v", exe, err)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	exe := browserBinary(t, "Firefox", "firefox-esr", "PORTAL_TEST_FIREFOX", DefaultFirefox)
 	profile, err := os.MkdirTemp("", "portal-firefox-")
 	if err != nil {
 		t.Fatalf("firefox: profile directory: %v", err)

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"os"
 	"testing"
 )
 
@@ -21,6 +22,20 @@ func skipShort(t testing.TB, server string) {
 // isShort is testing.Short; the package's own tests of what happens
 // without -short (a missing binary) replace it.
 var isShort = testing.Short
+
+// browserBinary is the browser a test drives: the program named by the
+// environment variable env, else def, looked up as ServerBinary does
+// (skipped under -short, "needs <name>; -short"; missing: skipped, or
+// failed under CI, naming the Debian package pkg).
+func browserBinary(t testing.TB, name, pkg, env, def string) string {
+	t.Helper()
+	skipShort(t, name)
+	exe := os.Getenv(env)
+	if exe == "" {
+		exe = def
+	}
+	return xmppNeedBinary(t, name+" at "+exe+" (the Debian package "+pkg+", or set "+env+")", exe)
+}
 
 // ServerBinary returns the path of the program of a server a test runs
 // itself (nginx, say): the first of candidates that exists (a name is looked

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/xmpp-portal/portal/internal/app"
+	"github.com/xmpp-portal/portal/internal/app/apptest"
 	"github.com/xmpp-portal/portal/internal/bench"
 	"github.com/xmpp-portal/portal/internal/config"
 	"github.com/xmpp-portal/portal/internal/store"
@@ -93,28 +94,11 @@ var generous = map[string]string{
 	"PORTAL_SITE_STORAGE_NOTE": "Messages are archived for one week; uploads are deleted after 30 days.",
 }
 
-// portalEnv is the portal configuration for srv.
-func portalEnv(t *testing.T, srv *testenv.Server, dir string, extra map[string]string) map[string]string {
+// portalEnv is the portal configuration for srv (apptest.ServerEnv) with
+// budgets that refuse nothing (generous) and extra.
+func portalEnv(t *testing.T, srv *testenv.Server, extra map[string]string) map[string]string {
 	t.Helper()
-	ca := filepath.Join(dir, "ca-"+srv.Mode+".pem")
-	if err := os.WriteFile(ca, srv.CAPEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{
-		"PORTAL_XMPP_DOMAIN":         srv.Domain,
-		"PORTAL_XMPP_ADDR":           srv.Addr,
-		"PORTAL_XMPP_MODE":           srv.Mode,
-		"PORTAL_XMPP_CA_FILE":        ca,
-		"PORTAL_XMPP_ADMIN_JID":      srv.AdminJID.String(),
-		"PORTAL_XMPP_ADMIN_PASSWORD": srv.AdminPassword,
-	}
-	for k, v := range generous {
-		env[k] = v
-	}
-	for k, v := range extra {
-		env[k] = v
-	}
-	return env
+	return apptest.ServerEnv(t, srv, generous, extra)
 }
 
 func envList(m map[string]string) []string {
@@ -334,7 +318,7 @@ func signupBench(t *testing.T, s settings, work string, servers map[string]*test
 	run := 0
 	for _, mode := range []string{"admin", "ibr"} {
 		srv := servers[mode]
-		a, base := startInProcess(t, portalEnv(t, srv, work, nil), filepath.Join(work, "signup-"+mode+".log"))
+		a, base := startInProcess(t, portalEnv(t, srv, nil), filepath.Join(work, "signup-"+mode+".log"))
 		xc, err := app.XMPPConfig(a.Config)
 		if err != nil {
 			t.Fatal(err)
@@ -421,7 +405,7 @@ func throughput(st bench.Stats, elapsed time.Duration) bench.Throughput {
 
 func pageBench(t *testing.T, s settings, bin, deployCfg string, srv *testenv.Server, work string, fp *bench.Footprint) []bench.PageRow {
 	ctx := context.Background()
-	env := envList(portalEnv(t, srv, work, nil))
+	env := envList(portalEnv(t, srv, nil))
 
 	base, err := bench.StartProsodyWeb(deployCfg, filepath.Join(work, "prosody-web"), srv.Domain)
 	if err != nil {
@@ -677,7 +661,7 @@ func fetchSize(url string, hdr http.Header) (int64, error) {
 func loadBench(t *testing.T, s settings, bin string, srv *testenv.Server, work string, fp *bench.Footprint) *bench.LoadRun {
 	ctx := context.Background()
 	redis := testenv.StartRedis(t)
-	env := portalEnv(t, srv, work, map[string]string{
+	env := portalEnv(t, srv, map[string]string{
 		"PORTAL_STORE_DRIVER": "redis", "PORTAL_STORE_URL": redis.URL(), "PORTAL_STORE_PREFIX": "portal:",
 	})
 	p, err := bench.StartPortal(ctx, bin, envList(env), filepath.Join(work, "portal-load.log"))

@@ -87,7 +87,7 @@ func exportBench(t *testing.T, s settings, bin, work string) *bench.ExportBench 
 
 	e := &bench.ExportBench{Messages: n, PageSize: exportPageSize, Rounds: s.exportRounds,
 		Raw: bench.ExportSide{Messages: n}, Portal: bench.ExportSide{Messages: n}}
-	env := envList(portalEnv(t, srv, dir, map[string]string{"PORTAL_REGULATION_MIN_RESPONSE": "0s", "PORTAL_LOG_LEVEL": "warn"}))
+	env := envList(portalEnv(t, srv, map[string]string{"PORTAL_REGULATION_MIN_RESPONSE": "0s", "PORTAL_LOG_LEVEL": "warn"}))
 	client := &http.Client{}
 	defer client.CloseIdleConnections()
 
@@ -295,7 +295,7 @@ func TestExportMachinery(t *testing.T) {
 		t.Errorf("raw MAM paging: %d messages in %d pages, want %d in 3 (Prosody sends 50 per page)", p.Messages, p.Pages, n)
 	}
 
-	_, base := startInProcess(t, portalEnv(t, srv, t.TempDir(), map[string]string{"PORTAL_REGULATION_MIN_RESPONSE": "0s"}), filepath.Join(t.TempDir(), "portal.log"))
+	_, base := startInProcess(t, portalEnv(t, srv, map[string]string{"PORTAL_REGULATION_MIN_RESPONSE": "0s"}), filepath.Join(t.TempDir(), "portal.log"))
 	d, err := bench.ExportHTTP(ctx, &http.Client{}, base, user, exportPassword)
 	if err != nil {
 		t.Fatal(err)

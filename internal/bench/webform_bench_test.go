@@ -50,7 +50,7 @@ func startWebFormSetup(t *testing.T, work string) *webFormSetup {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	a, base := startInProcess(t, portalEnv(t, srv, dir, nil), filepath.Join(dir, "portal.log"))
+	a, base := startInProcess(t, portalEnv(t, srv, nil), filepath.Join(dir, "portal.log"))
 	xc, err := app.XMPPConfig(a.Config)
 	if err != nil {
 		t.Fatal(err)

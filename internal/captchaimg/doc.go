@@ -2,17 +2,25 @@
 //
 // The digits are github.com/dchest/captcha's font (11 × 18 cells), each
 // cell drawn as a filled circle so that strokes are solid, and each digit
-// turned, slanted, widened or narrowed and sized at random (within limits
+// turned (by 0.15 to 0.35 rad either way: none stands upright, as OCR
+// prefers), slanted, widened or narrowed and sized at random (within limits
 // people read easily), as large as the picture allows. They are laid out
-// left to right with a least gap of 1.5 dots between their boxes and the
-// space left over spread at random, at random heights (neighbours apart),
-// so no two digits ever touch: the boxes are disjoint before the
-// distortion, and the distortion (the whole picture waved as in dchest,
-// x + a·sin(y·2π/p), y + a·cos(x·2π/p)) shifts each row by one amount, so
-// they stay disjoint after it. Over them go one wavy line across the
-// picture, as thick as OCR's usual clean-up (median, opening) would keep
-// with the digits, and small noise dots, all in the ink's colour (noise in
-// other shades could be dropped by colour) on a transparent background.
+// left to right with a least gap of 1.5 dots between their boxes (and two
+// pixels more for rounding) and the space left over spread at random, at
+// random heights (neighbours apart), so no two digits ever touch: the boxes
+// are disjoint before the distortion, and the distortion (the whole picture
+// waved as in dchest, x + a·sin(y·2π/p), y + a·cos(x·2π/p)) shifts each row
+// by one amount, so they stay disjoint after it. Over them go two wavy
+// lines across the picture and small noise dots, all in the ink's colour
+// (noise in other shades could be dropped by colour) on a transparent
+// background. Each line is thin (1 dot) where it crosses a digit, so people
+// tell it from the strokes and it hides no digit's distinguishing part (a
+// 6's tail, a 7's bar), and thick (3 dots) between digits, where OCR's
+// usual clean-up (median, opening) keeps it and it ties the digits into one
+// shape. With one line 1.5 dots thick over the digits (as thick as their
+// strokes), a careful reader misread 6 as 0 and 7 as 1 where the line
+// covered the part that tells them apart (25 of 30 right; the readings are
+// in internal/bench/findings.md).
 //
 // The picture is a function of a per-process secret, the captcha id and its
 // digits, so reloading one URL shows the same picture (no averaging of

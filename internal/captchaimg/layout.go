@@ -13,12 +13,14 @@ type style struct {
 	gap          float64    // least space between two digits' boxes, in dots
 	jump         float64    // least change of height between neighbours, as a share of the room
 	maxAngle     float64    // largest turn of a digit, radians
+	minAngle     float64    // smallest turn of a digit, radians
 	scaleJitter  float64    // each digit's size varies by ± this share
 	aspectJitter float64    // and its width by ± this share more
 	maxShear     float64    // largest slant of a digit (x moves by this times y)
 	ink          float64    // radius of a glyph's dot, in dots (0.5 and more: solid strokes)
 	strikes      int        // wavy lines across the picture
-	strikeWidth  float64    // their thickness, in dots
+	strikeWidth  float64    // their thickness across a digit's box, in dots
+	strikeGap    float64    // their thickness between the digits' boxes, in dots (0: strikeWidth)
 	strikeStep   float64    // 0: a solid line; else a dotted one, a dot every strikeStep dots
 	strikeAmp    [2]float64 // their waves' amplitude, as a share of the height
 	strikePeriod [2]float64 // their waves' period, as a share of the height
@@ -35,12 +37,14 @@ var currentStyle = style{
 	gap:          1.5,
 	jump:         0.3,
 	maxAngle:     0.35,
+	minAngle:     0.15,
 	scaleJitter:  0.10,
 	aspectJitter: 0.20,
 	maxShear:     0.30,
 	ink:          0.62,
-	strikes:      1,
-	strikeWidth:  1.5,
+	strikes:      2,
+	strikeWidth:  1.0,
+	strikeGap:    3,
 	strikeAmp:    [2]float64{0.05, 0.12},
 	strikePeriod: [2]float64{1.5, 3},
 	circles:      20,
@@ -99,7 +103,10 @@ func (c *canvas) layout(rng *random, st *style, digits []byte, edge int) float64
 	c.place = resizePlace(c.place, n)
 	sumW, maxH := 0.0, 0.0
 	for i, d := range digits {
-		angle := rng.float(-st.maxAngle, st.maxAngle)
+		// A turn of either sign, its size in [minAngle, maxAngle]: one
+		// draw, so that minAngle 0 gives the plain ±maxAngle.
+		a := rng.float(-1, 1)
+		angle := math.Copysign(st.minAngle+math.Abs(a)*(st.maxAngle-st.minAngle), a)
 		scale := 1 + rng.float(-st.scaleJitter, st.scaleJitter)
 		sx := scale * (1 + rng.float(-st.aspectJitter, st.aspectJitter))
 		sh := rng.float(-st.maxShear, st.maxShear)
@@ -118,18 +125,22 @@ func (c *canvas) layout(rng *random, st *style, digits []byte, edge int) float64
 	w, h := float64(c.w), float64(c.h)
 	marginX := max(st.margin*h, float64(edge))
 	avail := max(w-2*marginX, 1)
-	dot := min(avail/(sumW+st.gap*float64(n-1)), min(h*st.glyphFrac, h-2*float64(edge))/maxH)
 	// The gap is 3 pixels at least: the boxes are a pixel larger than the
-	// ink each way, and small pictures have dots of a pixel or two.
-	const minGap = 3
+	// ink each way, and small pictures have dots of a pixel or two. Two
+	// pixels more go to rounding: a digit's centre and its dots' radius are
+	// each rounded to a pixel, up to half a pixel on either side.
+	const minGap, rounding = 3, 2
+	gaps := float64(n - 1)
+	dot := min((avail-rounding*gaps)/(sumW+st.gap*gaps), min(h*st.glyphFrac, h-2*float64(edge))/maxH)
 	gap := st.gap * dot
 	if gap < minGap {
 		gap = minGap
-		dot = min(dot, (avail-minGap*float64(n-1))/sumW)
+		dot = min(dot, (avail-(minGap+rounding)*gaps)/sumW)
 	}
+	gap += rounding
 	dot = max(dot, 0.1)
 	// The space left over, in n+1 random shares (the outer two halved).
-	slack := max(avail-dot*sumW-gap*float64(n-1), 0)
+	slack := max(avail-dot*sumW-gap*gaps, 0)
 	var shares [MaxDigits + 1]float64
 	total := 0.0
 	for i := range n + 1 {
@@ -181,8 +192,11 @@ func (c *canvas) glyph(cells []cell, p *placement) {
 	}
 }
 
-// strike draws a wavy line across the picture, about width dots thick, at
-// a random height in its middle third.
+// strike draws a wavy line across the picture at a random height in its
+// middle third: thin (strikeWidth) where it crosses a digit's box, so that
+// people tell it from the digits' strokes and it hides none of their
+// features (a 6's tail, a 7's bar), and thick (strikeGap) between the
+// digits, where it ties them into one shape for OCR.
 func (c *canvas) strike(rng *random, st *style, dot float64) {
 	y := float64(rng.between(c.h/3, c.h-c.h/3))
 	amplitude := rng.float(st.strikeAmp[0], st.strikeAmp[1]) * float64(c.h)
@@ -190,6 +204,10 @@ func (c *canvas) strike(rng *random, st *style, dot float64) {
 	dx := 2 * math.Pi / period
 	wv := newWave(amplitude, dx)
 	r := max(int(st.strikeWidth*dot/2+0.5), 1)
+	rGap := r
+	if st.strikeGap > 0 {
+		rGap = max(int(st.strikeGap*dot/2+0.5), 1)
+	}
 	step := 1.0
 	if st.strikeStep > 0 {
 		step = st.strikeStep * dot
@@ -198,7 +216,14 @@ func (c *canvas) strike(rng *random, st *style, dot float64) {
 	for x := range c.w {
 		s, _ := wv.next()
 		if float64(x) >= next {
-			c.circle(x, int(y+s), r, 1)
+			rx := rGap
+			for i := range c.place {
+				if b := c.place[i].box; x+rGap >= b.Min.X && x-rGap < b.Max.X {
+					rx = r
+					break
+				}
+			}
+			c.circle(x, int(y+s), rx, 1)
 			next += step
 		}
 	}

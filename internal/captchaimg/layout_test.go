@@ -3,6 +3,7 @@ package captchaimg
 import (
 	"fmt"
 	"image"
+	"math"
 	"testing"
 )
 
@@ -131,6 +132,83 @@ func TestDigitsLargeAndWhole(t *testing.T) {
 		}
 		if avg := float64(sum) / float64(len(digits)); avg < 0.40*Height {
 			t.Fatalf("captcha %d: digits %.0f pixels high on average, want ≥ %.0f", k, avg, 0.40*Height)
+		}
+		c.free()
+	}
+}
+
+// TestTurnsWithinLimits: every digit turns by at least minAngle and at most
+// maxAngle, either way, and both ways occur.
+func TestTurnsWithinLimits(t *testing.T) {
+	r := testRenderer(5)
+	st := &currentStyle
+	left, right := 0, 0
+	for k := range 200 {
+		digits := []byte{byte(k % 10), 1, 7, 6, byte(k / 10 % 10), 0}
+		c, err := r.draw(fmt.Sprintf("turn%015d", k), digits, Width, Height)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range c.place {
+			// m = turn · slant · size: its first column is (cos, sin)
+			// times the width's scale, which is positive.
+			a := math.Atan2(p.m[2], p.m[0])
+			if math.Abs(a) < st.minAngle-1e-9 || math.Abs(a) > st.maxAngle+1e-9 {
+				t.Fatalf("captcha %d, digit %d: turned %.3f rad, want %.2f–%.2f either way", k, i, a, st.minAngle, st.maxAngle)
+			}
+			if a < 0 {
+				left++
+			} else {
+				right++
+			}
+		}
+		c.free()
+	}
+	if left < 400 || right < 400 {
+		t.Fatalf("of 1200 digits %d turned one way and %d the other, want both ≥ 400", left, right)
+	}
+}
+
+// TestStrikeThinOverDigits: a line is thin (strikeWidth) in every column of
+// a digit's box and thicker (strikeGap) between the boxes; the line is drawn
+// flat here so that its thickness is the ink in a column.
+func TestStrikeThinOverDigits(t *testing.T) {
+	r := testRenderer(6)
+	for k := range 50 {
+		digits := []byte{byte(k % 10), 3, 8, 1, 6, byte(k * 7 % 10)}
+		c := newCanvas(Width, Height)
+		rng := r.rng(fmt.Sprint("strike", k), digits)
+		st := currentStyle
+		dot := c.layout(rng, &st, digits, 5)
+		clear(c.pix)
+		st.strikeAmp = [2]float64{0, 0}
+		c.strike(rng, &st, dot)
+		thin := 2*max(int(st.strikeWidth*dot/2+0.5), 1) + 1
+		thick := 2*max(int(st.strikeGap*dot/2+0.5), 1) + 1
+		if thick <= thin {
+			t.Fatalf("at %d × %d the line is %d pixels thick between digits and %d over them: no difference", Width, Height, thick, thin)
+		}
+		inGap := 0
+		for x := range c.w {
+			ink := 0
+			for y := range c.h {
+				if c.pix[y*c.w+x] != 0 {
+					ink++
+				}
+			}
+			inBox := false
+			for _, p := range c.place {
+				inBox = inBox || (x >= p.box.Min.X && x < p.box.Max.X)
+			}
+			if inBox && ink > thin {
+				t.Fatalf("captcha %d, column %d in a digit's box: line %d pixels thick, want ≤ %d", k, x, ink, thin)
+			}
+			if !inBox && ink >= thick {
+				inGap++
+			}
+		}
+		if inGap == 0 {
+			t.Fatalf("captcha %d: no column between the digits has the thick line", k)
 		}
 		c.free()
 	}

@@ -22,7 +22,7 @@
 #   PORTAL_BENCH_STARTUPS (5)        PORTAL_BENCH_OUT (docs/benchmarks.md)
 #   PORTAL_BENCH_EXPORT_MESSAGES (10000)  PORTAL_BENCH_EXPORT_LARGE (100000)
 #   PORTAL_BENCH_EXPORT_ROUNDS (3)   PORTAL_BENCH_EXPORT_INTERNAL (1000)
-#   PORTAL_BENCH_CAPTCHAS (90)       PORTAL_BENCH_CAPTCHA_SOUNDS (10)
+#   PORTAL_BENCH_CAPTCHAS (180)      PORTAL_BENCH_CAPTCHA_SOUNDS (10)
 #   PORTAL_BENCH_ONLY (all; e.g. "export", "captcha" or "signup,webform,pages" for a partial run)
 # The machine should be otherwise idle: the load average at the start and
 # the end is part of the report.

@@ -475,18 +475,72 @@ func (f *Firefox) Has(selector string) bool {
 
 // click scrolls the element into view, as a person scrolls to it, moves
 // the mouse onto it and presses the left button.
+//
+// Between the scroll and the click the page can still move (seen under
+// load on the import form after choosing a file: the button's centre was
+// below the viewport when the click came, or the click landed on the field
+// above it): the click waits until the element's centre is in the viewport,
+// the element itself is there (not another one over it) and two looks in
+// a row agree, and a move the browser refuses as out of the viewport is
+// tried again after settling, clickTries times in all.
 func (f *Firefox) click(selector string) {
 	f.t.Helper()
 	el := f.element(selector)
-	f.eval("document.querySelector(" + quoteJS(selector) + ").scrollIntoView({block: 'center', inline: 'center'}), ''")
-	f.call("input.performActions", map[string]any{"context": f.ctxID, "actions": []any{map[string]any{
+	actions := map[string]any{"context": f.ctxID, "actions": []any{map[string]any{
 		"type": "pointer", "id": "mouse", "parameters": map[string]any{"pointerType": "mouse"},
 		"actions": []any{
 			map[string]any{"type": "pointerMove", "x": 0, "y": 0, "origin": map[string]any{"type": "element", "element": el}},
 			map[string]any{"type": "pointerDown", "button": 0},
 			map[string]any{"type": "pointerUp", "button": 0},
-		}}}}, nil)
+		}}}}
+	var err error
+	for range clickTries {
+		f.settle(selector)
+		if err = f.try(actionTimeout, "input.performActions", actions, nil); err == nil || !strings.Contains(err.Error(), "out of bounds") {
+			break
+		}
+	}
+	if err != nil {
+		f.t.Fatalf("firefox: clicking %s: %v\n%s", selector, err, f.output.tail())
+	}
 }
+
+// settle scrolls the element matching selector into the middle of the
+// viewport and waits until it stays there, under its own centre, for two
+// looks in a row (settleLooks looks at most).
+func (f *Firefox) settle(selector string) {
+	f.t.Helper()
+	look := `(function(e){
+	const r = e.getBoundingClientRect(), x = r.left + r.width/2, y = r.top + r.height/2;
+	if (!(x >= 0 && y >= 0 && x < innerWidth && y < innerHeight)) {
+		e.scrollIntoView({block: 'center', inline: 'center', behavior: 'instant'});
+		return 'outside';
+	}
+	const h = document.elementFromPoint(x, y);
+	if (!h || (h !== e && !e.contains(h))) return 'covered';
+	return Math.round(x) + ',' + Math.round(y) + ',' + Math.round(scrollX) + ',' + Math.round(scrollY);
+})(document.querySelector(` + quoteJS(selector) + `))`
+	f.eval("document.querySelector(" + quoteJS(selector) + ").scrollIntoView({block: 'center', inline: 'center', behavior: 'instant'}), ''")
+	prev, last := "", ""
+	for range settleLooks {
+		last = f.eval(look)
+		if last != "outside" && last != "covered" && last == prev {
+			return
+		}
+		prev = last
+		time.Sleep(settlePause)
+	}
+	f.t.Fatalf("firefox: %s did not settle in the viewport in %d looks (last: %s)", selector, settleLooks, last)
+}
+
+// clickTries bounds click's tries; settleLooks and settlePause bound
+// settle's wait (a bound on a loop, not a timing assertion: each look is
+// a round trip to the browser, slower under load).
+const (
+	clickTries  = 3
+	settleLooks = 100
+	settlePause = 10 * time.Millisecond
+)
 
 // Click clicks the element matching selector. When the click starts a
 // navigation (a link, a submit button), Click waits until the new page has

@@ -19,7 +19,7 @@ import (
 // in per request.
 //
 // A cached page is keyed by everything views.Page is built from (page, status,
-// language, path, onion). If you add a per-request value to views.Page, add
+// language, path, onion, whether the onion address is shown). If you add a per-request value to views.Page, add
 // it to pageKey too; TestPageCacheMatchesRender compares every cached page
 // with a fresh rendering.
 type pageCache struct {
@@ -32,6 +32,7 @@ type pageKey struct {
 	lang   string
 	path   string
 	onion  bool
+	shown  bool // the onion address is shown (published)
 	linked bool // a result page reached by its link: the language links carry its token
 	// variant is what else a cached page depends on: the sign-up form's
 	// offer of invites, the success page's first contact.
@@ -44,7 +45,7 @@ type pageKey struct {
 const captchaPlaceholder = "CaptchaIdPlaceholder0"
 
 func (h *Handler) pageKey(c echo.Context, status int, name, lang string) pageKey {
-	return pageKey{page: name, status: status, lang: lang, path: c.Request().URL.Path, onion: IsOnion(c.Request())}
+	return pageKey{page: name, status: status, lang: lang, path: c.Request().URL.Path, onion: IsOnion(c.Request()), shown: h.onionShown()}
 }
 
 // renderCached writes the cached rendering of a page whose data is fixed

@@ -177,3 +177,37 @@ func TestPageCacheFallsBack(t *testing.T) {
 		t.Fatal("a typed username leaked into the cached form")
 	}
 }
+
+// TestOnionAddressOnlyWhenPublished: the home page (cached) and its footer
+// show the onion address only while Deps.OnionPublished says it answers,
+// request by request, as the Onion-Location header does.
+func TestOnionAddressOnlyWhenPublished(t *testing.T) {
+	st := store.NewMemory(store.MemoryOptions{})
+	t.Cleanup(func() { st.Close() })
+	d, _ := UnitDeps(t)
+	d.Log = slog.New(slog.DiscardHandler)
+	d.Captchas = UnitCaptchas(st)
+	addr := strings.Repeat("b", 56) + ".onion"
+	d.Site.Onion = addr
+	published := false
+	d.OnionPublished = func() bool { return published }
+	h := New(d)
+	for _, step := range []struct {
+		published bool
+		want      bool
+	}{{false, false}, {true, true}, {false, false}, {true, true}} {
+		published = step.published
+		for _, page := range []string{"home", "account"} {
+			path := "/"
+			if page != "home" {
+				path = "/" + page
+			}
+			for range 2 { // cold and warm cache
+				rec := serveWith(t, h, path+"?lang=en", false, "", func(c echo.Context) error { return h.renderCached(c, http.StatusOK, page, nil) })
+				if got := strings.Contains(rec.Body.String(), addr); got != step.want {
+					t.Fatalf("%s, published %v: address shown %v, want %v", page, step.published, got, step.want)
+				}
+			}
+		}
+	}
+}

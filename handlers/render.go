@@ -32,6 +32,9 @@ func (h *Handler) lang(c echo.Context) string {
 
 func (h *Handler) page(c echo.Context, lang string, data any) views.Page {
 	p := views.Page{Lang: lang, Site: h.d.Site, OnOnion: IsOnion(c.Request()), Data: data}
+	if !h.onionShown() {
+		p.Site.Onion = ""
+	}
 	path := c.Request().URL.Path
 	if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
 		path = "/"
@@ -73,4 +76,10 @@ func (h *Handler) msg(lang string, e *i18n.Error) string {
 		return ""
 	}
 	return e.Message(h.d.I18n, lang)
+}
+
+// onionShown reports whether pages show the onion address: there is one and
+// it answers (Deps.OnionPublished).
+func (h *Handler) onionShown() bool {
+	return h.d.Site.Onion != "" && (h.d.OnionPublished == nil || h.d.OnionPublished())
 }

@@ -266,11 +266,15 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	if firstContact != "" {
 		deps.Contacts = a.Accounts
 	}
-	h := handlers.New(deps)
-	var published func() bool // nil: a service run elsewhere (onion.address) is taken as published
+	// One rule for the header and the pages: the address is offered once
+	// it answers. nil: a service run elsewhere (onion.address) is taken as
+	// published.
+	var published func() bool
 	if a.Onion != nil {
 		published = func() bool { return a.Onion.State() == onion.StatePublished }
 	}
+	deps.OnionPublished = published
+	h := handlers.New(deps)
 	a.Metrics.SetRoutes(routes(h))
 	a.Handler = onionLocationWhen(onionAddr, published, h.HTTPHandler())
 	return a, nil

@@ -99,6 +99,9 @@ func TestOnionEndToEnd(t *testing.T) {
 	if got := fetch(t, clearnet+"/register", ""); got.header.Get("Onion-Location") != "http://"+addr+"/register" {
 		t.Errorf("clearnet page of a published service: Onion-Location %q", got.header.Get("Onion-Location"))
 	}
+	if got := fetch(t, clearnet+"/", ""); !strings.Contains(got.body, addr) {
+		t.Error("the home page of a published service does not show its onion address")
+	}
 	dirs, uploads, err := service.WaitUploaded(ctx, id)
 	if err != nil {
 		t.Fatal(err)

@@ -107,8 +107,9 @@ const onionHangLimit = 3 * time.Minute
 // TestOnionOffline runs the portal with the onion service in launch mode and
 // tor's network disabled (needs only the tor binary): the service is in the
 // torrc with the persisted key, the portal answers through the onion's local
-// listener as an onion page (each connection with tor's circuit header), clearnet pages carry no Onion-Location while
-// tor has not published the service (an offline tor never does), /healthz
+// listener as an onion page (each connection with tor's circuit header), clearnet pages carry no Onion-Location
+// and do not show the address while tor has not published the service (an
+// offline tor never does), /healthz
 // reports the onion state, and a restart keeps the address.
 func TestOnionOffline(t *testing.T) {
 	state := t.TempDir()
@@ -176,8 +177,10 @@ func TestOnionOffline(t *testing.T) {
 				t.Errorf("%s: clearnet page claims to be on the onion", path)
 			}
 		}
-		if got := fetch(t, p.base+"/", ""); !strings.Contains(got.body, addr) {
-			t.Error("the home page does not show the onion address")
+		// Nor does a page show the address (home card, footer): the
+		// same rule as the header.
+		if got := fetch(t, p.base+"/", ""); strings.Contains(got.body, addr) {
+			t.Error("the home page shows the onion address while the service does not answer yet")
 		}
 		code, h := health(t, p.base)
 		if code != 200 || h["onion"] != onion.StateAnnouncing {

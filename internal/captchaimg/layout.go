@@ -192,6 +192,17 @@ func (c *canvas) glyph(cells []cell, p *placement) {
 	}
 }
 
+// strikeRadii are the radii in pixels of a line's dots over a digit's box
+// and between the boxes, for dots of dot pixels: at least a pixel each.
+func (st *style) strikeRadii(dot float64) (over, between int) {
+	over = max(int(st.strikeWidth*dot/2+0.5), 1)
+	between = over
+	if st.strikeGap > 0 {
+		between = max(int(st.strikeGap*dot/2+0.5), 1)
+	}
+	return over, between
+}
+
 // strike draws a wavy line across the picture at a random height in its
 // middle third: thin (strikeWidth) where it crosses a digit's box, so that
 // people tell it from the digits' strokes and it hides none of their
@@ -203,11 +214,7 @@ func (c *canvas) strike(rng *random, st *style, dot float64) {
 	period := rng.float(st.strikePeriod[0], st.strikePeriod[1]) * float64(c.h)
 	dx := 2 * math.Pi / period
 	wv := newWave(amplitude, dx)
-	r := max(int(st.strikeWidth*dot/2+0.5), 1)
-	rGap := r
-	if st.strikeGap > 0 {
-		rGap = max(int(st.strikeGap*dot/2+0.5), 1)
-	}
+	r, rGap := st.strikeRadii(dot)
 	step := 1.0
 	if st.strikeStep > 0 {
 		step = st.strikeStep * dot

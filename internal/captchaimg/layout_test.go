@@ -183,8 +183,8 @@ func TestStrikeThinOverDigits(t *testing.T) {
 		clear(c.pix)
 		st.strikeAmp = [2]float64{0, 0}
 		c.strike(rng, &st, dot)
-		thin := 2*max(int(st.strikeWidth*dot/2+0.5), 1) + 1
-		thick := 2*max(int(st.strikeGap*dot/2+0.5), 1) + 1
+		rThin, rThick := st.strikeRadii(dot)
+		thin, thick := 2*rThin+1, 2*rThick+1
 		if thick <= thin {
 			t.Fatalf("at %d × %d the line is %d pixels thick between digits and %d over them: no difference", Width, Height, thick, thin)
 		}

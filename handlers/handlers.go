@@ -35,23 +35,18 @@ type Captchas interface {
 
 // Deps are the handlers' dependencies; nothing is read from globals.
 type Deps struct {
-	Log      *slog.Logger
-	I18n     *i18n.Bundle
-	Views    *views.Renderer
-	Assets   *assets.Set
-	Captchas Captchas
-	Policy   *policy.Policy
-	Signup   Signup
-	Site     views.Site
-	// OnionPublished reports whether Site.Onion answers yet (the portal's
-	// own service: tor has uploaded its descriptor); until then pages do
-	// not show the address, as the Onion-Location header is not sent. nil:
-	// always (a service run elsewhere, onion.address).
-	OnionPublished func() bool
-	DefaultLang    string
-	BodyLimit      int64         // largest form body in bytes
-	XMPPTimeout    time.Duration // limit for one account operation
-	MinPassword    int
+	Log         *slog.Logger
+	I18n        *i18n.Bundle
+	Views       *views.Renderer
+	Assets      *assets.Set
+	Captchas    Captchas
+	Policy      *policy.Policy
+	Signup      Signup
+	Site        views.Site
+	DefaultLang string
+	BodyLimit   int64         // largest form body in bytes
+	XMPPTimeout time.Duration // limit for one account operation
+	MinPassword int
 	// CaptchaDigits is how many digits a captcha has (captcha.length),
 	// said in the answer field's label; 0: not said.
 	CaptchaDigits int
@@ -65,6 +60,12 @@ type Deps struct {
 	// Limiter holds the rate budgets (see abuse.go); nil means no limits,
 	// which only unit tests may use.
 	Limiter *abuse.Limiter
+
+	// OnionPublished reports whether Site.Onion answers yet (the portal's
+	// own service: tor has uploaded its descriptor); until then pages do
+	// not show the address, as the Onion-Location header is not sent. nil:
+	// always (a service run elsewhere, onion.address).
+	OnionPublished func() bool
 
 	// Account management (credentials.go, password.go, delete.go, stats.go).
 	// Accounts is the XMPP side (internal/xmpp/account, through

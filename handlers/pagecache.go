@@ -18,10 +18,11 @@ import (
 // captcha id; it is rendered once with captchaPlaceholder and the id is put
 // in per request.
 //
-// A cached page is keyed by everything views.Page is built from (page, status,
-// language, path, onion, whether the onion address is shown). If you add a per-request value to views.Page, add
-// it to pageKey too; TestPageCacheMatchesRender compares every cached page
-// with a fresh rendering.
+// A cached page is keyed by everything views.Page is built from (page,
+// status, language, path, onion, whether the onion address is shown). If you
+// add a per-request value to views.Page, add it to pageKey too;
+// TestPageCacheMatchesRender compares every cached page with a fresh
+// rendering.
 type pageCache struct {
 	m sync.Map // pageKey -> []byte
 }

@@ -1,26 +1,38 @@
 // Package captchaimg draws the portal's captcha pictures.
 //
 // The digits are github.com/dchest/captcha's font (11 × 18 cells), each
-// cell drawn as a filled circle so that strokes are solid, and each digit
-// turned (by 0.15 to 0.35 rad either way: none stands upright, as OCR
-// prefers), slanted, widened or narrowed and sized at random (within limits
-// people read easily), as large as the picture allows. They are laid out
-// left to right with a least gap of 1.5 dots between their boxes (and two
-// pixels more for rounding) and the space left over spread at random, at
-// random heights (neighbours apart), so no two digits ever touch: the boxes
-// are disjoint before the distortion, and the distortion (the whole picture
-// waved as in dchest, x + a·sin(y·2π/p), y + a·cos(x·2π/p)) shifts each row
-// by one amount, so they stay disjoint after it. Over them go two wavy
-// lines across the picture and small noise dots, all in the ink's colour
-// (noise in other shades could be dropped by colour) on a transparent
-// background. Each line is thin (1 dot) where it crosses a digit, so people
-// tell it from the strokes and it hides no digit's distinguishing part (a
-// 6's tail, a 7's bar), and thick (3 dots) between digits, where OCR's
-// usual clean-up (median, opening) keeps it and it ties the digits into one
-// shape. With one line 1.5 dots thick over the digits (as thick as their
-// strokes), a careful reader misread 6 as 0 and 7 as 1 where the line
-// covered the part that tells them apart (25 of 30 right; the readings are
-// in internal/bench/findings.md).
+// cell drawn as a disc around its exact centre so that strokes are solid
+// and 3 to 4 pixels wide at the page's size, and each digit turned (by 0.15
+// to 0.35 rad either way: none stands upright, as OCR prefers), slanted,
+// widened or narrowed and sized at random (within limits people read
+// easily), as large as the picture allows. They are laid out left to right
+// with a least gap of 1.5 dots between their boxes (and two pixels more for
+// rounding) and the space left over spread at random, at random heights
+// (neighbours apart), so no two digits ever touch: the boxes are disjoint
+// before the distortion, and the distortion (the whole picture waved as in
+// dchest, x + a·sin(y·2π/p), y + a·cos(x·2π/p)) shifts each row by one
+// amount, so they stay disjoint after it. Over them go two wavy lines
+// across the picture and small noise dots, all in the ink's colour (noise
+// in other shades could be dropped by colour) on a transparent background.
+//
+// The lines are what keeps OCR out, and what could cost people, so each has
+// three rules:
+//   - Over a digit it is as thin as the strokes (1 dot), so that no
+//     clean-up removes the one and keeps the other: a morphological opening
+//     or a median that erases it erases the digits too. (Strokes drawn as
+//     dchest draws them, rounded to 5-pixel circles, were just thick enough
+//     to survive the 5 × 5 opening that erased 3-pixel lines; tesseract
+//     then read about 1 in 32.)
+//   - Over a digit it is dashed (2 dots on, 1 off), so people tell it from
+//     a stroke by its gaps. Solid lines as thin as the strokes were misread
+//     where they lay along a 7's bar or through a 0 (26 and 28 of 30).
+//   - It crosses strokes instead of running along them: of up to 40 waves,
+//     the first that lies on the digits' ink for at most 3 dots in a row is
+//     kept.
+//
+// Between the digits the line is thick (3 dots) and solid, where it ties the
+// digits into one shape. The readings by eye and by tesseract are in
+// internal/bench/findings.md.
 //
 // The picture is a function of a per-process secret, the captcha id and its
 // digits, so reloading one URL shows the same picture (no averaging of

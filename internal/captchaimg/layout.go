@@ -21,7 +21,9 @@ type style struct {
 	strikes      int        // wavy lines across the picture
 	strikeWidth  float64    // their thickness across a digit's box, in dots
 	strikeGap    float64    // their thickness between the digits' boxes, in dots (0: strikeWidth)
-	strikeStep   float64    // 0: a solid line; else a dotted one, a dot every strikeStep dots
+	strikeRun    float64    // longest stretch a line may run on a digit's ink, in dots (0: any)
+	strikeTries  int        // waves tried to find one within strikeRun
+	strikeDash   [2]float64 // over a digit's box, dashes and gaps this long, in dots (0: solid)
 	strikeAmp    [2]float64 // their waves' amplitude, as a share of the height
 	strikePeriod [2]float64 // their waves' period, as a share of the height
 	circles      int        // noise dots
@@ -45,6 +47,9 @@ var currentStyle = style{
 	strikes:      2,
 	strikeWidth:  1.0,
 	strikeGap:    3,
+	strikeRun:    3,
+	strikeTries:  40,
+	strikeDash:   [2]float64{2, 1},
 	strikeAmp:    [2]float64{0.05, 0.12},
 	strikePeriod: [2]float64{1.5, 3},
 	circles:      20,
@@ -72,12 +77,12 @@ var glyphCells = func() (gc [10][]cell) {
 }()
 
 // placement puts one glyph on the canvas: its cell (x, y) is drawn at
-// (cx + m[0]·x + m[1]·y, cy + m[2]·x + m[3]·y), a circle of radius r; box
+// (cx + m[0]·x + m[1]·y, cy + m[2]·x + m[3]·y), a disc of radius r; box
 // bounds every pixel it inks.
 type placement struct {
 	cx, cy float64
 	m      [4]float64
-	r      int     // the dots' radius, pixels
+	r      float64 // the dots' radius, pixels
 	ink    float64 // the dots' radius, in dots, while laying out
 	box    image.Rectangle
 }
@@ -154,9 +159,9 @@ func (c *canvas) layout(rng *random, st *style, digits []byte, edge int) float64
 	u := rng.Float64()
 	for i := range n {
 		p := &c.place[i]
-		// The dots' radius rounded to a pixel; the box holds the dots'
-		// centres (rounded to pixels too) and that radius.
-		p.r = max(int(p.ink*dot+0.5), 0)
+		// The dots' radius in pixels, not rounded; the box holds the
+		// discs around the dots' centres, rounded outwards.
+		p.r = p.ink * dot
 		ew, eh := (p.cx-p.ink)*dot, (p.cy-p.ink)*dot
 		hw, hh := p.cx*dot, p.cy*dot
 		cx := x + hw
@@ -169,8 +174,8 @@ func (c *canvas) layout(rng *random, st *style, digits []byte, edge int) float64
 		for k := range p.m {
 			p.m[k] *= dot
 		}
-		p.box = image.Rect(int(math.Floor(cx-ew+0.5))-p.r, int(math.Floor(cy-eh+0.5))-p.r,
-			int(math.Floor(cx+ew+0.5))+p.r+1, int(math.Floor(cy+eh+0.5))+p.r+1)
+		p.box = image.Rect(int(math.Floor(cx-ew-p.r)), int(math.Floor(cy-eh-p.r)),
+			int(math.Ceil(cx+ew+p.r))+1, int(math.Ceil(cy+eh+p.r))+1)
 		x += 2*hw + gap + slack*shares[i+1]/total
 	}
 	return dot
@@ -183,12 +188,15 @@ func resizePlace(s []placement, n int) []placement {
 	return s[:n]
 }
 
-// glyph draws a digit's cells as filled circles.
-func (c *canvas) glyph(cells []cell, p *placement) {
+// glyph draws a digit's cells as discs of radius p.r around their exact
+// centres, in colour index ci. Rounding a centre or the radius to a pixel
+// (dchest's circles) would make strokes 5 pixels wide at the page's size,
+// just what a 5 × 5 opening keeps while it removes the thinner lines; as
+// discs the strokes are 3 to 4 pixels wide, as thick as the lines over the
+// digits, so no opening removes one and keeps the other.
+func (c *canvas) glyph(cells []cell, p *placement, ci uint8) {
 	for _, q := range cells {
-		x := p.cx + p.m[0]*q.x + p.m[1]*q.y
-		y := p.cy + p.m[2]*q.x + p.m[3]*q.y
-		c.circle(int(math.Floor(x+0.5)), int(math.Floor(y+0.5)), p.r, 1)
+		c.disc(p.cx+p.m[0]*q.x+p.m[1]*q.y, p.cy+p.m[2]*q.x+p.m[3]*q.y, p.r, ci)
 	}
 }
 
@@ -203,35 +211,73 @@ func (st *style) strikeRadii(dot float64) (over, between int) {
 	return over, between
 }
 
-// strike draws a wavy line across the picture at a random height in its
-// middle third: thin (strikeWidth) where it crosses a digit's box, so that
-// people tell it from the digits' strokes and it hides none of their
-// features (a 6's tail, a 7's bar), and thick (strikeGap) between the
-// digits, where it ties them into one shape for OCR.
-func (c *canvas) strike(rng *random, st *style, dot float64) {
-	y := float64(rng.between(c.h/3, c.h-c.h/3))
-	amplitude := rng.float(st.strikeAmp[0], st.strikeAmp[1]) * float64(c.h)
-	period := rng.float(st.strikePeriod[0], st.strikePeriod[1]) * float64(c.h)
-	dx := 2 * math.Pi / period
-	wv := newWave(amplitude, dx)
-	r, rGap := st.strikeRadii(dot)
-	step := 1.0
-	if st.strikeStep > 0 {
-		step = st.strikeStep * dot
+// strikePath chooses a line's course, path[x] its row in column x: a wave
+// across the picture at a random height in its middle third. A line that
+// runs along a digit's stroke instead of across it (a 7's bar, a 6's top)
+// hides or fakes the part people tell digits apart by; so of up to
+// st.strikeTries waves it keeps the first that runs on the digits' ink for
+// at most st.strikeRun dots in a row, or else the one with the shortest
+// such run, and returns that run in pixels. It reads the canvas as ink, so
+// it is called before any line is drawn.
+func (c *canvas) strikePath(rng *random, st *style, dot float64, path, try []int) (run int) {
+	run = -1
+	for range max(st.strikeTries, 1) {
+		y := float64(rng.between(c.h/3, c.h-c.h/3))
+		amplitude := rng.float(st.strikeAmp[0], st.strikeAmp[1]) * float64(c.h)
+		period := rng.float(st.strikePeriod[0], st.strikePeriod[1]) * float64(c.h)
+		wv := newWave(amplitude, 2*math.Pi/period)
+		for x := range try {
+			s, _ := wv.next()
+			try[x] = int(y + s)
+		}
+		if r := c.runOnInk(try); run < 0 || r < run {
+			run = r
+			copy(path, try)
+		}
+		if st.strikeRun == 0 || float64(run) <= st.strikeRun*dot {
+			break
+		}
 	}
-	next := rng.float(0, step)
-	for x := range c.w {
-		s, _ := wv.next()
-		if float64(x) >= next {
-			rx := rGap
-			for i := range c.place {
-				if b := c.place[i].box; x+rGap >= b.Min.X && x-rGap < b.Max.X {
-					rx = r
-					break
-				}
+	return run
+}
+
+// runOnInk is the most columns in a row in which path lies on ink.
+func (c *canvas) runOnInk(path []int) int {
+	best, run := 0, 0
+	for x, y := range path {
+		if y >= 0 && y < c.h && c.pix[y*c.w+x] != 0 {
+			run++
+			best = max(best, run)
+		} else {
+			run = 0
+		}
+	}
+	return best
+}
+
+// strike draws a line along path: thin (strikeWidth, as thin as the
+// digits' strokes) and dashed (strikeDash) where it crosses a digit's box,
+// so that people tell it from the strokes by its gaps and it hides none of
+// their features, and thick and solid (strikeGap) between the digits, where
+// it ties them into one shape for OCR. No opening or median removes the
+// dashes and keeps the strokes: both are as thick, and a dash is longer
+// than thick.
+func (c *canvas) strike(st *style, dot float64, path []int) {
+	r, rGap := st.strikeRadii(dot)
+	on, period := st.strikeDash[0]*dot, (st.strikeDash[0]+st.strikeDash[1])*dot
+	for x, y := range path {
+		over := false
+		for i := range c.place {
+			if b := c.place[i].box; x+rGap >= b.Min.X && x-rGap < b.Max.X {
+				over = true
+				break
 			}
-			c.circle(x, int(y+s), rx, 1)
-			next += step
+		}
+		switch {
+		case !over:
+			c.circle(x, y, rGap, 1)
+		case period == 0 || math.Mod(float64(x), period) < on:
+			c.circle(x, y, r, 1)
 		}
 	}
 }

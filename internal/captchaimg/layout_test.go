@@ -22,21 +22,9 @@ func digitsOnly(t *testing.T, r *Renderer, id string, digits []byte, w, h int) (
 	for i, d := range digits {
 		p := c.place[i]
 		boxes[i] = p.box
-		for _, q := range glyphCells[d] {
-			x := p.cx + p.m[0]*q.x + p.m[1]*q.y
-			y := p.cy + p.m[2]*q.x + p.m[3]*q.y
-			c.circle(int(floor(x+0.5)), int(floor(y+0.5)), p.r, uint8(i+1))
-		}
+		c.glyph(glyphCells[d], &p, uint8(i+1))
 	}
 	return c, boxes
-}
-
-func floor(x float64) float64 {
-	f := float64(int(x))
-	if f > x {
-		f--
-	}
-	return f
 }
 
 // TestDigitsNeverTouch: over many captchas and sizes, each digit's ink lies
@@ -169,9 +157,10 @@ func TestTurnsWithinLimits(t *testing.T) {
 	}
 }
 
-// TestStrikeThinOverDigits: a line is thin (strikeWidth) in every column of
-// a digit's box and thicker (strikeGap) between the boxes; the line is drawn
-// flat here so that its thickness is the ink in a column.
+// TestStrikeThinOverDigits: a line is thin (strikeWidth) and dashed in the
+// columns of a digit's box, with gaps no longer than strikeDash's, and
+// thicker (strikeGap) and solid between the boxes; the line is drawn flat
+// here so that its thickness is the ink in a column.
 func TestStrikeThinOverDigits(t *testing.T) {
 	r := testRenderer(6)
 	for k := range 50 {
@@ -182,13 +171,16 @@ func TestStrikeThinOverDigits(t *testing.T) {
 		dot := c.layout(rng, &st, digits, 5)
 		clear(c.pix)
 		st.strikeAmp = [2]float64{0, 0}
-		c.strike(rng, &st, dot)
+		path := make([]int, c.w)
+		c.strikePath(rng, &st, dot, path, make([]int, c.w))
+		c.strike(&st, dot, path)
 		rThin, rThick := st.strikeRadii(dot)
 		thin, thick := 2*rThin+1, 2*rThick+1
 		if thick <= thin {
 			t.Fatalf("at %d × %d the line is %d pixels thick between digits and %d over them: no difference", Width, Height, thick, thin)
 		}
-		inGap := 0
+		maxGap := int(math.Ceil(st.strikeDash[1] * dot))
+		inGap, gaps, gap := 0, 0, 0
 		for x := range c.w {
 			ink := 0
 			for y := range c.h {
@@ -196,20 +188,84 @@ func TestStrikeThinOverDigits(t *testing.T) {
 					ink++
 				}
 			}
-			inBox := false
+			// In a box, or near enough for the thick line to reach it.
+			inBox, near := false, false
 			for _, p := range c.place {
 				inBox = inBox || (x >= p.box.Min.X && x < p.box.Max.X)
+				near = near || (x+rThick >= p.box.Min.X && x-rThick < p.box.Max.X)
 			}
-			if inBox && ink > thin {
+			switch {
+			case inBox && ink > thin:
 				t.Fatalf("captcha %d, column %d in a digit's box: line %d pixels thick, want ≤ %d", k, x, ink, thin)
-			}
-			if !inBox && ink >= thick {
+			case !near && ink == 0:
+				t.Fatalf("captcha %d, column %d between the digits: no line, want a solid one", k, x)
+			case !inBox && ink >= thick:
 				inGap++
 			}
+			if ink == 0 {
+				gap++
+				if gap > maxGap {
+					t.Fatalf("captcha %d: the line has a gap of %d columns at column %d, want ≤ %d", k, gap, x, maxGap)
+				}
+				continue
+			}
+			if gap > 0 {
+				gaps++
+			}
+			gap = 0
 		}
 		if inGap == 0 {
 			t.Fatalf("captcha %d: no column between the digits has the thick line", k)
 		}
+		if gaps < 6 {
+			t.Fatalf("captcha %d: the line has %d gaps over 6 digits, want it dashed over each", k, gaps)
+		}
 		c.free()
 	}
+}
+
+// TestStrikeCrossesStrokes: the lines cross the digits' strokes rather
+// than run along them. In the pictures drawn, nearly every line lies on a
+// digit's ink for at most strikeRun dots in a row (the rest are the best of
+// strikeTries waves), while waves taken as they come run along a stroke
+// far more often.
+func TestStrikeCrossesStrokes(t *testing.T) {
+	const pictures = 300
+	long := func(st style) (lines, over int) {
+		saved := currentStyle
+		currentStyle = st
+		defer func() { currentStyle = saved }()
+		r := testRenderer(7)
+		for k := range pictures {
+			digits := []byte{byte(k % 10), 7, 6, byte(k / 10 % 10), 4, byte(k * 3 % 10)}
+			c, err := r.draw(fmt.Sprintf("along%015d", k), digits, Width, Height)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dot := c.place[0].r / c.place[0].ink
+			clear(c.pix)
+			for i, d := range digits {
+				c.glyph(glyphCells[d], &c.place[i], 1)
+			}
+			for i := range st.strikes {
+				lines++
+				if run := c.runOnInk(c.lines[i*c.w : (i+1)*c.w]); float64(run) > saved.strikeRun*dot {
+					over++
+				}
+			}
+			c.free()
+		}
+		return lines, over
+	}
+	st := currentStyle
+	lines, over := long(st)
+	if over*20 > lines {
+		t.Errorf("%d of %d lines run along a stroke for more than %.0f dots, want ≤ 5%%", over, lines, st.strikeRun)
+	}
+	st.strikeRun, st.strikeTries = 0, 1
+	rawLines, rawOver := long(st)
+	if rawOver*4 < rawLines {
+		t.Errorf("waves as they come: %d of %d lines run along a stroke; expected ≥ 25%%, or the check above measures nothing", rawOver, rawLines)
+	}
+	t.Logf("lines running along a stroke: %d of %d chosen, %d of %d as they come", over, lines, rawOver, rawLines)
 }

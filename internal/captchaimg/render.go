@@ -101,10 +101,16 @@ func (r *Renderer) draw(id string, digits []byte, width, height int) (*canvas, e
 	// that far from the edges, so that none is cut.
 	dot := c.layout(rng, st, digits, int(math.Ceil(amplitude))+1)
 	for i, d := range digits {
-		c.glyph(glyphCells[d], &c.place[i])
+		c.glyph(glyphCells[d], &c.place[i], 1)
 	}
-	for range st.strikes {
-		c.strike(rng, st, dot)
+	// Every line's course is chosen against the digits alone, then drawn.
+	c.lines = resize(c.lines, (st.strikes+1)*width)
+	try := c.lines[st.strikes*width:]
+	for i := range st.strikes {
+		c.strikePath(rng, st, dot, c.lines[i*width:(i+1)*width], try)
+	}
+	for i := range st.strikes {
+		c.strike(st, dot, c.lines[i*width:(i+1)*width])
 	}
 	for range st.circles {
 		rad := rng.between(max(1, int(dot*st.noiseMin+0.5)), max(1, int(dot*st.noise+0.5)))
@@ -154,6 +160,7 @@ type canvas struct {
 	w, h       int
 	pal        [colours]color.NRGBA
 	place      []placement // where each digit is drawn
+	lines      []int       // the lines' rows per column, one after another, and a spare
 	xoff, yoff []int       // the distortion: per row, per column
 	colOff     []int       // per column: yoff·w + x, the source offset from the row's start
 	in0, in1   int         // rows y in [in0, in1) read only rows inside the picture
@@ -240,6 +247,15 @@ func (c *canvas) circle(x, y, radius int, ci uint8) {
 		c.hline(x-xo, x+xo, y-yo, ci)
 		c.hline(x-yo, x+yo, y+xo, ci)
 		c.hline(x-yo, x+yo, y-xo, ci)
+	}
+}
+
+// disc fills the pixels whose centres lie within r of (x, y).
+func (c *canvas) disc(x, y, r float64, ci uint8) {
+	for py := int(math.Ceil(y - r)); py <= int(math.Floor(y+r)); py++ {
+		dy := float64(py) - y
+		d := math.Sqrt(max(r*r-dy*dy, 0))
+		c.hline(int(math.Ceil(x-d)), int(math.Floor(x+d)), py, ci)
 	}
 }
 

@@ -43,7 +43,13 @@ var OCRFilters = []OCRFilter{
 	{"threshold, median 5×5, ×2", func(m image.Image) *image.Gray { return upscale(median(threshold(grayOnWhite(m)), 5), 2, 20) }, "7"},
 	{"threshold, opening 3×3, ×2", func(m image.Image) *image.Gray { return upscale(opening(threshold(grayOnWhite(m)), 3), 2, 20) }, "7"},
 	{"threshold, opening 5×5, ×2", func(m image.Image) *image.Gray { return upscale(opening(threshold(grayOnWhite(m)), 5), 2, 20) }, "7"},
+	{"threshold, opening 3×3, ×2, one word", func(m image.Image) *image.Gray { return upscale(opening(threshold(grayOnWhite(m)), 3), 2, 20) }, "8"},
 	{"threshold, opening 5×5, ×2, one word", func(m image.Image) *image.Gray { return upscale(opening(threshold(grayOnWhite(m)), 5), 2, 20) }, "8"},
+	// Openings between 3 and 5 pixels, by opening at twice the size: a
+	// bot would try the kernel that falls between the lines' thickness and
+	// the strokes'.
+	{"×2, threshold, opening 7×7, one word", func(m image.Image) *image.Gray { return opening(threshold(upscale(grayOnWhite(m), 2, 20)), 7) }, "8"},
+	{"×2, threshold, opening 9×9, one word", func(m image.Image) *image.Gray { return opening(threshold(upscale(grayOnWhite(m), 2, 20)), 9) }, "8"},
 	{"threshold, closing 3×3, opening 5×5, ×2", func(m image.Image) *image.Gray {
 		return upscale(opening(closing(threshold(grayOnWhite(m)), 3), 5), 2, 20)
 	}, "7"},

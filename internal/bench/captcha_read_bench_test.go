@@ -20,7 +20,7 @@ import (
 // tool is a note in the report, not a failure.
 //
 // 180 pictures, not 30: the goal is a rate (at most 1 in 30) for the best
-// of twelve filters, and chance moves that best count a lot (3 / 30 in one
+// of fifteen filters, and chance moves that best count a lot (3 / 30 in one
 // run on 2026-12-07 and 1 / 90 in the next on the same design; 4 / 180 and
 // 9 / 180 in two runs of a later one); 180 pictures take about two minutes.
 func captchaReadBench(t *testing.T) *bench.CaptchaRead {

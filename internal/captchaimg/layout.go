@@ -220,18 +220,28 @@ func (st *style) strikeRadii(dot float64) (over, between int) {
 // such run, and returns that run in pixels. It reads the canvas as ink, so
 // it is called before any line is drawn.
 func (c *canvas) strikePath(rng *random, st *style, dot float64, path, try []int) (run int) {
-	run = -1
+	run = math.MaxInt
 	for range max(st.strikeTries, 1) {
 		y := float64(rng.between(c.h/3, c.h-c.h/3))
 		amplitude := rng.float(st.strikeAmp[0], st.strikeAmp[1]) * float64(c.h)
 		period := rng.float(st.strikePeriod[0], st.strikePeriod[1]) * float64(c.h)
 		wv := newWave(amplitude, 2*math.Pi/period)
-		for x := range try {
+		// The longest run on ink so far, and the current one; a course
+		// is dropped as soon as it is no better than the best.
+		longest, cur, x := 0, 0, 0
+		for ; x < len(try) && longest < run; x++ {
 			s, _ := wv.next()
-			try[x] = int(y + s)
+			row := int(y + s)
+			try[x] = row
+			if row >= 0 && row < c.h && c.pix[row*c.w+x] != 0 {
+				cur++
+				longest = max(longest, cur)
+			} else {
+				cur = 0
+			}
 		}
-		if r := c.runOnInk(try); run < 0 || r < run {
-			run = r
+		if longest < run {
+			run = longest
 			copy(path, try)
 		}
 		if st.strikeRun == 0 || float64(run) <= st.strikeRun*dot {
@@ -239,20 +249,6 @@ func (c *canvas) strikePath(rng *random, st *style, dot float64, path, try []int
 		}
 	}
 	return run
-}
-
-// runOnInk is the most columns in a row in which path lies on ink.
-func (c *canvas) runOnInk(path []int) int {
-	best, run := 0, 0
-	for x, y := range path {
-		if y >= 0 && y < c.h && c.pix[y*c.w+x] != 0 {
-			run++
-			best = max(best, run)
-		} else {
-			run = 0
-		}
-	}
-	return best
 }
 
 // strike draws a line along path: thin (strikeWidth, as thin as the
@@ -265,7 +261,13 @@ func (c *canvas) runOnInk(path []int) int {
 func (c *canvas) strike(st *style, dot float64, path []int) {
 	r, rGap := st.strikeRadii(dot)
 	on, period := st.strikeDash[0]*dot, (st.strikeDash[0]+st.strikeDash[1])*dot
+	phase := 0.0 // x modulo period
 	for x, y := range path {
+		if x > 0 && period > 0 {
+			if phase++; phase >= period {
+				phase -= period
+			}
+		}
 		over := false
 		for i := range c.place {
 			if b := c.place[i].box; x+rGap >= b.Min.X && x-rGap < b.Max.X {
@@ -276,7 +278,7 @@ func (c *canvas) strike(st *style, dot float64, path []int) {
 		switch {
 		case !over:
 			c.circle(x, y, rGap, 1)
-		case period == 0 || math.Mod(float64(x), period) < on:
+		case period == 0 || phase < on:
 			c.circle(x, y, r, 1)
 		}
 	}

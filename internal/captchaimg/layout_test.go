@@ -249,7 +249,7 @@ func TestStrikeCrossesStrokes(t *testing.T) {
 			}
 			for i := range st.strikes {
 				lines++
-				if run := c.runOnInk(c.lines[i*c.w : (i+1)*c.w]); float64(run) > saved.strikeRun*dot {
+				if run := runOnInk(c, c.lines[i*c.w:(i+1)*c.w]); float64(run) > saved.strikeRun*dot {
 					over++
 				}
 			}
@@ -268,4 +268,18 @@ func TestStrikeCrossesStrokes(t *testing.T) {
 		t.Errorf("waves as they come: %d of %d lines run along a stroke; expected ≥ 25%%, or the check above measures nothing", rawOver, rawLines)
 	}
 	t.Logf("lines running along a stroke: %d of %d chosen, %d of %d as they come", over, lines, rawOver, rawLines)
+}
+
+// runOnInk is the most columns in a row in which path lies on c's ink.
+func runOnInk(c *canvas, path []int) int {
+	longest, run := 0, 0
+	for x, y := range path {
+		if y >= 0 && y < c.h && c.pix[y*c.w+x] != 0 {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	return longest
 }

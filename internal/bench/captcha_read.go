@@ -35,26 +35,42 @@ type OCRFilter struct {
 
 // OCRFilters are the clean-ups tried on every picture.
 var OCRFilters = []OCRFilter{
-	{"grayscale", func(m image.Image) *image.Gray { return upscale(grayOnWhite(m), 1, 10) }, "7"},
-	{"grayscale, one word", func(m image.Image) *image.Gray { return upscale(grayOnWhite(m), 1, 10) }, "8"},
-	{"grayscale, ×2", func(m image.Image) *image.Gray { return upscale(grayOnWhite(m), 2, 20) }, "7"},
-	{"threshold, median 3×3, ×2", func(m image.Image) *image.Gray { return upscale(median(threshold(grayOnWhite(m)), 3), 2, 20) }, "7"},
-	{"threshold, median 3×3, ×2, one word", func(m image.Image) *image.Gray { return upscale(median(threshold(grayOnWhite(m)), 3), 2, 20) }, "8"},
-	{"threshold, median 5×5, ×2", func(m image.Image) *image.Gray { return upscale(median(threshold(grayOnWhite(m)), 5), 2, 20) }, "7"},
-	{"threshold, opening 3×3, ×2", func(m image.Image) *image.Gray { return upscale(opening(threshold(grayOnWhite(m)), 3), 2, 20) }, "7"},
-	{"threshold, opening 5×5, ×2", func(m image.Image) *image.Gray { return upscale(opening(threshold(grayOnWhite(m)), 5), 2, 20) }, "7"},
-	{"threshold, opening 3×3, ×2, one word", func(m image.Image) *image.Gray { return upscale(opening(threshold(grayOnWhite(m)), 3), 2, 20) }, "8"},
-	{"threshold, opening 5×5, ×2, one word", func(m image.Image) *image.Gray { return upscale(opening(threshold(grayOnWhite(m)), 5), 2, 20) }, "8"},
+	{"grayscale", grayscale(1), "7"},
+	{"grayscale, one word", grayscale(1), "8"},
+	{"grayscale, ×2", grayscale(2), "7"},
+	{"threshold, median 3×3, ×2", thresholdThen(median, 3), "7"},
+	{"threshold, median 3×3, ×2, one word", thresholdThen(median, 3), "8"},
+	{"threshold, median 5×5, ×2", thresholdThen(median, 5), "7"},
+	{"threshold, opening 3×3, ×2", thresholdThen(opening, 3), "7"},
+	{"threshold, opening 5×5, ×2", thresholdThen(opening, 5), "7"},
+	{"threshold, opening 3×3, ×2, one word", thresholdThen(opening, 3), "8"},
+	{"threshold, opening 5×5, ×2, one word", thresholdThen(opening, 5), "8"},
 	// Openings between 3 and 5 pixels, by opening at twice the size: a
 	// bot would try the kernel that falls between the lines' thickness and
 	// the strokes'.
-	{"×2, threshold, opening 7×7, one word", func(m image.Image) *image.Gray { return opening(threshold(upscale(grayOnWhite(m), 2, 20)), 7) }, "8"},
-	{"×2, threshold, opening 9×9, one word", func(m image.Image) *image.Gray { return opening(threshold(upscale(grayOnWhite(m), 2, 20)), 9) }, "8"},
+	{"×2, threshold, opening 7×7, one word", openedAt2(7), "8"},
+	{"×2, threshold, opening 9×9, one word", openedAt2(9), "8"},
 	{"threshold, closing 3×3, opening 5×5, ×2", func(m image.Image) *image.Gray {
 		return upscale(opening(closing(threshold(grayOnWhite(m)), 3), 5), 2, 20)
 	}, "7"},
-	{"threshold, closing 5×5, ×2", func(m image.Image) *image.Gray { return upscale(closing(threshold(grayOnWhite(m)), 5), 2, 20) }, "7"},
+	{"threshold, closing 5×5, ×2", thresholdThen(closing, 5), "7"},
 	{"×3, blur 5×5, threshold", func(m image.Image) *image.Gray { return threshold(box(upscale(grayOnWhite(m), 3, 30), 5)) }, "7"},
+}
+
+// grayscale is the picture on white, enlarged f times.
+func grayscale(f int) func(image.Image) *image.Gray {
+	return func(m image.Image) *image.Gray { return upscale(grayOnWhite(m), f, 10*f) }
+}
+
+// thresholdThen is a threshold, then op with a k × k window, then ×2.
+func thresholdThen(op func(*image.Gray, int) *image.Gray, k int) func(image.Image) *image.Gray {
+	return func(m image.Image) *image.Gray { return upscale(op(threshold(grayOnWhite(m)), k), 2, 20) }
+}
+
+// openedAt2 is ×2, a threshold, then an opening of k × k (k/2 pixels of the
+// picture).
+func openedAt2(k int) func(image.Image) *image.Gray {
+	return func(m image.Image) *image.Gray { return opening(threshold(upscale(grayOnWhite(m), 2, 20)), k) }
 }
 
 // grayOnWhite puts m on white and makes it grayscale.

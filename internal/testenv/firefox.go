@@ -510,6 +510,7 @@ func (f *Firefox) click(selector string) {
 // looks in a row (settleLooks looks at most).
 func (f *Firefox) settle(selector string) {
 	f.t.Helper()
+	el := "document.querySelector(" + quoteJS(selector) + ")"
 	look := `(function(e){
 	const r = e.getBoundingClientRect(), x = r.left + r.width/2, y = r.top + r.height/2;
 	if (!(x >= 0 && y >= 0 && x < innerWidth && y < innerHeight)) {
@@ -519,8 +520,8 @@ func (f *Firefox) settle(selector string) {
 	const h = document.elementFromPoint(x, y);
 	if (!h || (h !== e && !e.contains(h))) return 'covered';
 	return Math.round(x) + ',' + Math.round(y) + ',' + Math.round(scrollX) + ',' + Math.round(scrollY);
-})(document.querySelector(` + quoteJS(selector) + `))`
-	f.eval("document.querySelector(" + quoteJS(selector) + ").scrollIntoView({block: 'center', inline: 'center', behavior: 'instant'}), ''")
+})(` + el + `)`
+	f.eval(el + ".scrollIntoView({block: 'center', inline: 'center', behavior: 'instant'}), ''")
 	prev, last := "", ""
 	for range settleLooks {
 		last = f.eval(look)
